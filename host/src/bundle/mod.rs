@@ -1,0 +1,3 @@
+//! Bundle files and the validated model behind them.
+
+pub mod spec;

@@ -1,0 +1,213 @@
+//! The validated model of a bundle, shared by the TOML loader and the Rust builder.
+//!
+//! Both front doors (a `bundle.toml` and [`crate::Bundle::builder`]) produce exactly these
+//! types, so the orchestrator never needs to know where a service came from. A service's
+//! spec comes either from the file or, for `kind = "…"` services, from a plugin's
+//! `configure` export; [`ServiceSpec::kind`] is the seam for that.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use nix::sys::signal::Signal;
+
+/// Default deadline for the whole bundle to become ready.
+pub const DEFAULT_STARTUP_TIMEOUT: Duration = Duration::from_secs(15);
+/// Default grace between the stop signal and SIGKILL, per service.
+pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
+/// Default number of run directories kept under `<run_root>/runs`.
+pub const DEFAULT_KEEP_RUNS: usize = 10;
+
+/// Which clock injector a bundle uses for services with `faketime = true`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ClockKind {
+    /// teamster's own preload library (realtime clocks only, shared mmap offset).
+    #[default]
+    Preload,
+    /// The system's libfaketime, driven through `FAKETIME_TIMESTAMP_FILE`.
+    Libfaketime,
+}
+
+/// A whole bundle: global settings plus its services in declaration order.
+#[derive(Debug, Clone)]
+pub struct BundleSpec {
+    /// Directory relative paths are resolved against (default: the bundle file's dir).
+    pub project_dir: PathBuf,
+    /// The bundle file this spec was loaded from, if any (used in messages).
+    pub source: Option<PathBuf>,
+    /// Deadline for every service to become ready.
+    pub startup_timeout: Duration,
+    /// Default grace between stop signal and SIGKILL, per service.
+    pub shutdown_timeout: Duration,
+    /// Where run directories live (default `<project_dir>/.teamster`).
+    pub run_root: PathBuf,
+    /// How many old runs to keep when pruning.
+    pub keep_runs: usize,
+    /// The clock injector for time travel.
+    pub clock: ClockKind,
+    /// The services, in declaration order. Names are unique and `needs` form a DAG.
+    pub services: Vec<ServiceSpec>,
+}
+
+/// One service of a bundle.
+#[derive(Debug, Clone)]
+pub struct ServiceSpec {
+    /// `[A-Za-z0-9_-]+`, unique within the bundle.
+    pub name: String,
+    /// Program and arguments. Empty only for `kind` services before `configure`.
+    pub command: Vec<String>,
+    /// Working directory (absolute once validated; default: the project dir).
+    pub directory: Option<PathBuf>,
+    /// Variables set on top of the base environment, in declaration order.
+    pub env: Vec<(String, String)>,
+    /// Whether the base environment is the host's (`true`) or empty (`false`).
+    pub inherit_env: bool,
+    /// Services that must be ready before this one starts.
+    pub needs: Vec<String>,
+    /// Signal sent to the process group to ask for a graceful stop.
+    pub stop_signal: Signal,
+    /// When the host runs as root, the user the service runs as.
+    pub user: Option<String>,
+    /// Whether the service sees the bundle's (possibly travelled) clock.
+    pub faketime: bool,
+    /// Readiness conditions; all must hold. Empty means ready as soon as spawned.
+    pub ready: Vec<Readiness>,
+    /// Per-service override of the bundle's shutdown timeout.
+    pub shutdown_timeout: Option<Duration>,
+    /// The plugin kind that configures this service, if any.
+    pub kind: Option<KindRef>,
+}
+
+/// A reference to a plugin kind and its config table.
+#[derive(Debug, Clone)]
+pub struct KindRef {
+    /// Plugin name, e.g. `postgres`.
+    pub name: String,
+    /// The `[services.<name>.config]` table as JSON.
+    pub config: serde_json::Value,
+}
+
+/// One readiness condition.
+#[derive(Debug, Clone)]
+pub enum Readiness {
+    /// A log line matched `nth` times on the selected stream(s).
+    Log(LogReady),
+    /// A TCP connect to `host:port` succeeds.
+    Tcp {
+        /// Host name or address (default `127.0.0.1`).
+        host: String,
+        /// Port.
+        port: u16,
+    },
+    /// An HTTP GET returns the expected status.
+    Http {
+        /// `http://host:port/path`.
+        url: String,
+        /// Expected status; `None` means any 2xx.
+        status: Option<u16>,
+    },
+    /// A unix socket accepts a connection.
+    Socket {
+        /// Path of the socket.
+        path: PathBuf,
+    },
+    /// A file exists.
+    File {
+        /// Path of the file.
+        path: PathBuf,
+    },
+    /// A probe command exits 0.
+    Command {
+        /// Program and arguments, run in the service's env and directory.
+        argv: Vec<String>,
+    },
+    /// The plugin's `ready-check` export accepts a log line.
+    Plugin,
+}
+
+/// A log-line readiness condition.
+#[derive(Debug, Clone)]
+pub struct LogReady {
+    /// What to look for.
+    pub pattern: LinePattern,
+    /// Which stream(s) to look at.
+    pub stream: StreamFilter,
+    /// Which match counts (1 = the first).
+    pub nth: usize,
+}
+
+/// A line pattern: substring or regex.
+#[derive(Debug, Clone)]
+pub enum LinePattern {
+    /// The line contains this text.
+    Contains(String),
+    /// The line matches this regex.
+    Regex(regex::Regex),
+}
+
+impl LinePattern {
+    /// Whether `line` matches.
+    pub fn is_match(&self, line: &str) -> bool {
+        match self {
+            LinePattern::Contains(s) => line.contains(s.as_str()),
+            LinePattern::Regex(r) => r.is_match(line),
+        }
+    }
+}
+
+impl std::fmt::Display for LinePattern {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LinePattern::Contains(s) => write!(f, "{s:?}"),
+            LinePattern::Regex(r) => write!(f, "/{}/", r.as_str()),
+        }
+    }
+}
+
+/// Which output stream(s) a condition or query looks at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum StreamFilter {
+    /// Standard output only.
+    Stdout,
+    /// Standard error only.
+    Stderr,
+    /// Either stream.
+    #[default]
+    Any,
+}
+
+impl StreamFilter {
+    /// Whether a line from `stream` passes this filter.
+    pub fn accepts(self, stream: crate::logs::Stream) -> bool {
+        use crate::logs::Stream;
+        matches!(
+            (self, stream),
+            (StreamFilter::Any, _) | (StreamFilter::Stdout, Stream::Out) | (StreamFilter::Stderr, Stream::Err)
+        )
+    }
+}
+
+impl std::fmt::Display for Readiness {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Readiness::Log(l) => {
+                let stream = match l.stream {
+                    StreamFilter::Stdout => "stdout",
+                    StreamFilter::Stderr => "stderr",
+                    StreamFilter::Any => "output",
+                };
+                if l.nth > 1 {
+                    write!(f, "log line {} on {stream} (match #{})", l.pattern, l.nth)
+                } else {
+                    write!(f, "log line {} on {stream}", l.pattern)
+                }
+            }
+            Readiness::Tcp { host, port } => write!(f, "tcp {host}:{port}"),
+            Readiness::Http { url, status: Some(s) } => write!(f, "http GET {url} → {s}"),
+            Readiness::Http { url, status: None } => write!(f, "http GET {url} → 2xx"),
+            Readiness::Socket { path } => write!(f, "unix socket {}", path.display()),
+            Readiness::File { path } => write!(f, "file {}", path.display()),
+            Readiness::Command { argv } => write!(f, "probe command `{}`", shell_words::join(argv)),
+            Readiness::Plugin => write!(f, "plugin ready-check"),
+        }
+    }
+}

@@ -1,0 +1,5 @@
+//! The `teamster` binary: a thin CLI over the library.
+
+fn main() {
+    println!("teamster");
+}
