@@ -5,7 +5,25 @@
 //! running services and which module owns what.
 
 pub mod bundle;
+pub mod cli;
 pub mod logs;
+pub mod orchestrator;
+pub mod process;
+pub mod ready;
 pub mod service;
+pub mod supervisor;
 
 pub use bundle::spec::{BundleSpec, ServiceSpec};
+pub use orchestrator::{Bundle, Event, Running, ServiceHandle, StartError};
+
+/// Formats an error with its whole chain of causes: `a: b: c`.
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
+}

@@ -1,0 +1,58 @@
+//! The `teamster` command line: argument parsing and the commands.
+//!
+//! Only this module and `main.rs` know about exit codes; the library returns typed errors.
+
+mod exit;
+mod up;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+pub use exit::ExitCode;
+
+/// Start, supervise and time-travel bundles of real services for integration tests.
+#[derive(Debug, Parser)]
+#[command(name = "teamster", version, about, long_about = None)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Start a bundle in the foreground, with its logs, until Ctrl-C or a crash.
+    Up {
+        /// The bundle file.
+        #[arg(default_value = "bundle.toml")]
+        bundle: PathBuf,
+        /// Print nothing but readiness and errors.
+        #[arg(short, long)]
+        quiet: bool,
+    },
+    /// Validate a bundle file without starting anything.
+    Check {
+        /// The bundle file.
+        #[arg(default_value = "bundle.toml")]
+        bundle: PathBuf,
+    },
+}
+
+/// Runs the parsed command line; returns the process exit code.
+pub fn run(cli: Cli) -> ExitCode {
+    match cli.command {
+        Command::Check { bundle } => match crate::BundleSpec::load(&bundle) {
+            Ok(spec) => {
+                println!("{}: ok ({} services)", bundle.display(), spec.services.len());
+                ExitCode::Ok
+            }
+            Err(e) => {
+                eprintln!("error: {}", crate::error_chain(&e));
+                ExitCode::BundleInvalid
+            }
+        },
+        Command::Up { bundle, quiet } => up::up(&bundle, quiet),
+    }
+}

@@ -1,0 +1,81 @@
+//! Lifecycle events of a running bundle, as the library exposes them.
+
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use tokio_stream::wrappers::BroadcastStream;
+
+use crate::service::ExitStatus;
+
+/// Something that happened to a service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Event {
+    /// Its needs are ready; it is being set up and spawned.
+    Starting {
+        /// The service.
+        service: String,
+    },
+    /// Its process exists.
+    Spawned {
+        /// The service.
+        service: String,
+        /// Its pid (also its process group id).
+        pid: u32,
+    },
+    /// Every readiness condition holds.
+    Ready {
+        /// The service.
+        service: String,
+        /// Time from `Starting` to ready.
+        elapsed: Duration,
+    },
+    /// Its main process ended.
+    Exited {
+        /// The service.
+        service: String,
+        /// How it ended.
+        status: ExitStatus,
+        /// Whether a stop had been requested.
+        expected: bool,
+    },
+    /// Setup, spawn, a hook or readiness failed.
+    Failed {
+        /// The service.
+        service: String,
+        /// Why.
+        reason: String,
+    },
+    /// A stop was requested.
+    Stopping {
+        /// The service.
+        service: String,
+    },
+    /// Its whole process tree is gone.
+    Stopped {
+        /// The service.
+        service: String,
+    },
+}
+
+/// A stream of [`Event`]s. Subscribe before `start` to see every event.
+///
+/// If the consumer falls more than 1024 events behind, the oldest are skipped.
+#[derive(Debug)]
+pub struct EventStream(pub(crate) BroadcastStream<Event>);
+
+impl futures_core::Stream for EventStream {
+    type Item = Event;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Event>> {
+        loop {
+            match Pin::new(&mut self.0).poll_next(cx) {
+                Poll::Ready(Some(Ok(e))) => return Poll::Ready(Some(e)),
+                Poll::Ready(Some(Err(_lagged))) => continue,
+                Poll::Ready(None) => return Poll::Ready(None),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+    }
+}

@@ -1,0 +1,12 @@
+//! Starting and stopping a bundle's DAG of services, deadlines, and the event stream.
+
+pub mod error;
+pub mod event;
+pub mod run_dir;
+mod running;
+mod start;
+
+pub use error::{CrashReport, ServiceReport, StartError};
+pub use event::{Event, EventStream};
+pub use running::{KillSwitch, Running, ServiceHandle};
+pub use start::{Bundle, DEFAULT_MAX_LINE_LEN};

@@ -1,0 +1,302 @@
+//! A started bundle: handles to its services, its logs and events, and shutdown.
+//!
+//! # Caveats
+//! Dropping a [`Running`] without calling [`Running::stop`] closes every supervisor's
+//! control pipe, which makes each supervisor stop its service (stop signal, grace,
+//! SIGKILL) on its own. Drop returns at once, so the processes may outlive it by up to the
+//! shutdown timeout, and the order of shutdown is not the reverse of the dependencies.
+//! Call `stop().await` to wait for a clean, ordered shutdown.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use tokio::sync::{broadcast, mpsc, watch};
+
+use super::error::{CrashReport, REPORT_LINES, ServiceReport};
+use super::event::{Event, EventStream};
+use super::run_dir::RunDir;
+use crate::bundle::spec::{BundleSpec, ServiceSpec};
+use crate::logs::{LogHub, Logs};
+use crate::service::ServiceState;
+use crate::service::run::{ServiceEvent, ServiceLink};
+use crate::supervisor::protocol::Control;
+
+/// State shared between the handle and its monitor task.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    /// Whether a stop was requested, per service (so an exit is expected).
+    pub stopping: Vec<AtomicBool>,
+}
+
+/// A handle to one service of a running bundle.
+#[derive(Debug, Clone)]
+pub struct ServiceHandle {
+    spec: Arc<ServiceSpec>,
+    pub(crate) state: watch::Receiver<ServiceState>,
+    pid: watch::Receiver<Option<u32>>,
+    logs: Logs,
+}
+
+impl ServiceHandle {
+    /// The service's name.
+    pub fn name(&self) -> &str {
+        &self.spec.name
+    }
+
+    /// The service's effective spec (after plugin `configure`).
+    pub fn spec(&self) -> &ServiceSpec {
+        &self.spec
+    }
+
+    /// The pid of the service's main process (also its process group id).
+    pub fn pid(&self) -> Option<u32> {
+        *self.pid.borrow()
+    }
+
+    /// Where the service is in its life.
+    pub fn state(&self) -> ServiceState {
+        self.state.borrow().clone()
+    }
+
+    /// Its logs.
+    pub fn logs(&self) -> Logs {
+        self.logs.clone()
+    }
+
+    /// Process statistics of the service and its whole tree, read from /proc.
+    pub fn stats(&self) -> Result<crate::process::ProcessStats, crate::process::ProcessError> {
+        let pid = self.pid().ok_or(crate::process::ProcessError::NotFound { pid: 0 })?;
+        crate::process::stats(pid)
+    }
+}
+
+/// Sends SIGKILL to every service's tree; usable while `stop` is running.
+#[derive(Debug, Clone)]
+pub struct KillSwitch(Vec<mpsc::UnboundedSender<Control>>);
+
+impl KillSwitch {
+    /// SIGKILLs every service's process tree now.
+    pub fn kill(&self) {
+        for c in &self.0 {
+            let _ = c.send(Control::Kill);
+        }
+    }
+}
+
+/// A running bundle. Dropping it stops the services (see the module's caveats).
+#[must_use = "dropping a running bundle stops it; keep it alive while you use the services"]
+#[derive(Debug)]
+pub struct Running {
+    spec: Arc<BundleSpec>,
+    run: RunDir,
+    hub: LogHub,
+    services: Vec<ServiceHandle>,
+    links: Vec<Option<ServiceLink>>,
+    events: broadcast::Sender<Event>,
+    crash: watch::Receiver<Option<CrashReport>>,
+    shared: Arc<Shared>,
+    monitor: tokio::task::JoinHandle<()>,
+}
+
+impl Running {
+    #[expect(clippy::too_many_arguments, reason = "assembled once, from the starter's parts")]
+    pub(crate) fn assemble(
+        spec: Arc<BundleSpec>,
+        run: RunDir,
+        hub: LogHub,
+        events: broadcast::Sender<Event>,
+        ev_rx: mpsc::UnboundedReceiver<(usize, ServiceEvent)>,
+        links: Vec<Option<ServiceLink>>,
+        effective: Vec<Arc<ServiceSpec>>,
+        shared: Arc<Shared>,
+    ) -> Running {
+        let services: Vec<ServiceHandle> = effective
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                let (state, pid) = match &links[i] {
+                    Some(l) => (l.state.clone(), l.pid.clone()),
+                    None => (watch::channel(ServiceState::Pending).1, watch::channel(None).1),
+                };
+                ServiceHandle {
+                    spec: s.clone(),
+                    state,
+                    pid,
+                    logs: hub.service(&s.name).expect("every service has logs"),
+                }
+            })
+            .collect();
+        let (crash_tx, crash) = watch::channel(None);
+        let monitor = tokio::spawn(monitor(
+            ev_rx,
+            events.clone(),
+            crash_tx,
+            shared.clone(),
+            services.clone(),
+        ));
+        Running { spec, run, hub, services, links, events, crash, shared, monitor }
+    }
+
+    /// The bundle's spec.
+    pub fn spec(&self) -> &BundleSpec {
+        &self.spec
+    }
+
+    /// Every service, in declaration order.
+    pub fn services(&self) -> &[ServiceHandle] {
+        &self.services
+    }
+
+    /// One service by name.
+    pub fn service(&self, name: &str) -> Option<&ServiceHandle> {
+        self.services.iter().find(|s| s.name() == name)
+    }
+
+    /// The logs of the whole bundle.
+    pub fn logs(&self) -> Logs {
+        self.hub.logs()
+    }
+
+    /// Prints a bundle-level message in the log stream.
+    pub fn message(&self, text: &str) {
+        self.hub.message(text);
+    }
+
+    /// Prints a bundle-level warning in the log stream.
+    pub fn warning(&self, text: &str) {
+        self.hub.warning(text);
+    }
+
+    /// This run's directory (`<run_root>/runs/<id>`).
+    pub fn run_dir(&self) -> &Path {
+        self.run.path()
+    }
+
+    /// Subscribes to events from now on.
+    pub fn events(&self) -> EventStream {
+        EventStream(tokio_stream::wrappers::BroadcastStream::new(self.events.subscribe()))
+    }
+
+    /// A handle that SIGKILLs everything, for use while [`Running::stop`] runs.
+    pub fn kill_switch(&self) -> KillSwitch {
+        KillSwitch(self.links.iter().flatten().map(|l| l.control.clone()).collect())
+    }
+
+    /// Resolves when a service exits or fails without having been asked to stop.
+    pub async fn crashed(&self) -> CrashReport {
+        let mut crash = self.crash.clone();
+        loop {
+            if let Some(c) = crash.borrow_and_update().clone() {
+                return c;
+            }
+            if crash.changed().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        }
+    }
+
+    /// Stops every service in reverse dependency order and waits until every process tree
+    /// is gone and every pipe is drained.
+    pub async fn stop(mut self) {
+        self.shutdown().await;
+    }
+
+    async fn shutdown(&mut self) {
+        let n = self.links.len();
+        let mut dependents: Vec<Vec<usize>> = vec![Vec::new(); n];
+        for (i, s) in self.spec.services.iter().enumerate() {
+            for d in &s.needs {
+                if let Some(j) = self.spec.services.iter().position(|x| &x.name == d) {
+                    dependents[j].push(i);
+                }
+            }
+        }
+        let mut done: Vec<bool> = self.links.iter().map(Option::is_none).collect();
+        while done.iter().any(|d| !d) {
+            let batch: Vec<usize> =
+                (0..n).filter(|&i| !done[i] && dependents[i].iter().all(|&j| done[j])).collect();
+            let mut waits = Vec::new();
+            for &i in &batch {
+                let link = self.links[i].take().expect("not done");
+                self.shared.stopping[i].store(true, Ordering::SeqCst);
+                let _ = self.events.send(Event::Stopping { service: self.spec.services[i].name.clone() });
+                let _ = link.control.send(Control::Stop);
+                waits.push((i, link));
+            }
+            for (i, link) in waits {
+                let _ = link.task.await;
+                done[i] = true;
+                let _ = self.events.send(Event::Stopped { service: self.spec.services[i].name.clone() });
+            }
+        }
+        let _ = self.hub.flush();
+    }
+}
+
+impl std::ops::Index<&str> for Running {
+    type Output = ServiceHandle;
+
+    fn index(&self, name: &str) -> &ServiceHandle {
+        self.service(name).unwrap_or_else(|| panic!("no service named `{name}` in this bundle"))
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        // Dropping the control senders closes each supervisor's control pipe; each
+        // supervisor then stops its tree by itself.
+        for link in self.links.iter_mut().filter_map(Option::take) {
+            let _ = link.control.send(Control::Stop);
+        }
+        let _ = self.hub.flush();
+        self.monitor.abort();
+    }
+}
+
+async fn monitor(
+    mut ev_rx: mpsc::UnboundedReceiver<(usize, ServiceEvent)>,
+    events: broadcast::Sender<Event>,
+    crash: watch::Sender<Option<CrashReport>>,
+    shared: Arc<Shared>,
+    services: Vec<ServiceHandle>,
+) {
+    // An unexpected exit is reported once the service's pipes are drained, so the report
+    // carries its very last lines.
+    let mut crashed: Vec<Option<(crate::service::ExitStatus, std::time::Duration)>> = vec![None; services.len()];
+    while let Some((i, ev)) = ev_rx.recv().await {
+        let name = services[i].name().to_owned();
+        let expected = shared.stopping[i].load(Ordering::SeqCst);
+        match ev {
+            ServiceEvent::Spawned { pid } => {
+                let _ = events.send(Event::Spawned { service: name, pid });
+            }
+            ServiceEvent::Ready { elapsed } => {
+                let _ = events.send(Event::Ready { service: name, elapsed });
+            }
+            ServiceEvent::Exited { status, elapsed } => {
+                let _ = events.send(Event::Exited { service: name.clone(), status, expected });
+                if !expected {
+                    crashed[i] = Some((status, elapsed));
+                }
+            }
+            ServiceEvent::Failed { reason, .. } => {
+                let _ = events.send(Event::Failed { service: name, reason });
+            }
+            ServiceEvent::Finished => {
+                if let Some((status, elapsed)) = crashed[i].take()
+                    && crash.borrow().is_none()
+                {
+                    let report = ServiceReport {
+                        service: name,
+                        what: format!("exited with {status} while the bundle was running"),
+                        waiting_for: Vec::new(),
+                        elapsed: Some(elapsed),
+                        last_lines: services[i].logs().tail(REPORT_LINES),
+                    };
+                    crash.send_replace(Some(CrashReport(Box::new(report))));
+                }
+            }
+        }
+    }
+}

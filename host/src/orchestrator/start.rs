@@ -1,0 +1,324 @@
+//! Starting a bundle: every service whose needs are ready starts at once.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::{Duration, Instant};
+
+use tokio::sync::{broadcast, mpsc};
+
+use super::error::{REPORT_LINES, Reports, ServiceReport, StartError};
+use super::event::{Event, EventStream};
+use super::run_dir::RunDir;
+use super::running::{Running, ServiceHandle, Shared};
+use crate::bundle::spec::{BundleSpec, ServiceSpec};
+use crate::logs::{ConsoleMode, LogConfig, LogHub};
+use crate::ready::ProbeContext;
+use crate::service::ServiceState;
+use crate::service::hooks::ServiceHooks;
+use crate::service::run::{Launch, ServiceEvent, ServiceLink, launch};
+use crate::supervisor::protocol::SuperviseSpec;
+
+/// Default maximum length of one log line before it is split.
+pub const DEFAULT_MAX_LINE_LEN: usize = 64 * 1024;
+
+/// A bundle ready to start. Build it from a file or a [`BundleSpec`].
+#[derive(Debug)]
+pub struct Bundle {
+    spec: BundleSpec,
+    console: ConsoleMode,
+    publish: bool,
+    events: broadcast::Sender<Event>,
+}
+
+impl Bundle {
+    /// A bundle from a validated spec.
+    pub fn new(spec: BundleSpec) -> Bundle {
+        let (events, _) = broadcast::channel(1024);
+        Bundle { spec, console: ConsoleMode::Quiet, publish: false, events }
+    }
+
+    /// Loads and validates a bundle file.
+    pub fn load(path: impl AsRef<std::path::Path>) -> Result<Bundle, crate::bundle::BundleError> {
+        Ok(Bundle::new(BundleSpec::load(path.as_ref())?))
+    }
+
+    /// How service output is echoed (default: quiet, as tests want).
+    pub fn console(mut self, mode: ConsoleMode) -> Bundle {
+        self.console = mode;
+        self
+    }
+
+    /// Makes this run the project's current one (`<run_root>/current`), as `teamster up`
+    /// does, so `teamster exec` and other commands find it.
+    pub fn publish(mut self, yes: bool) -> Bundle {
+        self.publish = yes;
+        self
+    }
+
+    /// The spec.
+    pub fn spec(&self) -> &BundleSpec {
+        &self.spec
+    }
+
+    /// Subscribes to lifecycle events; call before [`Bundle::start`] to see them all.
+    pub fn events(&self) -> EventStream {
+        EventStream(tokio_stream::wrappers::BroadcastStream::new(self.events.subscribe()))
+    }
+
+    /// Starts every service in dependency order and waits until all are ready.
+    ///
+    /// On failure everything already started is stopped before the error is returned.
+    pub async fn start(self) -> Result<Running, StartError> {
+        self.spec.validate().map_err(StartError::Invalid)?;
+        let spec = Arc::new(self.spec);
+        let run = RunDir::create(&spec.run_root, spec.keep_runs, spec.source.as_deref())
+            .map_err(|source| StartError::RunDir { path: spec.run_root.clone(), source })?;
+        if self.publish {
+            run.publish(&spec.run_root).map_err(|source| StartError::RunDir { path: spec.run_root.clone(), source })?;
+        }
+        let bin = crate::supervisor::supervisor_binary().map_err(StartError::Supervisor)?;
+        let names: Vec<&str> = spec.services.iter().map(|s| s.name.as_str()).collect();
+        let hub = LogHub::new(
+            LogConfig::new(run.logs()).console(self.console).max_line_len(DEFAULT_MAX_LINE_LEN),
+            &names,
+        )
+        .map_err(StartError::Logs)?;
+
+        let n = spec.services.len();
+        let (ev_tx, ev_rx) = mpsc::unbounded_channel();
+        let shared = Arc::new(Shared {
+            stopping: (0..n).map(|_| AtomicBool::new(false)).collect(),
+        });
+        let mut starter = Starter {
+            spec: spec.clone(),
+            run: run.clone(),
+            hub: hub.clone(),
+            bin,
+            events: self.events.clone(),
+            ev_tx,
+            ev_rx,
+            links: (0..n).map(|_| None).collect(),
+            hooks: (0..n).map(|_| None).collect(),
+            effective: spec.services.iter().map(|s| Arc::new(s.clone())).collect(),
+            ready: vec![false; n],
+            finished: vec![false; n],
+            started_at: vec![None; n],
+        };
+        let outcome = starter.run().await;
+        let running = Running::assemble(
+            spec,
+            run,
+            hub,
+            self.events,
+            starter.ev_rx,
+            starter.links,
+            starter.effective,
+            shared,
+        );
+        match outcome {
+            Ok(()) => Ok(running),
+            Err(e) => {
+                running.stop().await;
+                Err(e)
+            }
+        }
+    }
+}
+
+struct Starter {
+    spec: Arc<BundleSpec>,
+    run: RunDir,
+    hub: LogHub,
+    bin: PathBuf,
+    events: broadcast::Sender<Event>,
+    ev_tx: mpsc::UnboundedSender<(usize, ServiceEvent)>,
+    ev_rx: mpsc::UnboundedReceiver<(usize, ServiceEvent)>,
+    links: Vec<Option<ServiceLink>>,
+    hooks: Vec<Option<Arc<dyn ServiceHooks>>>,
+    effective: Vec<Arc<ServiceSpec>>,
+    ready: Vec<bool>,
+    finished: Vec<bool>,
+    started_at: Vec<Option<Instant>>,
+}
+
+impl Starter {
+    fn index(&self, name: &str) -> usize {
+        self.spec.services.iter().position(|s| s.name == name).expect("needs are validated")
+    }
+
+    async fn run(&mut self) -> Result<(), StartError> {
+        let deadline = tokio::time::Instant::now() + self.spec.startup_timeout;
+        loop {
+            for i in 0..self.spec.services.len() {
+                if self.links[i].is_none() && self.spec.services[i].needs.iter().all(|d| self.ready[self.index(d)]) {
+                    self.start_one(i).await?;
+                }
+            }
+            if self.ready.iter().all(|r| *r) {
+                return Ok(());
+            }
+            tokio::select! {
+                ev = self.ev_rx.recv() => {
+                    let Some((i, ev)) = ev else { unreachable!("the starter holds a sender") };
+                    self.on_event(i, ev).await?;
+                }
+                _ = tokio::time::sleep_until(deadline) => {
+                    return Err(self.timeout_error().await);
+                }
+            }
+        }
+    }
+
+    async fn start_one(&mut self, i: usize) -> Result<(), StartError> {
+        let spec = self.effective[i].clone();
+        let data = self.run.data(&spec.name);
+        std::fs::create_dir_all(&data).map_err(|source| StartError::RunDir { path: data.clone(), source })?;
+        if let Some(user) = &spec.user {
+            chown_to(&data, user).map_err(|source| StartError::RunDir { path: data.clone(), source })?;
+        }
+        for r in &spec.ready {
+            if let Some(probe) = crate::ready::already_serving(r).await {
+                return Err(StartError::AlreadyRunning { service: spec.name.clone(), probe });
+            }
+        }
+        let env = service_env(&spec, &self.run, &data);
+        let cwd = spec.directory.clone().unwrap_or_else(|| self.spec.project_dir.clone());
+        let grace = spec.shutdown_timeout.unwrap_or(self.spec.shutdown_timeout);
+        let supervise = SuperviseSpec {
+            name: spec.name.clone(),
+            argv: spec.command.clone(),
+            env: env.clone(),
+            cwd: cwd.to_string_lossy().into_owned(),
+            user: spec.user.clone(),
+            stop_signal: spec.stop_signal as i32,
+            grace_ms: grace.as_millis() as u64,
+        };
+        let probe = ProbeContext { env, inherit_env: false, cwd };
+        let _ = self.events.send(Event::Starting { service: spec.name.clone() });
+        self.started_at[i] = Some(Instant::now());
+        self.links[i] = Some(launch(
+            Launch {
+                index: i,
+                sink: self.hub.sink(&spec.name),
+                spec,
+                supervise,
+                hooks: self.hooks[i].clone(),
+                probe,
+                bin: self.bin.clone(),
+                max_line_len: DEFAULT_MAX_LINE_LEN,
+            },
+            self.ev_tx.clone(),
+        ));
+        Ok(())
+    }
+
+    async fn on_event(&mut self, i: usize, ev: ServiceEvent) -> Result<(), StartError> {
+        let name = self.spec.services[i].name.clone();
+        match ev {
+            ServiceEvent::Spawned { pid } => {
+                let _ = self.events.send(Event::Spawned { service: name, pid });
+            }
+            ServiceEvent::Ready { elapsed } => {
+                self.ready[i] = true;
+                let _ = self.events.send(Event::Ready { service: name, elapsed });
+            }
+            ServiceEvent::Exited { status, elapsed } => {
+                let _ = self.events.send(Event::Exited { service: name, status, expected: false });
+                self.wait_finished(i).await;
+                return Err(StartError::ServiceFailed(Box::new(
+                    self.report(i, format!("exited with {status} before it was ready"), Some(elapsed)),
+                )));
+            }
+            ServiceEvent::Failed { reason, elapsed } => {
+                let _ = self.events.send(Event::Failed { service: name, reason: reason.clone() });
+                self.wait_finished(i).await;
+                return Err(StartError::ServiceFailed(Box::new(self.report(i, format!("failed: {reason}"), Some(elapsed)))));
+            }
+            ServiceEvent::Finished => self.finished[i] = true,
+        }
+        Ok(())
+    }
+
+    /// Waits (bounded) for a service's pipes to be drained, so its report has its last lines.
+    async fn wait_finished(&mut self, i: usize) {
+        let limit = tokio::time::sleep(Duration::from_secs(3));
+        tokio::pin!(limit);
+        while !self.finished[i] {
+            tokio::select! {
+                ev = self.ev_rx.recv() => match ev {
+                    Some((j, ServiceEvent::Finished)) => self.finished[j] = true,
+                    Some(_) => {}
+                    None => break,
+                },
+                _ = &mut limit => break,
+            }
+        }
+    }
+
+    fn report(&self, i: usize, what: String, elapsed: Option<Duration>) -> ServiceReport {
+        let spec = &self.effective[i];
+        let last_lines = self.hub.service(&spec.name).map(|l| l.tail(REPORT_LINES)).unwrap_or_default();
+        ServiceReport {
+            service: spec.name.clone(),
+            what,
+            waiting_for: spec.ready.iter().map(|r| r.to_string()).collect(),
+            elapsed,
+            last_lines,
+        }
+    }
+
+    async fn timeout_error(&mut self) -> StartError {
+        let mut reports = Vec::new();
+        for i in 0..self.spec.services.len() {
+            if self.ready[i] {
+                continue;
+            }
+            let svc = &self.spec.services[i];
+            let (what, elapsed) = match &self.links[i] {
+                Some(link) => {
+                    (format!("was still {}", link.state.borrow().clone()), self.started_at[i].map(|t| t.elapsed()))
+                }
+                None => {
+                    let waiting: Vec<&str> = svc
+                        .needs
+                        .iter()
+                        .filter(|d| !self.ready[self.index(d)])
+                        .map(String::as_str)
+                        .collect();
+                    (format!("never started: it needs {}", waiting.iter().map(|d| format!("`{d}`")).collect::<Vec<_>>().join(", ")), None)
+                }
+            };
+            reports.push(self.report(i, what, elapsed));
+        }
+        StartError::Timeout { timeout: self.spec.startup_timeout, not_ready: Reports(reports) }
+    }
+}
+
+fn service_env(spec: &ServiceSpec, run: &RunDir, data: &std::path::Path) -> Vec<(String, String)> {
+    let mut env: BTreeMap<String, String> = if spec.inherit_env { std::env::vars().collect() } else { BTreeMap::new() };
+    env.insert("TEAMSTER_SERVICE".into(), spec.name.clone());
+    env.insert("TEAMSTER_RUN_DIR".into(), run.path().to_string_lossy().into_owned());
+    env.insert("TEAMSTER_DATA_DIR".into(), data.to_string_lossy().into_owned());
+    for (k, v) in &spec.env {
+        env.insert(k.clone(), v.clone());
+    }
+    env.into_iter().collect()
+}
+
+fn chown_to(path: &std::path::Path, user: &str) -> std::io::Result<()> {
+    if !nix::unistd::Uid::effective().is_root() {
+        return Ok(());
+    }
+    let u = nix::unistd::User::from_name(user)
+        .map_err(std::io::Error::from)?
+        .ok_or_else(|| std::io::Error::other(format!("user `{user}` does not exist")))?;
+    nix::unistd::chown(path, Some(u.uid), Some(u.gid)).map_err(std::io::Error::from)
+}
+
+impl ServiceHandle {
+    pub(crate) fn state_now(&self) -> ServiceState {
+        self.state.borrow().clone()
+    }
+}

@@ -1,0 +1,349 @@
+//! The one select loop that drives a service from setup to its last log line.
+//!
+//! Everything about one service happens here, in one task: reading both pipes (in every
+//! phase, so a child can never block on a full pipe), status lines from the supervisor,
+//! log-line readiness (event-driven, checked on each line as it arrives), network and
+//! command probes, the plugin hooks, and stop requests. Every branch is cancel-safe:
+//! `read` into a buffer, `next_line`, `recv` and `wait` lose nothing when another branch
+//! wins.
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::sync::{mpsc, watch};
+
+use crate::bundle::spec::{Readiness, ServiceSpec};
+use crate::logs::{LineSplitter, LogLine, ServiceSink, Stream};
+use crate::ready::{LogMatcher, ProbeContext};
+use crate::service::hooks::{HookError, ServiceHooks};
+use crate::service::state::{ExitStatus, ServiceState};
+use crate::supervisor::protocol::{Control, Status, SuperviseSpec};
+use crate::supervisor::spawn_supervisor;
+
+/// How long to keep reading pipes after the supervisor exited: a process that escaped the
+/// tree could hold them open forever.
+const DRAIN_AFTER_EXIT: Duration = Duration::from_secs(2);
+
+/// What a service task reports to the orchestrator.
+#[derive(Debug)]
+pub(crate) enum ServiceEvent {
+    /// The supervisor started and the service process exists.
+    Spawned { pid: u32 },
+    /// Every readiness condition holds and poststart ran.
+    Ready { elapsed: Duration },
+    /// The main process ended.
+    Exited { status: ExitStatus, elapsed: Duration },
+    /// Setup, spawn, a hook or a probe failed.
+    Failed { reason: String, elapsed: Duration },
+    /// The task is over: the tree is gone and the pipes are drained.
+    Finished,
+}
+
+/// Everything a service task needs.
+pub(crate) struct Launch {
+    pub index: usize,
+    pub spec: Arc<ServiceSpec>,
+    pub supervise: SuperviseSpec,
+    pub sink: ServiceSink,
+    pub hooks: Option<Arc<dyn ServiceHooks>>,
+    pub probe: ProbeContext,
+    pub bin: PathBuf,
+    pub max_line_len: usize,
+}
+
+/// The orchestrator's end of a service task.
+#[derive(Debug)]
+pub(crate) struct ServiceLink {
+    pub control: mpsc::UnboundedSender<Control>,
+    pub state: watch::Receiver<ServiceState>,
+    pub pid: watch::Receiver<Option<u32>>,
+    pub task: tokio::task::JoinHandle<()>,
+}
+
+type BoxFut<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+
+/// Starts the task of one service.
+pub(crate) fn launch(launch: Launch, events: mpsc::UnboundedSender<(usize, ServiceEvent)>) -> ServiceLink {
+    let (control_tx, control_rx) = mpsc::unbounded_channel();
+    let (state_tx, state_rx) = watch::channel(ServiceState::Pending);
+    let (pid_tx, pid_rx) = watch::channel(None);
+    let task = tokio::spawn(run(launch, control_rx, events, state_tx, pid_tx));
+    ServiceLink { control: control_tx, state: state_rx, pid: pid_rx, task }
+}
+
+fn hook_failed(e: HookError) -> String {
+    let mut msg = e.to_string();
+    let mut src: Option<&dyn std::error::Error> = std::error::Error::source(&e);
+    while let Some(s) = src {
+        msg.push_str(": ");
+        msg.push_str(&s.to_string());
+        src = s.source();
+    }
+    msg
+}
+
+async fn run_hook(
+    hooks: Arc<dyn ServiceHooks>,
+    f: fn(&dyn ServiceHooks) -> Result<(), HookError>,
+) -> Result<(), String> {
+    match tokio::task::spawn_blocking(move || f(hooks.as_ref())).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(hook_failed(e)),
+        Err(e) => Err(format!("plugin hook panicked: {e}")),
+    }
+}
+
+/// What is still missing before the service is ready.
+struct Outstanding {
+    logs: Vec<LogMatcher>,
+    plugin: bool,
+    probes: Option<BoxFut<()>>,
+}
+
+impl Outstanding {
+    fn satisfied(&self) -> bool {
+        self.logs.is_empty() && !self.plugin && self.probes.is_none()
+    }
+}
+
+async fn run(
+    launch: Launch,
+    mut control_rx: mpsc::UnboundedReceiver<Control>,
+    events: mpsc::UnboundedSender<(usize, ServiceEvent)>,
+    state: watch::Sender<ServiceState>,
+    pid_tx: watch::Sender<Option<u32>>,
+) {
+    let idx = launch.index;
+    let send = |e: ServiceEvent| {
+        let _ = events.send((idx, e));
+    };
+    let started = Instant::now();
+
+    if let Some(hooks) = &launch.hooks {
+        state.send_replace(ServiceState::SettingUp);
+        if let Err(reason) = run_hook(hooks.clone(), |h| h.setup()).await {
+            state.send_replace(ServiceState::Failed(reason.clone()));
+            send(ServiceEvent::Failed { reason, elapsed: started.elapsed() });
+            send(ServiceEvent::Finished);
+            return;
+        }
+    }
+
+    state.send_replace(ServiceState::Starting);
+    let sup = match spawn_supervisor(&launch.bin, &launch.supervise) {
+        Ok(s) => s,
+        Err(e) => {
+            let reason = crate::error_chain(&e);
+            state.send_replace(ServiceState::Failed(reason.clone()));
+            send(ServiceEvent::Failed { reason, elapsed: started.elapsed() });
+            send(ServiceEvent::Finished);
+            return;
+        }
+    };
+    let mut child = sup.child;
+    let mut control = Some(sup.control);
+    let mut stdout = sup.stdout;
+    let mut stderr = sup.stderr;
+    let mut status_lines = BufReader::new(sup.status).lines();
+
+    let mut pending = Outstanding { logs: Vec::new(), plugin: false, probes: None };
+    let mut probes = Vec::new();
+    for r in &launch.spec.ready {
+        match r {
+            Readiness::Log(l) => pending.logs.push(LogMatcher::new(l.clone())),
+            Readiness::Plugin => pending.plugin = launch.hooks.is_some(),
+            other => probes.push(other.clone()),
+        }
+    }
+    if !probes.is_empty() {
+        let ctx = launch.probe.clone();
+        pending.probes = Some(Box::pin(async move {
+            let waits = probes.iter().map(|p| crate::ready::wait_ready(p, &ctx));
+            futures_join_all(waits).await;
+        }));
+    }
+
+    let mut poststart: Option<BoxFut<Result<(), String>>> = None;
+    let mut is_ready = false;
+    let mut stopping = false;
+
+    let mut out_split = LineSplitter::new(launch.max_line_len);
+    let mut err_split = LineSplitter::new(launch.max_line_len);
+    let mut obuf = vec![0u8; 64 * 1024];
+    let mut ebuf = vec![0u8; 64 * 1024];
+    let (mut out_open, mut err_open, mut status_open, mut sup_running) = (true, true, true, true);
+    let mut main_exit: Option<ExitStatus> = None;
+    let mut drain_deadline: Option<Pin<Box<tokio::time::Sleep>>> = None;
+
+    // Checks a captured line against the log and plugin conditions.
+    let check_line = |line: &LogLine, pending: &mut Outstanding| -> Option<String> {
+        pending.logs.retain_mut(|m| !m.feed(line.stream, &line.text));
+        if pending.plugin
+            && let Some(h) = &launch.hooks
+        {
+            match h.ready_check(line.stream, &line.text) {
+                Ok(true) => pending.plugin = false,
+                Ok(false) => {}
+                Err(e) => return Some(hook_failed(e)),
+            }
+        }
+        None
+    };
+
+    loop {
+        // Readiness: once every condition holds, run poststart (if any), then report.
+        if !is_ready && poststart.is_none() && main_exit.is_none() && !stopping && pending.satisfied() {
+            match &launch.hooks {
+                Some(h) => poststart = Some(Box::pin(run_hook(h.clone(), |h| h.poststart()))),
+                None => {
+                    is_ready = true;
+                    state.send_replace(ServiceState::Ready);
+                    send(ServiceEvent::Ready { elapsed: started.elapsed() });
+                }
+            }
+        }
+        if !out_open && !err_open && !sup_running {
+            break;
+        }
+
+        tokio::select! {
+            n = stdout.read(&mut obuf), if out_open => match n {
+                Ok(0) | Err(_) => {
+                    out_open = false;
+                    out_split.finish(|t| { let l = launch.sink.push(Stream::Out, t); if !is_ready { check_line(&l, &mut pending); } });
+                }
+                Ok(n) => {
+                    let mut failure = None;
+                    out_split.feed(&obuf[..n], |t| {
+                        let l = launch.sink.push(Stream::Out, t);
+                        if !is_ready && failure.is_none() { failure = check_line(&l, &mut pending); }
+                    });
+                    if let Some(reason) = failure { fail_and_stop(&reason, &mut control, &state, &send, started, &mut stopping).await; }
+                }
+            },
+            n = stderr.read(&mut ebuf), if err_open => match n {
+                Ok(0) | Err(_) => {
+                    err_open = false;
+                    err_split.finish(|t| { let l = launch.sink.push(Stream::Err, t); if !is_ready { check_line(&l, &mut pending); } });
+                }
+                Ok(n) => {
+                    let mut failure = None;
+                    err_split.feed(&ebuf[..n], |t| {
+                        let l = launch.sink.push(Stream::Err, t);
+                        if !is_ready && failure.is_none() { failure = check_line(&l, &mut pending); }
+                    });
+                    if let Some(reason) = failure { fail_and_stop(&reason, &mut control, &state, &send, started, &mut stopping).await; }
+                }
+            },
+            line = status_lines.next_line(), if status_open => match line {
+                Ok(Some(line)) => match serde_json::from_str::<Status>(&line) {
+                    Ok(Status::Spawned { pid }) => {
+                        pid_tx.send_replace(Some(pid));
+                        send(ServiceEvent::Spawned { pid });
+                    }
+                    Ok(Status::SpawnFailed { error }) => {
+                        state.send_replace(ServiceState::Failed(error.clone()));
+                        send(ServiceEvent::Failed { reason: error, elapsed: started.elapsed() });
+                        stopping = true;
+                    }
+                    Ok(Status::Exited { code, signal }) => {
+                        let st = match (code, signal) {
+                            (Some(c), _) => ExitStatus::Code(c),
+                            (None, Some(s)) => ExitStatus::Signal(s),
+                            _ => ExitStatus::Unknown,
+                        };
+                        main_exit = Some(st);
+                        state.send_replace(ServiceState::Exited(st));
+                        send(ServiceEvent::Exited { status: st, elapsed: started.elapsed() });
+                    }
+                    Ok(Status::Escalated) => {
+                        launch.sink.warning(&format!("did not stop within its grace period; sent SIGKILL"));
+                    }
+                    Err(_) => {}
+                },
+                Ok(None) | Err(_) => status_open = false,
+            },
+            cmd = control_rx.recv(), if control.is_some() => match cmd {
+                Some(c) => {
+                    if !matches!(state.borrow().clone(), ServiceState::Exited(_) | ServiceState::Failed(_)) {
+                        state.send_replace(ServiceState::Stopping);
+                    }
+                    stopping = true;
+                    if let Some(w) = control.as_mut() {
+                        let _ = w.write_all(c.as_line()).await;
+                    }
+                }
+                // The orchestrator is gone: closing the control pipe makes the supervisor stop the tree.
+                None => control = None,
+            },
+            _ = async { pending.probes.as_mut().expect("guarded").await }, if pending.probes.is_some() && !stopping => {
+                pending.probes = None;
+            },
+            res = async { poststart.as_mut().expect("guarded").await }, if poststart.is_some() => {
+                poststart = None;
+                match res {
+                    Ok(()) if main_exit.is_none() && !stopping => {
+                        is_ready = true;
+                        state.send_replace(ServiceState::Ready);
+                        send(ServiceEvent::Ready { elapsed: started.elapsed() });
+                    }
+                    Ok(()) => {}
+                    Err(reason) => fail_and_stop(&reason, &mut control, &state, &send, started, &mut stopping).await,
+                }
+            },
+            st = child.wait(), if sup_running => {
+                sup_running = false;
+                let _ = st;
+                if main_exit.is_none() && !matches!(*state.borrow(), ServiceState::Failed(_)) {
+                    main_exit = Some(ExitStatus::Unknown);
+                    state.send_replace(ServiceState::Exited(ExitStatus::Unknown));
+                    send(ServiceEvent::Exited { status: ExitStatus::Unknown, elapsed: started.elapsed() });
+                }
+                drain_deadline = Some(Box::pin(tokio::time::sleep(DRAIN_AFTER_EXIT)));
+            },
+            _ = async { drain_deadline.as_mut().expect("guarded").await }, if drain_deadline.is_some() => {
+                launch.sink.warning("a process outside the service's tree still holds its output pipes; stopped reading them");
+                out_open = false;
+                err_open = false;
+            },
+        }
+    }
+    // Keep the partial lines of a pipe that was cut short.
+    out_split.finish(|t| {
+        launch.sink.push(Stream::Out, t);
+    });
+    err_split.finish(|t| {
+        launch.sink.push(Stream::Err, t);
+    });
+    send(ServiceEvent::Finished);
+}
+
+async fn fail_and_stop(
+    reason: &str,
+    control: &mut Option<tokio::process::ChildStdin>,
+    state: &watch::Sender<ServiceState>,
+    send: &impl Fn(ServiceEvent),
+    started: Instant,
+    stopping: &mut bool,
+) {
+    state.send_replace(ServiceState::Failed(reason.to_owned()));
+    send(ServiceEvent::Failed { reason: reason.to_owned(), elapsed: started.elapsed() });
+    *stopping = true;
+    if let Some(w) = control.as_mut() {
+        let _ = w.write_all(Control::Stop.as_line()).await;
+    }
+}
+
+/// Awaits every future, concurrently.
+async fn futures_join_all<F: Future<Output = ()>>(futs: impl Iterator<Item = F>) {
+    let mut set: Vec<Pin<Box<F>>> = futs.map(Box::pin).collect();
+    std::future::poll_fn(move |cx| {
+        set.retain_mut(|f| f.as_mut().poll(cx).is_pending());
+        if set.is_empty() { std::task::Poll::Ready(()) } else { std::task::Poll::Pending }
+    })
+    .await
+}
