@@ -6,6 +6,8 @@
 
 pub mod bundle;
 pub mod logs;
+pub mod process;
+pub mod ready;
 pub mod service;
 
 pub use bundle::spec::{BundleSpec, ServiceSpec};
