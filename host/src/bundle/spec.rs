@@ -181,9 +181,7 @@ impl StreamFilter {
         use crate::logs::Stream;
         matches!(
             (self, stream),
-            (StreamFilter::Any, _)
-                | (StreamFilter::Stdout, Stream::Out)
-                | (StreamFilter::Stderr, Stream::Err)
+            (StreamFilter::Any, _) | (StreamFilter::Stdout, Stream::Out) | (StreamFilter::Stderr, Stream::Err)
         )
     }
 }
@@ -204,10 +202,7 @@ impl std::fmt::Display for Readiness {
                 }
             }
             Readiness::Tcp { host, port } => write!(f, "tcp {host}:{port}"),
-            Readiness::Http {
-                url,
-                status: Some(s),
-            } => write!(f, "http GET {url} → {s}"),
+            Readiness::Http { url, status: Some(s) } => write!(f, "http GET {url} → {s}"),
             Readiness::Http { url, status: None } => write!(f, "http GET {url} → 2xx"),
             Readiness::Socket { path } => write!(f, "unix socket {}", path.display()),
             Readiness::File { path } => write!(f, "file {}", path.display()),
