@@ -2,8 +2,8 @@
 //!
 //! A probe is run often and must never disturb the service or the console, so it gets no
 //! stdin, its stdout is discarded, and only the tail of its stderr is kept to explain a
-//! failure. It runs in its own process group: a probe that hangs past its timeout, or whose
-//! attempt is cancelled, is killed along with anything it started.
+//! failure. It runs in its own process group, and that group is killed when the attempt ends
+//! (exit, timeout or cancellation), so nothing a probe starts outlives its attempt.
 
 use std::process::{ExitStatus, Stdio};
 use std::time::Duration;
@@ -69,8 +69,10 @@ pub(crate) async fn probe(argv: &[String], ctx: &ProbeContext) -> ProbeResult {
         };
         match tokio::time::timeout(ATTEMPT_TIMEOUT, run).await {
             Ok((status, read_state)) => {
-                // The leader is reaped; from here on the group id may be reused.
-                group.disarm();
+                // Kill whatever the probe left running in the background. The leader is
+                // reaped, but while any member of its group lives the kernel keeps the group
+                // id reserved, so this signal reaches only the probe's leftovers.
+                group.kill();
                 if read_state == Drain::Open {
                     let _ = tokio::time::timeout(DRAIN_AFTER_EXIT, &mut read).await;
                 }
@@ -143,9 +145,10 @@ async fn read_tail(pipe: Option<impl AsyncRead + Unpin>, tail: &mut Vec<u8>) {
     }
 }
 
-/// Kills a probe's process group unless disarmed, including when the attempt is dropped.
+/// Kills a probe's process group once: after the probe exits, on timeout, or when the
+/// attempt is dropped.
 struct GroupKiller {
-    /// The group id (the leader's pid) while the leader is unreaped; `None` once disarmed.
+    /// The group id (the leader's pid); `None` once the group has been killed.
     pgid: Option<Pid>,
 }
 
@@ -156,11 +159,6 @@ impl GroupKiller {
                 .and_then(|pid| i32::try_from(pid).ok())
                 .map(Pid::from_raw),
         }
-    }
-
-    /// Forgets the group: called once the leader is reaped and its id may be reused.
-    fn disarm(&mut self) {
-        self.pgid = None;
     }
 
     /// Sends SIGKILL to the whole group now, once.

@@ -142,7 +142,7 @@ mod tests {
 
     #[test]
     fn regex_pattern_matches() {
-        let re = regex::Regex::new(r"^database system is ready to accept (\w+ )?connections$");
+        let re = regex::Regex::new(r"^database system is ready to accept ([\w-]+ )?connections$");
         let mut m = matcher(LinePattern::Regex(re.unwrap()), StreamFilter::Any, 1);
         assert!(!m.feed(
             Stream::Err,

@@ -38,3 +38,6 @@ pub use probe::{
     Attempts, ProbeContext, ProbeError, ProbeResult, already_serving, probe_once, wait_ready,
     wait_ready_tracked,
 };
+
+#[cfg(test)]
+mod tests;
