@@ -27,3 +27,6 @@ pub use error::ProcessError;
 pub use net::ListeningSocket;
 pub use stats::{ProcessState, ProcessStats, TreeTotals, is_alive, stats};
 pub use tree::{children, descendants};
+
+#[cfg(test)]
+mod tests;
