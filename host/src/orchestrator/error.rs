@@ -100,9 +100,7 @@ pub enum StartError {
         source: Box<dyn std::error::Error + Send + Sync>,
     },
     /// Something already answers on a service's port or socket before it started.
-    #[error(
-        "service `{service}`: {probe} already answers before the service started; something else holds it (stop it or pick another port)"
-    )]
+    #[error("service `{service}` cannot start: {probe}; another process holds it (stop it or pick another port)")]
     AlreadyRunning {
         /// The service.
         service: String,

@@ -195,7 +195,7 @@ impl Starter {
             stop_signal: spec.stop_signal as i32,
             grace_ms: grace.as_millis() as u64,
         };
-        let probe = ProbeContext { env, inherit_env: false, cwd };
+        let probe = ProbeContext { env, inherit_env: false, cwd: Some(cwd) };
         let _ = self.events.send(Event::Starting { service: spec.name.clone() });
         self.started_at[i] = Some(Instant::now());
         self.links[i] = Some(launch(

@@ -76,14 +76,7 @@ pub(crate) fn launch(launch: Launch, events: mpsc::UnboundedSender<(usize, Servi
 }
 
 fn hook_failed(e: HookError) -> String {
-    let mut msg = e.to_string();
-    let mut src: Option<&dyn std::error::Error> = std::error::Error::source(&e);
-    while let Some(s) = src {
-        msg.push_str(": ");
-        msg.push_str(&s.to_string());
-        src = s.source();
-    }
-    msg
+    crate::error_chain(&e)
 }
 
 async fn run_hook(
@@ -101,7 +94,7 @@ async fn run_hook(
 struct Outstanding {
     logs: Vec<LogMatcher>,
     plugin: bool,
-    probes: Option<BoxFut<()>>,
+    probes: Option<BoxFut<Result<(), String>>>,
 }
 
 impl Outstanding {
@@ -163,7 +156,7 @@ async fn run(
         let ctx = launch.probe.clone();
         pending.probes = Some(Box::pin(async move {
             let waits = probes.iter().map(|p| crate::ready::wait_ready(p, &ctx));
-            futures_join_all(waits).await;
+            futures_join_all(waits).await
         }));
     }
 
@@ -280,8 +273,11 @@ async fn run(
                 // The orchestrator is gone: closing the control pipe makes the supervisor stop the tree.
                 None => control = None,
             },
-            _ = async { pending.probes.as_mut().expect("guarded").await }, if pending.probes.is_some() && !stopping => {
+            res = async { pending.probes.as_mut().expect("guarded").await }, if pending.probes.is_some() && !stopping => {
                 pending.probes = None;
+                if let Err(reason) = res {
+                    fail_and_stop(&reason, &mut control, &state, &send, started, &mut stopping).await;
+                }
             },
             res = async { poststart.as_mut().expect("guarded").await }, if poststart.is_some() => {
                 poststart = None;
@@ -338,12 +334,28 @@ async fn fail_and_stop(
     }
 }
 
-/// Awaits every future, concurrently.
-async fn futures_join_all<F: Future<Output = ()>>(futs: impl Iterator<Item = F>) {
+/// Awaits every probe concurrently; the first error wins.
+async fn futures_join_all<F, E>(futs: impl Iterator<Item = F>) -> Result<(), String>
+where
+    F: Future<Output = Result<(), E>>,
+    E: std::error::Error,
+{
     let mut set: Vec<Pin<Box<F>>> = futs.map(Box::pin).collect();
     std::future::poll_fn(move |cx| {
-        set.retain_mut(|f| f.as_mut().poll(cx).is_pending());
-        if set.is_empty() { std::task::Poll::Ready(()) } else { std::task::Poll::Pending }
+        let mut failure = None;
+        set.retain_mut(|f| match f.as_mut().poll(cx) {
+            std::task::Poll::Pending => true,
+            std::task::Poll::Ready(Ok(())) => false,
+            std::task::Poll::Ready(Err(e)) => {
+                failure.get_or_insert_with(|| crate::error_chain(&e));
+                false
+            }
+        });
+        match failure {
+            Some(f) => std::task::Poll::Ready(Err(f)),
+            None if set.is_empty() => std::task::Poll::Ready(Ok(())),
+            None => std::task::Poll::Pending,
+        }
     })
     .await
 }

@@ -1,0 +1,122 @@
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+
+use crate::fixture::{Project, alive, eventually, read_pid, teamster_bin};
+
+const TWO_SERVICES: &str = r#"
+[services.db]
+command = "sh -c 'echo $$ > db.pid; echo up; exec sleep 600'"
+ready = { log = "up" }
+[services.web]
+command = ["python3", "-c", "import os, time\nif os.fork() == 0:\n    os.setsid()\n    open('grandchild.pid', 'w').write(str(os.getpid()))\n    time.sleep(600)\nopen('web.pid', 'w').write(str(os.getpid()))\nprint('up', flush=True)\ntime.sleep(600)"]
+needs = ["db"]
+ready = { log = "up" }
+"#;
+
+/// Starts `teamster up` and waits for its "all services ready" line.
+fn up(p: &Project) -> Child {
+    p.bundle_file(TWO_SERVICES);
+    let mut child = Command::new(teamster_bin())
+        .arg("up")
+        .current_dir(p.path())
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn teamster");
+    let mut out = BufReader::new(child.stdout.take().expect("stdout"));
+    let mut seen = Vec::new();
+    loop {
+        let mut line = String::new();
+        if out.read_line(&mut line).expect("read") == 0 {
+            panic!("teamster up ended early; it printed:\n{}", seen.join(""));
+        }
+        seen.push(line.clone());
+        if line.contains("services ready") {
+            break;
+        }
+    }
+    // Keep draining so teamster never blocks on its stdout.
+    std::thread::spawn(move || {
+        let _ = std::io::copy(&mut out, &mut std::io::sink());
+    });
+    child
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkilled_host_leaves_no_process_behind() {
+    let p = Project::new();
+    let mut host = up(&p);
+    let pids = [
+        read_pid(&p.file("db.pid")).await,
+        read_pid(&p.file("web.pid")).await,
+        read_pid(&p.file("grandchild.pid")).await,
+    ];
+    assert!(pids.iter().all(|&p| alive(p)));
+    kill(Pid::from_raw(host.id() as i32), Signal::SIGKILL).expect("kill host");
+    host.wait().expect("reap host");
+    // The supervisors notice the host is gone and stop their trees within the grace.
+    assert!(
+        eventually(Duration::from_secs(15), || pids.iter().all(|&p| !alive(p))).await,
+        "left behind: {:?}",
+        pids.iter().filter(|&&p| alive(p)).collect::<Vec<_>>()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_stops_everything() {
+    let p = Project::new();
+    let mut host = up(&p);
+    let pids = [
+        read_pid(&p.file("db.pid")).await,
+        read_pid(&p.file("web.pid")).await,
+        read_pid(&p.file("grandchild.pid")).await,
+    ];
+    kill(Pid::from_raw(host.id() as i32), Signal::SIGINT).expect("interrupt host");
+    let status = host.wait().expect("wait");
+    assert_eq!(status.code(), Some(0));
+    // `up` returns only after every tree is gone.
+    let left: Vec<u32> = pids.into_iter().filter(|&p| alive(p)).collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
+}
+
+#[test]
+fn check_reports_an_invalid_bundle_with_exit_code_3() {
+    let p = Project::new();
+    p.bundle_file("[services.web]\ncommand = \"true\"\nneeds = [\"db\"]\n");
+    let out = Command::new(teamster_bin()).args(["check", "bundle.toml"]).current_dir(p.path()).output().expect("run");
+    assert_eq!(out.status.code(), Some(3));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("bundle.toml:3:"), "{stderr}");
+    assert!(stderr.contains("db"), "{stderr}");
+}
+
+#[test]
+fn check_accepts_a_valid_bundle() {
+    let p = Project::new();
+    p.bundle_file(TWO_SERVICES);
+    let out = Command::new(teamster_bin()).args(["check"]).current_dir(p.path()).output().expect("run");
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
+fn startup_failure_exits_with_code_4_and_crash_with_5() {
+    let p = Project::new();
+    p.bundle_file("[services.bad]\ncommand = \"sh -c 'exit 1'\"\nready = { log = \"never\" }\n");
+    let out = Command::new(teamster_bin()).args(["up", "-q"]).current_dir(p.path()).output().expect("run");
+    assert_eq!(out.status.code(), Some(4), "{}", String::from_utf8_lossy(&out.stderr));
+
+    p.bundle_file("[services.bad]\ncommand = \"sh -c 'echo up; sleep 0.3; exit 1'\"\nready = { log = \"up\" }\n");
+    let out = Command::new(teamster_bin()).args(["up", "-q"]).current_dir(p.path()).output().expect("run");
+    assert_eq!(out.status.code(), Some(5), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
+fn usage_error_exits_with_code_2() {
+    let out = Command::new(teamster_bin()).arg("--no-such-flag").output().expect("run");
+    assert_eq!(out.status.code(), Some(2));
+}

@@ -1,0 +1,128 @@
+use std::time::{Duration, Instant};
+
+use teamster::StartError;
+
+use crate::fixture::{Project, alive, read_pid};
+
+/// Replaces timings, which vary from run to run, so messages can be snapshot-tested.
+fn redact(text: &str) -> String {
+    let re = regex::Regex::new(r"\d+\.\d+s").expect("regex");
+    re.replace_all(text, "<T>s").into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crash_before_ready_fails_fast_with_last_lines() {
+    let p = Project::new();
+    let bundle = p.bundle(
+        r#"
+startup_timeout = "60s"
+[services.db]
+command = "sh -c 'echo $$ > db.pid; echo up; exec sleep 600'"
+ready = { log = "up" }
+[services.web]
+command = "sh -c 'for i in $(seq 1 25); do echo line $i; done; echo fatal: no config >&2; exit 3'"
+needs = ["db"]
+ready = { log = "never printed" }
+"#,
+    );
+    let started = Instant::now();
+    let err = bundle.start().await.expect_err("web crashes");
+    // Fail fast: nowhere near the 60 s startup timeout.
+    assert!(started.elapsed() < Duration::from_secs(20));
+    assert!(matches!(err, StartError::ServiceFailed(_)));
+    insta::assert_snapshot!(redact(&err.to_string()), @r"
+    service `web` exited with exit code 3 before it was ready after <T>s
+      waiting for: log line never printed on output
+      last 20 log lines:
+        out | line 7
+        out | line 8
+        out | line 9
+        out | line 10
+        out | line 11
+        out | line 12
+        out | line 13
+        out | line 14
+        out | line 15
+        out | line 16
+        out | line 17
+        out | line 18
+        out | line 19
+        out | line 20
+        out | line 21
+        out | line 22
+        out | line 23
+        out | line 24
+        out | line 25
+        err | fatal: no config
+    ");
+    // Everything already started was stopped.
+    let db = read_pid(&p.file("db.pid")).await;
+    assert!(!alive(db), "db (pid {db}) survived a failed start");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn startup_timeout_names_every_service_not_ready() {
+    let p = Project::new();
+    let bundle = p.bundle(
+        r#"
+startup_timeout = "500ms"
+[services.slow]
+command = "sh -c 'echo still warming up; exec sleep 600'"
+ready = { log = "ready" }
+[services.app]
+command = "sleep 600"
+needs = ["slow"]
+"#,
+    );
+    let err = bundle.start().await.expect_err("times out");
+    insta::assert_snapshot!(redact(&err.to_string()), @r"
+    the bundle was not ready within 0.5s
+    service `slow` was still starting after <T>s
+      waiting for: log line ready on output
+      last 1 log lines:
+        out | still warming up
+    service `app` never started: it needs `slow`
+      it printed nothing
+    ");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn port_already_taken_is_reported() {
+    let p = Project::new();
+    let holder = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = holder.local_addr().expect("addr").port();
+    let err = p
+        .bundle(&format!("[services.web]\ncommand = \"sleep 600\"\nready = {{ tcp = {port} }}\n"))
+        .start()
+        .await
+        .expect_err("port is taken");
+    assert!(matches!(err, StartError::AlreadyRunning { .. }), "{err}");
+    insta::assert_snapshot!(err.to_string().replace(&port.to_string(), "<PORT>"), @"service `web`: tcp 127.0.0.1:<PORT> already answers before the service started; something else holds it (stop it or pick another port)");
+    drop(holder);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn missing_program_is_a_clear_error() {
+    let p = Project::new();
+    let err = p.bundle("[services.x]\ncommand = \"no-such-program-xyz --flag\"\n").start().await.expect_err("no program");
+    insta::assert_snapshot!(redact(&err.to_string()), @r"
+    service `x` failed: program `no-such-program-xyz` not found after <T>s
+      it printed nothing
+    ");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crash_while_running_is_reported() {
+    let p = Project::new();
+    // The service crashes once the test creates `go`, well after it was ready.
+    let running = p
+        .bundle("[services.s]\ncommand = \"sh -c 'echo up; while [ ! -e go ]; do sleep 0.02; done; echo bye >&2; exit 7'\"\nready = { log = \"up\" }\n")
+        .start()
+        .await
+        .expect("start");
+    std::fs::write(p.file("go"), "").expect("write");
+    let crash = tokio::time::timeout(Duration::from_secs(10), running.crashed()).await.expect("crash reported");
+    assert!(crash.to_string().contains("exit code 7"), "{crash}");
+    assert!(crash.to_string().contains("bye"), "{crash}");
+    running.stop().await;
+}

@@ -1,0 +1,8 @@
+//! The host core: orchestration, readiness, failures, supervision, logs and the CLI.
+
+mod cli;
+mod failures;
+mod logs;
+mod order;
+mod readiness;
+mod stopping;

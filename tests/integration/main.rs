@@ -1,0 +1,7 @@
+//! teamster's integration tests: real processes, one behaviour per test.
+//!
+//! One test binary (as nextest and cargo prefer): each module is one area.
+
+mod fixture;
+
+mod host_core;
