@@ -216,6 +216,12 @@ impl LogHub {
         Ok(LogHub { inner })
     }
 
+    /// The shared state, for the module's tests to inspect memory use.
+    #[cfg(test)]
+    pub(crate) fn inner(&self) -> &HubInner {
+        &self.inner
+    }
+
     /// The sink a service's capture pushes lines into, or `None` for an unknown service.
     pub fn sink(&self, service: &str) -> Option<ServiceSink> {
         let index = self.inner.index_of(service)?;

@@ -480,7 +480,7 @@ mod tests {
         let store = store(dir.path(), 100);
         fill(&store, 5000);
         // seq of line i is 10 + 3i.
-        for (seq, expected) in [(0, 0), (10, 0), (11, 1), (13, 1), (3082, 1024), (3083, 1025), (14_980, 4990), (15_000, 5000), (99_999, 5000)] {
+        for (seq, expected) in [(0, 0), (10, 0), (11, 1), (13, 1), (3082, 1024), (3083, 1025), (14_980, 4990), (15_000, 4997), (15_007, 4999), (15_008, 5000), (99_999, 5000)] {
             assert_eq!(store.first_line_from_seq(seq).expect("search"), expected, "seq {seq}");
         }
     }
