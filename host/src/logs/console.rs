@@ -1,0 +1,240 @@
+//! The console multiplexer: every service's lines on one terminal, told apart by a prefix.
+//!
+//! The prefix is the service name in brackets, right-aligned so that the text of all
+//! services starts in the same column, which is what makes interleaved output readable:
+//!
+//! ```text
+//! [     web] GET / 200
+//! [ Err web] warning: slow query
+//! [      db] checkpoint complete
+//! [teamster] web is ready
+//! ```
+//!
+//! The width rule: the bracket holds `len("Err ") + ` the longest service name, or
+//! `len("teamster")` if that is wider, so an stderr prefix never pushes the text out of
+//! line. Bundle-level lines (from [`LogHub::message`](super::LogHub::message) and
+//! [`LogHub::warning`](super::LogHub::warning)) use the label `teamster`; warnings carry a
+//! `warning:` mark after the prefix instead of `Err`, so the label keeps its width.
+//!
+//! Colours (one per service, cycling through a palette that leaves red for `Err`) are used
+//! only on a terminal, and never when `NO_COLOR` is set to a non-empty value
+//! (<https://no-color.org>).
+
+use std::ffi::OsStr;
+use std::fmt::Write as _;
+use std::io::{self, IsTerminal, Write};
+use std::sync::Mutex;
+
+use super::{BUNDLE_SERVICE, LogLine, Stream};
+
+/// How service output is echoed to the console.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConsoleMode {
+    /// Nothing is printed (lines are still stored and queryable).
+    Quiet,
+    /// Prefixed lines without colour.
+    Plain,
+    /// Prefixed lines with one ANSI colour per service.
+    Color,
+}
+
+impl ConsoleMode {
+    /// The mode for this process: colour on a terminal, plain when stdout is piped or
+    /// `NO_COLOR` is set and non-empty.
+    pub fn detect() -> Self {
+        Self::from_env(std::env::var_os("NO_COLOR").as_deref(), io::stdout().is_terminal())
+    }
+
+    /// The decision behind [`ConsoleMode::detect`], given the value of `NO_COLOR` and
+    /// whether stdout is a terminal.
+    pub fn from_env(no_color: Option<&OsStr>, stdout_is_terminal: bool) -> Self {
+        let no_color = no_color.is_some_and(|v| !v.is_empty());
+        if stdout_is_terminal && !no_color { ConsoleMode::Color } else { ConsoleMode::Plain }
+    }
+}
+
+/// SGR colour codes cycled through by service index. Red is left out: it marks `Err`.
+const PALETTE: [u8; 10] = [36, 32, 33, 35, 34, 96, 92, 93, 95, 94];
+const RESET: &str = "\x1b[0m";
+const BOLD: &str = "\x1b[1m";
+const ERR_MARK: &str = "\x1b[1;31m";
+const WARNING_MARK: &str = "\x1b[1;33m";
+
+/// Formats lines and writes them to the console writer.
+pub(crate) struct Console {
+    mode: ConsoleMode,
+    /// Width of the text between the brackets.
+    width: usize,
+    writer: Mutex<Box<dyn Write + Send>>,
+}
+
+impl std::fmt::Debug for Console {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Console").field("mode", &self.mode).field("width", &self.width).finish_non_exhaustive()
+    }
+}
+
+impl Console {
+    /// A console for a bundle with these services (not counting the bundle itself).
+    pub(crate) fn new(mode: ConsoleMode, services: &[&str], writer: Box<dyn Write + Send>) -> Self {
+        let longest = services.iter().map(|s| s.chars().count()).max().unwrap_or(0);
+        let width = ("Err ".len() + longest).max(BUNDLE_SERVICE.len());
+        Console { mode, width, writer: Mutex::new(writer) }
+    }
+
+    /// Whether anything is printed at all.
+    pub(crate) fn is_quiet(&self) -> bool {
+        self.mode == ConsoleMode::Quiet
+    }
+
+    /// Prints a line of the service with index `service_index` (which picks its colour).
+    /// Console write errors are ignored: a closed terminal must not stop log capture.
+    pub(crate) fn print(&self, line: &LogLine, service_index: usize) {
+        if self.is_quiet() {
+            return;
+        }
+        let rendered = self.render(line, service_index);
+        let mut writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        let _ = writer.write_all(rendered.as_bytes()).and_then(|()| writer.flush());
+    }
+
+    /// The console text of a line, terminated by `\n` (empty when quiet).
+    pub(crate) fn render(&self, line: &LogLine, service_index: usize) -> String {
+        let mut s = String::with_capacity(line.text.len() + self.width + 24);
+        let bundle = &*line.service == BUNDLE_SERVICE;
+        let label_len = match line.stream {
+            Stream::Err if !bundle => "Err ".len() + line.service.chars().count(),
+            _ => line.service.chars().count(),
+        };
+        let pad = self.width.saturating_sub(label_len);
+        let colour = PALETTE[service_index % PALETTE.len()];
+        // `write!` to a String cannot fail.
+        let _ = match (self.mode, bundle, line.stream) {
+            (ConsoleMode::Quiet, _, _) => return String::new(),
+            (ConsoleMode::Plain, true, Stream::Out) => write!(s, "[{:pad$}{}] {}", "", line.service, line.text),
+            (ConsoleMode::Plain, true, Stream::Err) => {
+                write!(s, "[{:pad$}{}] warning: {}", "", line.service, line.text)
+            }
+            (ConsoleMode::Plain, false, Stream::Out) => write!(s, "[{:pad$}{}] {}", "", line.service, line.text),
+            (ConsoleMode::Plain, false, Stream::Err) => write!(s, "[{:pad$}Err {}] {}", "", line.service, line.text),
+            (ConsoleMode::Color, true, Stream::Out) => {
+                write!(s, "{BOLD}[{:pad$}{}]{RESET} {}", "", line.service, line.text)
+            }
+            (ConsoleMode::Color, true, Stream::Err) => write!(
+                s,
+                "{BOLD}[{:pad$}{}]{RESET} {WARNING_MARK}warning:{RESET} {}",
+                "", line.service, line.text
+            ),
+            (ConsoleMode::Color, false, Stream::Out) => {
+                write!(s, "\x1b[{colour}m[{:pad$}{}]{RESET} {}", "", line.service, line.text)
+            }
+            (ConsoleMode::Color, false, Stream::Err) => write!(
+                s,
+                "\x1b[{colour}m[{:pad$}{ERR_MARK}Err{RESET}\x1b[{colour}m {}]{RESET} {}",
+                "", line.service, line.text
+            ),
+        };
+        s.push('\n');
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+
+    fn line(service: &str, stream: Stream, text: &str) -> LogLine {
+        LogLine { seq: 0, service: Arc::from(service), stream, text: text.to_owned() }
+    }
+
+    /// Renders a fixed mix of lines for a bundle of `db`, `web` and `worker-queue`.
+    fn sample(mode: ConsoleMode, services: &[&str]) -> String {
+        let console = Console::new(mode, services, Box::new(io::sink()));
+        let mut out = String::new();
+        for (index, name) in services.iter().enumerate() {
+            out += &console.render(&line(name, Stream::Out, "listening"), index);
+            out += &console.render(&line(name, Stream::Err, "something odd"), index);
+        }
+        out += &console.render(&line(BUNDLE_SERVICE, Stream::Out, "all services ready"), services.len());
+        out += &console.render(&line(BUNDLE_SERVICE, Stream::Err, "db was slow to start"), services.len());
+        out
+    }
+
+    #[test]
+    fn plain_prefixes_align_with_short_names() {
+        insta::assert_snapshot!(sample(ConsoleMode::Plain, &["db", "web"]), @r"
+        [      db] listening
+        [  Err db] something odd
+        [     web] listening
+        [ Err web] something odd
+        [teamster] all services ready
+        [teamster] warning: db was slow to start
+        ");
+    }
+
+    #[test]
+    fn plain_prefixes_align_with_long_names() {
+        insta::assert_snapshot!(sample(ConsoleMode::Plain, &["db", "worker-queue"]), @r"
+        [              db] listening
+        [          Err db] something odd
+        [    worker-queue] listening
+        [Err worker-queue] something odd
+        [        teamster] all services ready
+        [        teamster] warning: db was slow to start
+        ");
+    }
+
+    #[test]
+    fn colour_prefixes() {
+        let rendered = sample(ConsoleMode::Color, &["db", "web"]).replace('\x1b', "␛");
+        insta::assert_snapshot!(rendered, @r"
+        ␛[36m[      db]␛[0m listening
+        ␛[36m[  ␛[1;31mErr␛[0m␛[36m db]␛[0m something odd
+        ␛[32m[     web]␛[0m listening
+        ␛[32m[ ␛[1;31mErr␛[0m␛[32m web]␛[0m something odd
+        ␛[1m[teamster]␛[0m all services ready
+        ␛[1m[teamster]␛[0m ␛[1;33mwarning:␛[0m db was slow to start
+        ");
+    }
+
+    #[test]
+    fn quiet_renders_nothing() {
+        assert_eq!(sample(ConsoleMode::Quiet, &["db"]), "");
+    }
+
+    #[test]
+    fn print_writes_to_the_injected_writer() {
+        #[derive(Clone, Default)]
+        struct Shared(Arc<Mutex<Vec<u8>>>);
+        impl Write for Shared {
+            fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+                self.0.lock().expect("lock").write(buf)
+            }
+            fn flush(&mut self) -> io::Result<()> {
+                Ok(())
+            }
+        }
+        let shared = Shared::default();
+        let console = Console::new(ConsoleMode::Plain, &["web"], Box::new(shared.clone()));
+        console.print(&line("web", Stream::Out, "hello"), 0);
+        assert_eq!(String::from_utf8(shared.0.lock().expect("lock").clone()).expect("utf8"), "[     web] hello\n");
+    }
+
+    #[test]
+    fn no_color_and_terminal_detection() {
+        let set = |v: &str| Some(OsStr::new(v).to_owned());
+        let cases = [
+            (None, true, ConsoleMode::Color),
+            (None, false, ConsoleMode::Plain),
+            (set("1"), true, ConsoleMode::Plain),
+            (set("1"), false, ConsoleMode::Plain),
+            // An empty NO_COLOR does not count as set.
+            (set(""), true, ConsoleMode::Color),
+        ];
+        for (no_color, tty, expected) in cases {
+            assert_eq!(ConsoleMode::from_env(no_color.as_deref(), tty), expected, "{no_color:?} tty={tty}");
+        }
+    }
+}
