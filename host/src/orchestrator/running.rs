@@ -292,7 +292,7 @@ async fn monitor(
                         what: format!("exited with {status} while the bundle was running"),
                         waiting_for: Vec::new(),
                         elapsed: Some(elapsed),
-                        last_lines: services[i].logs().tail(REPORT_LINES),
+                        last_lines: services[i].logs().tail(REPORT_LINES).unwrap_or_default(),
                     };
                     crash.send_replace(Some(CrashReport(Box::new(report))));
                 }

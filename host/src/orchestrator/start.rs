@@ -80,11 +80,10 @@ impl Bundle {
         }
         let bin = crate::supervisor::supervisor_binary().map_err(StartError::Supervisor)?;
         let names: Vec<&str> = spec.services.iter().map(|s| s.name.as_str()).collect();
-        let hub = LogHub::new(
-            LogConfig::new(run.logs()).console(self.console).max_line_len(DEFAULT_MAX_LINE_LEN),
-            &names,
-        )
-        .map_err(StartError::Logs)?;
+        let mut log_config = LogConfig::new(run.logs());
+        log_config.console = self.console;
+        log_config.max_line_len = DEFAULT_MAX_LINE_LEN;
+        let hub = LogHub::new(log_config, &names).map_err(StartError::Logs)?;
 
         let n = spec.services.len();
         let (ev_tx, ev_rx) = mpsc::unbounded_channel();
@@ -201,7 +200,8 @@ impl Starter {
         self.links[i] = Some(launch(
             Launch {
                 index: i,
-                sink: self.hub.sink(&spec.name),
+                sink: self.hub.sink(&spec.name).expect("every service has a sink"),
+                hub: self.hub.clone(),
                 spec,
                 supervise,
                 hooks: self.hooks[i].clone(),
@@ -222,6 +222,7 @@ impl Starter {
             }
             ServiceEvent::Ready { elapsed } => {
                 self.ready[i] = true;
+                self.hub.message(&format!("{name} is ready ({} ms)", elapsed.as_millis()));
                 let _ = self.events.send(Event::Ready { service: name, elapsed });
             }
             ServiceEvent::Exited { status, elapsed } => {
@@ -259,7 +260,7 @@ impl Starter {
 
     fn report(&self, i: usize, what: String, elapsed: Option<Duration>) -> ServiceReport {
         let spec = &self.effective[i];
-        let last_lines = self.hub.service(&spec.name).map(|l| l.tail(REPORT_LINES)).unwrap_or_default();
+        let last_lines = self.hub.service(&spec.name).and_then(|l| l.tail(REPORT_LINES).ok()).unwrap_or_default();
         ServiceReport {
             service: spec.name.clone(),
             what,

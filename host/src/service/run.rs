@@ -49,6 +49,7 @@ pub(crate) struct Launch {
     pub spec: Arc<ServiceSpec>,
     pub supervise: SuperviseSpec,
     pub sink: ServiceSink,
+    pub hub: crate::logs::LogHub,
     pub hooks: Option<Arc<dyn ServiceHooks>>,
     pub probe: ProbeContext,
     pub bin: PathBuf,
@@ -254,7 +255,7 @@ async fn run(
                         send(ServiceEvent::Exited { status: st, elapsed: started.elapsed() });
                     }
                     Ok(Status::Escalated) => {
-                        launch.sink.warning(&format!("did not stop within its grace period; sent SIGKILL"));
+                        launch.hub.warning(&format!("{} did not stop within its grace period; sent SIGKILL", launch.spec.name));
                     }
                     Err(_) => {}
                 },
@@ -302,7 +303,7 @@ async fn run(
                 drain_deadline = Some(Box::pin(tokio::time::sleep(DRAIN_AFTER_EXIT)));
             },
             _ = async { drain_deadline.as_mut().expect("guarded").await }, if drain_deadline.is_some() => {
-                launch.sink.warning("a process outside the service's tree still holds its output pipes; stopped reading them");
+                launch.hub.warning(&format!("{}: a process outside its tree still holds its output pipes; stopped reading them", launch.spec.name));
                 out_open = false;
                 err_open = false;
             },
