@@ -7,5 +7,6 @@
 pub mod bundle;
 pub mod logs;
 pub mod service;
+pub mod smtp;
 
 pub use bundle::spec::{BundleSpec, ServiceSpec};
