@@ -60,6 +60,9 @@ pub async fn serve_with(
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
+                    // Every write is a complete reply the client waits for; Nagle's algorithm
+                    // could only hold it back. Failing to set it costs speed, not correctness.
+                    let _ = stream.set_nodelay(true);
                     let printer = printer.clone();
                     connections.spawn(async move {
                         if let Err(error) = connection::handle(stream, peer, limits, printer).await {
