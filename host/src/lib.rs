@@ -11,6 +11,7 @@ pub mod orchestrator;
 pub mod process;
 pub mod ready;
 pub mod service;
+pub mod smtp;
 pub mod supervisor;
 
 pub use bundle::spec::{BundleSpec, ServiceSpec};
