@@ -20,6 +20,7 @@
 
 mod error;
 mod net;
+mod sock_diag;
 mod stats;
 mod tree;
 

@@ -3,10 +3,14 @@
 //! The kernel lists sockets in `/proc/<pid>/net/tcp{,6}` by inode, and a process's open
 //! sockets appear as `socket:[<inode>]` links in `/proc/<pid>/fd`. Joining the two on the
 //! inode tells which process holds which listening socket, with no help from `ss` or `lsof`.
+//! The same table is available much faster through netlink ([`sock_diag`]), which is
+//! preferred; the text files remain the fallback.
 
 use std::collections::{HashMap, HashSet};
 use std::fs;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+
+use super::sock_diag;
 
 /// The `st` value of a socket in the `LISTEN` state.
 const TCP_LISTEN: &str = "0A";
@@ -23,13 +27,11 @@ pub struct ListeningSocket {
 
 /// Counts `root`'s open descriptors and finds the listening sockets held by any of `pids`.
 ///
-/// The socket tables are read from `root`'s network namespace, which is the one its tree
-/// shares unless a service creates its own.
+/// The socket tables are those of `root`'s network namespace, which its tree shares unless
+/// a service creates its own. They are only read when the tree holds a socket at all.
 pub(crate) fn scan(root: u32, pids: &[u32]) -> (Option<usize>, Vec<ListeningSocket>) {
-    let listening = listening_table(root);
-    let mut seen_inodes = HashSet::new();
-    let mut found = Vec::new();
     let mut root_fds = None;
+    let mut held = Vec::new();
     for &pid in pids {
         let Some(fds) = socket_inodes(pid) else {
             continue;
@@ -37,12 +39,20 @@ pub(crate) fn scan(root: u32, pids: &[u32]) -> (Option<usize>, Vec<ListeningSock
         if pid == root {
             root_fds = Some(fds.open);
         }
-        for inode in fds.sockets {
-            if let Some(&addr) = listening.get(&inode)
-                && seen_inodes.insert(inode)
-            {
-                found.push(ListeningSocket { addr, pid });
-            }
+        held.extend(fds.sockets.into_iter().map(|inode| (inode, pid)));
+    }
+    if held.is_empty() {
+        return (root_fds, Vec::new());
+    }
+
+    let listening = listening_table(root);
+    let mut seen_inodes = HashSet::new();
+    let mut found = Vec::new();
+    for (inode, pid) in held {
+        if let Some(&addr) = listening.get(&inode)
+            && seen_inodes.insert(inode)
+        {
+            found.push(ListeningSocket { addr, pid });
         }
     }
     found.sort();
@@ -82,6 +92,25 @@ fn socket_inodes(pid: u32) -> Option<Fds> {
 
 /// Maps the inode of every listening TCP socket in `pid`'s network namespace to its address.
 fn listening_table(pid: u32) -> HashMap<u64, SocketAddr> {
+    // Netlink answers for the namespace of the socket asking, which is ours; it is far
+    // cheaper than the text tables, so use it whenever the namespaces agree.
+    if same_network_namespace(pid)
+        && let Some(table) = sock_diag::listening_sockets()
+    {
+        return table;
+    }
+    proc_listening_table(pid)
+}
+
+/// Whether `pid` shares this process's network namespace.
+fn same_network_namespace(pid: u32) -> bool {
+    let ours = fs::read_link("/proc/self/ns/net");
+    let theirs = fs::read_link(format!("/proc/{pid}/ns/net"));
+    matches!((ours, theirs), (Ok(a), Ok(b)) if a == b)
+}
+
+/// [`listening_table`] from the text tables `/proc/<pid>/net/tcp{,6}`.
+pub(crate) fn proc_listening_table(pid: u32) -> HashMap<u64, SocketAddr> {
     let mut table = HashMap::new();
     for file in ["tcp", "tcp6"] {
         // Falling back to our own namespace keeps working where `/proc/<pid>/net` is hidden.
@@ -147,6 +176,20 @@ mod tests {
             parse_listening_line(any6),
             Some((7, "[::]:5432".parse().unwrap()))
         );
+    }
+
+    #[test]
+    fn netlink_and_proc_tables_agree_on_a_listener() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let from_proc = proc_listening_table(std::process::id());
+        let (&inode, _) = from_proc
+            .iter()
+            .find(|(_, a)| **a == addr)
+            .expect("in /proc");
+        let from_netlink = sock_diag::listening_sockets().expect("sock_diag answers");
+        assert_eq!(from_netlink.get(&inode), Some(&addr));
+        assert!(same_network_namespace(std::process::id()));
     }
 
     #[test]

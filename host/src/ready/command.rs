@@ -29,6 +29,15 @@ const REASON_CHARS: usize = 200;
 ///
 /// `argv` must not be empty; the caller rejects empty commands as a configuration error.
 pub(crate) async fn probe(argv: &[String], ctx: &ProbeContext) -> ProbeResult {
+    probe_within(argv, ctx, ATTEMPT_TIMEOUT).await
+}
+
+/// [`probe`] with a chosen bound on the run.
+pub(crate) async fn probe_within(
+    argv: &[String],
+    ctx: &ProbeContext,
+    limit: Duration,
+) -> ProbeResult {
     let shown = shell_words::join(argv);
     let mut cmd = Command::new(&argv[0]);
     cmd.args(&argv[1..]);
@@ -67,7 +76,7 @@ pub(crate) async fn probe(argv: &[String], ctx: &ProbeContext) -> ProbeResult {
                 }
             }
         };
-        match tokio::time::timeout(ATTEMPT_TIMEOUT, run).await {
+        match tokio::time::timeout(limit, run).await {
             Ok((status, read_state)) => {
                 // Kill whatever the probe left running in the background. The leader is
                 // reaped, but while any member of its group lives the kernel keeps the group
@@ -89,8 +98,7 @@ pub(crate) async fn probe(argv: &[String], ctx: &ProbeContext) -> ProbeResult {
             // kernel, which is then left to tokio's background reaper.
             let _ = tokio::time::timeout(Duration::from_secs(1), child.wait()).await;
             ProbeResult::not_yet(format!(
-                "probe command `{shown}` did not finish within {}s and was killed",
-                ATTEMPT_TIMEOUT.as_secs()
+                "probe command `{shown}` did not finish within {limit:?} and was killed"
             ))
         }
         Outcome::Exited(Err(e)) => {
@@ -107,7 +115,7 @@ pub(crate) async fn probe(argv: &[String], ctx: &ProbeContext) -> ProbeResult {
 enum Outcome {
     /// The probe exited (or waiting for it failed).
     Exited(std::io::Result<ExitStatus>),
-    /// The probe outlived [`ATTEMPT_TIMEOUT`].
+    /// The probe outlived its time limit.
     TimedOut,
 }
 

@@ -333,6 +333,24 @@ async fn command_probe_does_not_wait_for_or_leak_background_processes() {
     wait_until_dead(background).await;
 }
 
+/// A probe that hangs costs one attempt: it is killed at its time limit, children included.
+#[tokio::test]
+async fn command_probe_past_its_time_limit_is_killed() {
+    let dir = tempfile::tempdir().unwrap();
+    let pidfile = dir.path().join("probe.pid");
+    let script = format!("sleep 30 & echo $! > {}; wait", pidfile.display());
+    let argv = ["sh".to_owned(), "-c".to_owned(), script];
+    let result = super::command::probe_within(&argv, &ctx(), Duration::from_secs(1)).await;
+    let why = reason(result).replace(&dir.path().display().to_string(), "DIR");
+    insta::assert_snapshot!(why, @"probe command `sh -c 'sleep 30 & echo $! > DIR/probe.pid; wait'` did not finish within 1s and was killed");
+    let grandchild: u32 = std::fs::read_to_string(&pidfile)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    wait_until_dead(grandchild).await;
+}
+
 /// Dropping a wait in the middle of a probe command kills the probe's whole process group.
 #[tokio::test]
 async fn cancelling_a_wait_kills_the_running_probe_and_its_children() {
