@@ -1,6 +1,6 @@
 //! The validated model of a bundle, shared by the TOML loader and the Rust builder.
 //!
-//! Both front doors (a `bundle.toml` and [`crate::Bundle::builder`]) produce exactly these
+//! Both front doors (a `bundle.toml` and [`BundleSpec::builder`]) produce exactly these
 //! types, so the orchestrator never needs to know where a service came from. A service's
 //! spec comes either from the file or, for `kind = "…"` services, from a plugin's
 //! `configure` export; [`ServiceSpec::kind`] is the seam for that.
@@ -28,7 +28,7 @@ pub enum ClockKind {
 }
 
 /// A whole bundle: global settings plus its services in declaration order.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct BundleSpec {
     /// Directory relative paths are resolved against (default: the bundle file's dir).
     pub project_dir: PathBuf,
@@ -49,7 +49,7 @@ pub struct BundleSpec {
 }
 
 /// One service of a bundle.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ServiceSpec {
     /// `[A-Za-z0-9_-]+`, unique within the bundle.
     pub name: String,
@@ -78,7 +78,7 @@ pub struct ServiceSpec {
 }
 
 /// A reference to a plugin kind and its config table.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct KindRef {
     /// Plugin name, e.g. `postgres`.
     pub name: String,
@@ -87,7 +87,7 @@ pub struct KindRef {
 }
 
 /// One readiness condition.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Readiness {
     /// A log line matched `nth` times on the selected stream(s).
     Log(LogReady),
@@ -125,7 +125,7 @@ pub enum Readiness {
 }
 
 /// A log-line readiness condition.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct LogReady {
     /// What to look for.
     pub pattern: LinePattern,
@@ -181,7 +181,9 @@ impl StreamFilter {
         use crate::logs::Stream;
         matches!(
             (self, stream),
-            (StreamFilter::Any, _) | (StreamFilter::Stdout, Stream::Out) | (StreamFilter::Stderr, Stream::Err)
+            (StreamFilter::Any, _)
+                | (StreamFilter::Stdout, Stream::Out)
+                | (StreamFilter::Stderr, Stream::Err)
         )
     }
 }
@@ -202,12 +204,145 @@ impl std::fmt::Display for Readiness {
                 }
             }
             Readiness::Tcp { host, port } => write!(f, "tcp {host}:{port}"),
-            Readiness::Http { url, status: Some(s) } => write!(f, "http GET {url} → {s}"),
+            Readiness::Http {
+                url,
+                status: Some(s),
+            } => write!(f, "http GET {url} → {s}"),
             Readiness::Http { url, status: None } => write!(f, "http GET {url} → 2xx"),
             Readiness::Socket { path } => write!(f, "unix socket {}", path.display()),
             Readiness::File { path } => write!(f, "file {}", path.display()),
             Readiness::Command { argv } => write!(f, "probe command `{}`", shell_words::join(argv)),
             Readiness::Plugin => write!(f, "plugin ready-check"),
         }
+    }
+}
+
+/// Two patterns are equal when they are the same kind and the same text; two regexes
+/// compiled from the same source behave the same.
+impl PartialEq for LinePattern {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (LinePattern::Contains(a), LinePattern::Contains(b)) => a == b,
+            (LinePattern::Regex(a), LinePattern::Regex(b)) => a.as_str() == b.as_str(),
+            _ => false,
+        }
+    }
+}
+
+impl ServiceSpec {
+    /// A service with every setting at its default: no command yet, the project dir as
+    /// working directory, the host environment, `SIGTERM` to stop, the bundle's clock, and
+    /// ready as soon as it is spawned.
+    pub fn new(name: impl Into<String>) -> ServiceSpec {
+        ServiceSpec {
+            name: name.into(),
+            command: Vec::new(),
+            directory: None,
+            env: Vec::new(),
+            inherit_env: true,
+            needs: Vec::new(),
+            stop_signal: Signal::SIGTERM,
+            user: None,
+            faketime: true,
+            ready: Vec::new(),
+            shutdown_timeout: None,
+            kind: None,
+        }
+    }
+
+    /// The grace between this service's stop signal and SIGKILL: its own override, else the
+    /// bundle's default.
+    pub fn effective_shutdown_timeout(&self, bundle: &BundleSpec) -> Duration {
+        self.shutdown_timeout.unwrap_or(bundle.shutdown_timeout)
+    }
+}
+
+impl BundleSpec {
+    /// The service called `name`, if any.
+    pub fn service(&self, name: &str) -> Option<&ServiceSpec> {
+        self.services.iter().find(|s| s.name == name)
+    }
+}
+
+impl Readiness {
+    /// Ready once a line on either stream contains `text`.
+    pub fn log(text: impl Into<String>) -> Readiness {
+        Readiness::log_on(StreamFilter::Any, LinePattern::Contains(text.into()), 1)
+    }
+
+    /// Ready once a line on either stream matches the regex `pattern`.
+    pub fn log_regex(pattern: &str) -> Result<Readiness, regex::Error> {
+        let regex = regex::Regex::new(pattern)?;
+        Ok(Readiness::log_on(
+            StreamFilter::Any,
+            LinePattern::Regex(regex),
+            1,
+        ))
+    }
+
+    /// Ready once `pattern` has matched `nth` lines (1 = the first) on `stream`.
+    pub fn log_on(stream: StreamFilter, pattern: LinePattern, nth: usize) -> Readiness {
+        Readiness::Log(LogReady {
+            pattern,
+            stream,
+            nth,
+        })
+    }
+
+    /// Ready once a TCP connection to `127.0.0.1:port` succeeds.
+    pub fn tcp(port: u16) -> Readiness {
+        Readiness::tcp_at("127.0.0.1", port)
+    }
+
+    /// Ready once a TCP connection to `host:port` succeeds.
+    pub fn tcp_at(host: impl Into<String>, port: u16) -> Readiness {
+        Readiness::Tcp {
+            host: host.into(),
+            port,
+        }
+    }
+
+    /// Ready once a GET of `url` answers with any 2xx status.
+    pub fn http(url: impl Into<String>) -> Readiness {
+        Readiness::Http {
+            url: url.into(),
+            status: None,
+        }
+    }
+
+    /// Ready once a GET of `url` answers with exactly `status`.
+    pub fn http_status(url: impl Into<String>, status: u16) -> Readiness {
+        Readiness::Http {
+            url: url.into(),
+            status: Some(status),
+        }
+    }
+
+    /// Ready once the unix socket at `path` accepts a connection. A relative path is
+    /// resolved against the service's directory.
+    pub fn socket(path: impl Into<PathBuf>) -> Readiness {
+        Readiness::Socket { path: path.into() }
+    }
+
+    /// Ready once `path` exists. A relative path is resolved against the service's
+    /// directory.
+    pub fn file(path: impl Into<PathBuf>) -> Readiness {
+        Readiness::File { path: path.into() }
+    }
+
+    /// Ready once the probe command `argv` exits with status 0.
+    pub fn command<I, S>(argv: I) -> Readiness
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        Readiness::Command {
+            argv: argv.into_iter().map(Into::into).collect(),
+        }
+    }
+
+    /// Ready once the service's plugin accepts a log line in its `ready-check` export.
+    pub fn plugin() -> Readiness {
+        Readiness::Plugin
     }
 }

@@ -1,0 +1,556 @@
+//! The TOML front door: `bundle.toml` → [`BundleSpec`].
+//!
+//! Loading happens in three steps, each with its own kind of error. serde reads the text
+//! into the raw structs of [`super::file`]; its errors (syntax, unknown keys, wrong types)
+//! carry a byte span, which is mapped to a line, a column and a key path found in the
+//! parsed document. The raw values are then given meaning (durations, signals, commands,
+//! readiness conditions), with errors pointing at the spans kept for that purpose. Finally
+//! the shared rules of [`super::validate`] run with a locator that knows every service's
+//! spans, so that `needs` problems point at the offending entry.
+
+use std::collections::HashMap;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use toml::Spanned;
+use toml::de::{DeTable, DeValue};
+
+use super::duration::{
+    ParseDurationError, duration_from_secs, duration_from_secs_f64, parse_duration,
+};
+use super::error::{BundleError, KeyPath, Location, ReadinessError};
+use super::file::{
+    BundleFile, ClockValue, CommandValue, DurationValue, HttpValue, LogValue, ReadyEntry,
+    ReadyTable, ReadyValue, ServiceFile, SignalValue, StreamValue, TcpValue,
+};
+use super::resolve::{absolute, against, resolve_paths};
+use super::signal::{parse_signal_name, parse_signal_number};
+use super::spec::{
+    BundleSpec, ClockKind, DEFAULT_KEEP_RUNS, DEFAULT_SHUTDOWN_TIMEOUT, DEFAULT_STARTUP_TIMEOUT,
+    KindRef, LinePattern, Readiness, ServiceSpec, StreamFilter,
+};
+use super::validate::{Locate, Site, is_valid_name, validate};
+
+impl BundleSpec {
+    /// Reads and validates the bundle file at `path`.
+    pub fn load(path: &Path) -> Result<BundleSpec, BundleError> {
+        let text = std::fs::read_to_string(path).map_err(|source| BundleError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        BundleSpec::parse(&text, path)
+    }
+
+    /// Parses and validates `text` as the contents of the bundle file `path`. The path is
+    /// named in error messages, and the file's directory is the base for relative paths.
+    pub fn parse(text: &str, path: &Path) -> Result<BundleSpec, BundleError> {
+        Loader {
+            text,
+            path,
+            shared_path: Arc::new(path.to_owned()),
+        }
+        .load()
+    }
+}
+
+/// Where each service's parts are in the file, for the errors found by validation.
+#[derive(Debug, Default)]
+struct ServiceSpans {
+    name: Range<usize>,
+    needs: Vec<Range<usize>>,
+    ready: Vec<Range<usize>>,
+    env: Vec<Range<usize>>,
+    kind: Option<Range<usize>>,
+}
+
+struct Loader<'a> {
+    text: &'a str,
+    path: &'a Path,
+    /// The same path, shared by every [`Location`] made from it.
+    shared_path: Arc<PathBuf>,
+}
+
+impl Loader<'_> {
+    fn at(&self, span: Range<usize>) -> Location {
+        Location::from_offset(self.shared_path.clone(), self.text, span.start)
+    }
+
+    fn whole_file(&self) -> Location {
+        Location::File {
+            path: self.shared_path.clone(),
+        }
+    }
+
+    fn load(&self) -> Result<BundleSpec, BundleError> {
+        let file: BundleFile = toml::from_str(self.text).map_err(|e| self.toml_error(e))?;
+        let file_path = absolute(self.path, || self.whole_file())?;
+        let file_dir = file_path
+            .parent()
+            .map_or_else(|| file_path.clone(), Path::to_path_buf);
+        let project_dir = match &file.project_dir {
+            Some(dir) => against(&file_dir, dir),
+            None => file_dir,
+        };
+        let startup_timeout =
+            self.duration(file.startup_timeout, || KeyPath::top("startup_timeout"))?;
+        let shutdown_timeout =
+            self.duration(file.shutdown_timeout, || KeyPath::top("shutdown_timeout"))?;
+        let keep_runs = match file.keep_runs {
+            None => DEFAULT_KEEP_RUNS,
+            Some(keep) => {
+                usize::try_from(*keep.get_ref()).map_err(|_| BundleError::InvalidValue {
+                    at: self.at(keep.span()),
+                    key: KeyPath::top("keep_runs"),
+                    reason: format!("{} is negative; keep 0 or more runs", keep.get_ref()),
+                })?
+            }
+        };
+        let mut spans = HashMap::new();
+        let mut services = Vec::with_capacity(file.services.0.len());
+        for (name, service) in file.services.0 {
+            let (service, service_spans) = self.service(name, service.into_inner())?;
+            spans.insert(service.name.clone(), service_spans);
+            services.push(service);
+        }
+        let mut spec = BundleSpec {
+            project_dir,
+            source: Some(self.path.to_owned()),
+            startup_timeout: startup_timeout.unwrap_or(DEFAULT_STARTUP_TIMEOUT),
+            shutdown_timeout: shutdown_timeout.unwrap_or(DEFAULT_SHUTDOWN_TIMEOUT),
+            run_root: file.run_dir.unwrap_or_else(|| PathBuf::from(".teamster")),
+            keep_runs,
+            clock: match file.clock {
+                Some(ClockValue::Preload) | None => ClockKind::Preload,
+                Some(ClockValue::Libfaketime) => ClockKind::Libfaketime,
+            },
+            services,
+        };
+        resolve_paths(&mut spec);
+        validate(
+            &spec,
+            &FileLocator {
+                loader: self,
+                spans,
+            },
+        )?;
+        Ok(spec)
+    }
+
+    fn service(
+        &self,
+        name: Spanned<String>,
+        file: ServiceFile,
+    ) -> Result<(ServiceSpec, ServiceSpans), BundleError> {
+        let name_span = name.span();
+        let name = name.into_inner();
+        // Checked here as well as in validation so that a bad name is the first error
+        // reported, before any error message has to quote it.
+        if !is_valid_name(&name) {
+            return Err(BundleError::InvalidName {
+                at: self.at(name_span),
+                name,
+            });
+        }
+        let mut spans = ServiceSpans {
+            name: name_span.clone(),
+            ..ServiceSpans::default()
+        };
+        let mut spec = ServiceSpec::new(&name);
+        if let Some(command) = file.command {
+            let span = command.span();
+            spec.command = match command.into_inner() {
+                CommandValue::Argv(argv) => argv,
+                CommandValue::Shell(line) => {
+                    shell_words::split(&line).map_err(|source| BundleError::InvalidCommand {
+                        at: self.at(span),
+                        service: name.clone(),
+                        source,
+                    })?
+                }
+            };
+        }
+        spec.directory = file.directory;
+        for (key, value) in file.env.0 {
+            spans.env.push(key.span());
+            spec.env.push((key.into_inner(), value.into_inner().0));
+        }
+        spec.inherit_env = file.inherit_env.unwrap_or(true);
+        for need in file.needs {
+            spans.needs.push(need.span());
+            spec.needs.push(need.into_inner());
+        }
+        if let Some(signal) = file.stop_signal {
+            let span = signal.span();
+            let parsed = match signal.into_inner() {
+                SignalValue::Name(text) => parse_signal_name(&text),
+                SignalValue::Number(number) => parse_signal_number(number),
+            };
+            spec.stop_signal = parsed.map_err(|source| BundleError::InvalidSignal {
+                at: self.at(span),
+                service: name.clone(),
+                source,
+            })?;
+        }
+        spec.user = file.user;
+        spec.faketime = file.faketime.unwrap_or(true);
+        spec.shutdown_timeout = self.duration(file.shutdown_timeout, || {
+            KeyPath::service(&name, "shutdown_timeout")
+        })?;
+        spec.kind = match (file.kind, file.config) {
+            (None, Some(config)) => {
+                return Err(BundleError::ConfigWithoutKind {
+                    at: self.at(config.span()),
+                    service: name,
+                });
+            }
+            (None, None) => None,
+            (Some(kind), config) => {
+                spans.kind = Some(kind.span());
+                let config = match config {
+                    Some(table) => {
+                        let span = table.span();
+                        table_to_json(table.into_inner()).map_err(|(key, reason)| {
+                            BundleError::InvalidValue {
+                                at: self.at(span),
+                                key: KeyPath::service(&name, format!("config.{key}")),
+                                reason,
+                            }
+                        })?
+                    }
+                    None => serde_json::Value::Object(serde_json::Map::new()),
+                };
+                Some(KindRef {
+                    name: kind.into_inner(),
+                    config,
+                })
+            }
+        };
+        if let Some(ready) = file.ready {
+            let ready_span = ready.span();
+            let tables = match ready.into_inner() {
+                ReadyValue::One(table) => vec![Spanned::new(ready_span, table)],
+                ReadyValue::Many(tables) => tables,
+            };
+            for table in tables {
+                let table_span = table.span();
+                let ReadyTable(entries) = table.into_inner();
+                if entries.is_empty() {
+                    return Err(self.readiness_error(&name, table_span, ReadinessError::Empty));
+                }
+                for entry in entries {
+                    let span = entry.span();
+                    let ready = self.readiness(entry.into_inner()).map_err(|(at, source)| {
+                        self.readiness_error(&name, at.unwrap_or_else(|| span.clone()), source)
+                    })?;
+                    spans.ready.push(span);
+                    spec.ready.push(ready);
+                }
+            }
+        }
+        Ok((spec, spans))
+    }
+
+    fn readiness_error(
+        &self,
+        service: &str,
+        span: Range<usize>,
+        source: ReadinessError,
+    ) -> BundleError {
+        BundleError::InvalidReadiness {
+            at: self.at(span),
+            service: service.to_owned(),
+            source,
+        }
+    }
+
+    /// One condition; an error may come with a span more precise than the whole entry.
+    fn readiness(
+        &self,
+        entry: ReadyEntry,
+    ) -> Result<Readiness, (Option<Range<usize>>, ReadinessError)> {
+        let plain = |error| (None, error);
+        Ok(match entry {
+            ReadyEntry::Log(LogValue::Contains(text)) => Readiness::log(text),
+            ReadyEntry::Log(LogValue::Table(table)) => {
+                let pattern = match (table.contains, table.regex) {
+                    (Some(text), None) => LinePattern::Contains(text),
+                    (None, Some(regex)) => {
+                        let span = regex.span();
+                        let regex = regex::Regex::new(regex.get_ref())
+                            .map_err(|e| (Some(span), ReadinessError::Regex(e)))?;
+                        LinePattern::Regex(regex)
+                    }
+                    (None, None) => return Err(plain(ReadinessError::LogWithoutPattern)),
+                    (Some(_), Some(_)) => return Err(plain(ReadinessError::LogWithTwoPatterns)),
+                };
+                let stream = match table.stream {
+                    Some(StreamValue::Stdout) => StreamFilter::Stdout,
+                    Some(StreamValue::Stderr) => StreamFilter::Stderr,
+                    Some(StreamValue::Any) | None => StreamFilter::Any,
+                };
+                let nth = match table.nth {
+                    None => 1,
+                    Some(nth) => usize::try_from(*nth.get_ref())
+                        .ok()
+                        .filter(|n| *n >= 1)
+                        .ok_or_else(|| {
+                            (
+                                Some(nth.span()),
+                                ReadinessError::Nth {
+                                    nth: *nth.get_ref(),
+                                },
+                            )
+                        })?,
+                };
+                Readiness::log_on(stream, pattern, nth)
+            }
+            ReadyEntry::Tcp(TcpValue::Port(port)) => Readiness::tcp(tcp_port(port).map_err(plain)?),
+            ReadyEntry::Tcp(TcpValue::Address(address)) => {
+                let (host, port) = host_port(&address).map_err(plain)?;
+                Readiness::tcp_at(host, port)
+            }
+            ReadyEntry::Http(HttpValue::Url(url)) => Readiness::http(url),
+            ReadyEntry::Http(HttpValue::Table(table)) => match table.status {
+                None => Readiness::http(table.url),
+                Some(status) => match u16::try_from(status) {
+                    Ok(code) if (100..=599).contains(&code) => {
+                        Readiness::http_status(table.url, code)
+                    }
+                    _ => return Err(plain(ReadinessError::Status { status })),
+                },
+            },
+            ReadyEntry::Socket(path) => Readiness::socket(path),
+            ReadyEntry::File(path) => Readiness::file(path),
+            ReadyEntry::Command(CommandValue::Argv(argv)) => Readiness::command(argv),
+            ReadyEntry::Command(CommandValue::Shell(line)) => Readiness::command(
+                shell_words::split(&line).map_err(|e| plain(ReadinessError::SplitCommand(e)))?,
+            ),
+            ReadyEntry::Plugin(true) => Readiness::Plugin,
+            ReadyEntry::Plugin(false) => return Err(plain(ReadinessError::PluginFalse)),
+        })
+    }
+
+    fn duration(
+        &self,
+        value: Option<Spanned<DurationValue>>,
+        key: impl FnOnce() -> KeyPath,
+    ) -> Result<Option<Duration>, BundleError> {
+        let Some(value) = value else { return Ok(None) };
+        let parsed: Result<Duration, ParseDurationError> = match value.get_ref() {
+            DurationValue::Text(text) => parse_duration(text),
+            DurationValue::Seconds(secs) => duration_from_secs(*secs),
+            DurationValue::FractionalSeconds(secs) => duration_from_secs_f64(*secs),
+        };
+        parsed
+            .map(Some)
+            .map_err(|source| BundleError::InvalidDuration {
+                at: self.at(value.span()),
+                key: key(),
+                source,
+            })
+    }
+
+    /// Turns a serde error into one that names the key and, for a typo, the likely key.
+    fn toml_error(&self, error: toml::de::Error) -> BundleError {
+        let at = error
+            .span()
+            .map_or_else(|| self.whole_file(), |span| self.at(span));
+        let message = error.message().trim().replace('\n', "; ");
+        // A document that does not even parse has no keys to name.
+        let Ok(document) = DeTable::parse(self.text) else {
+            return BundleError::Syntax {
+                at,
+                reason: message,
+            };
+        };
+        let mut path = Vec::new();
+        if let Some(span) = error.span() {
+            find_key_path(document.get_ref(), &span, &mut path);
+        }
+        match unknown_field(&message) {
+            Some((key, allowed)) => {
+                path.pop();
+                BundleError::UnknownKey {
+                    at,
+                    key,
+                    table: key_path(&path),
+                    allowed,
+                }
+            }
+            None => BundleError::InvalidValue {
+                at,
+                key: key_path(&path),
+                reason: message,
+            },
+        }
+    }
+}
+
+/// Maps validation sites to the spans recorded while loading.
+struct FileLocator<'a> {
+    loader: &'a Loader<'a>,
+    spans: HashMap<String, ServiceSpans>,
+}
+
+impl Locate for FileLocator<'_> {
+    fn locate(&self, site: Site<'_>) -> Location {
+        let (Site::Service(name)
+        | Site::Need(name, _)
+        | Site::Ready(name, _)
+        | Site::Env(name, _)
+        | Site::Kind(name)) = site;
+        let Some(spans) = self.spans.get(name) else {
+            return self.loader.whole_file();
+        };
+        let span = match site {
+            Site::Service(_) => None,
+            Site::Need(_, i) => spans.needs.get(i),
+            Site::Ready(_, i) => spans.ready.get(i),
+            Site::Env(_, i) => spans.env.get(i),
+            Site::Kind(_) => spans.kind.as_ref(),
+        };
+        self.loader.at(span.unwrap_or(&spans.name).clone())
+    }
+}
+
+fn tcp_port(port: i64) -> Result<u16, ReadinessError> {
+    u16::try_from(port)
+        .ok()
+        .filter(|p| *p != 0)
+        .ok_or(ReadinessError::Port { port })
+}
+
+/// `host:port`, with `[v6]:port` for IPv6 addresses.
+fn host_port(address: &str) -> Result<(String, u16), ReadinessError> {
+    let bad = || ReadinessError::Address {
+        address: address.to_owned(),
+    };
+    let (host, port) = address.rsplit_once(':').ok_or_else(bad)?;
+    let host = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
+    if host.is_empty() {
+        return Err(bad());
+    }
+    let port: i64 = port.parse().map_err(|_| bad())?;
+    Ok((host.to_owned(), tcp_port(port)?))
+}
+
+/// Parses serde's "unknown field `x`, expected one of `a`, `b`" (or "expected `a`", or
+/// "there are no fields") into the key and the allowed keys.
+fn unknown_field(message: &str) -> Option<(String, Vec<String>)> {
+    let rest = message.strip_prefix("unknown field `")?;
+    let (key, rest) = rest.split_once('`')?;
+    let allowed = rest
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .map(str::to_owned)
+        .collect();
+    Some((key.to_owned(), allowed))
+}
+
+/// Fills `path` with the keys leading to the deepest key or value spanning exactly `span`.
+fn find_key_path(table: &DeTable<'_>, span: &Range<usize>, path: &mut Vec<String>) -> bool {
+    for (key, value) in table {
+        path.push(key.get_ref().to_string());
+        if find_in_value(value, span, path) || key.span() == *span || value.span() == *span {
+            return true;
+        }
+        path.pop();
+    }
+    false
+}
+
+fn find_in_value(
+    value: &Spanned<DeValue<'_>>,
+    span: &Range<usize>,
+    path: &mut Vec<String>,
+) -> bool {
+    match value.get_ref() {
+        DeValue::Table(table) => find_key_path(table, span, path),
+        DeValue::Array(array) => {
+            for (index, item) in array.iter().enumerate() {
+                path.push(format!("[{index}]"));
+                if find_in_value(item, span, path) || item.span() == *span {
+                    return true;
+                }
+                path.pop();
+            }
+            false
+        }
+        _ => false,
+    }
+}
+
+/// `["services", "web", "ready", "[1]", "tcp"]` → `` `ready[1].tcp` of service `web` ``.
+fn key_path(path: &[String]) -> KeyPath {
+    let dotted = |parts: &[String]| {
+        parts.iter().fold(String::new(), |mut text, part| {
+            if !text.is_empty() && !part.starts_with('[') {
+                text.push('.');
+            }
+            text.push_str(part);
+            text
+        })
+    };
+    match path {
+        [services, name, rest @ ..] if services == "services" => {
+            KeyPath::service(name, dotted(rest))
+        }
+        _ => KeyPath::top(dotted(path)),
+    }
+}
+
+/// The `config` table as JSON for the plugin; on failure, the dotted key and the reason.
+fn table_to_json(table: toml::Table) -> Result<serde_json::Value, (String, String)> {
+    let mut object = serde_json::Map::new();
+    for (key, value) in table {
+        let json =
+            value_to_json(value).map_err(|(inner, reason)| (join_key(&key, &inner), reason))?;
+        object.insert(key, json);
+    }
+    Ok(serde_json::Value::Object(object))
+}
+
+fn value_to_json(value: toml::Value) -> Result<serde_json::Value, (String, String)> {
+    use serde_json::Value as Json;
+    Ok(match value {
+        toml::Value::String(s) => Json::String(s),
+        toml::Value::Integer(i) => Json::from(i),
+        toml::Value::Float(f) => serde_json::Number::from_f64(f)
+            .map(Json::Number)
+            .ok_or_else(|| {
+                (
+                    String::new(),
+                    format!("{f} cannot be passed to a plugin; JSON has no NaN or infinity"),
+                )
+            })?,
+        toml::Value::Boolean(b) => Json::Bool(b),
+        // Plugins see dates and times as the RFC 3339 text TOML wrote them in.
+        toml::Value::Datetime(d) => Json::String(d.to_string()),
+        toml::Value::Array(items) => Json::Array(
+            items
+                .into_iter()
+                .enumerate()
+                .map(|(i, item)| {
+                    value_to_json(item)
+                        .map_err(|(inner, reason)| (join_key(&format!("[{i}]"), &inner), reason))
+                })
+                .collect::<Result<_, _>>()?,
+        ),
+        toml::Value::Table(table) => table_to_json(table)?,
+    })
+}
+
+/// `outer` followed by `inner`, with a dot unless `inner` is empty or an array index.
+fn join_key(outer: &str, inner: &str) -> String {
+    if inner.is_empty() || inner.starts_with('[') {
+        format!("{outer}{inner}")
+    } else {
+        format!("{outer}.{inner}")
+    }
+}

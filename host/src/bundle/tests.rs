@@ -1,0 +1,581 @@
+//! Tests of the whole path from bundle text to [`BundleSpec`], and of every error a user
+//! can meet on the way.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use nix::sys::signal::Signal;
+use serde_json::json;
+
+use super::error::error_chain;
+use super::spec::{
+    BundleSpec, ClockKind, KindRef, LinePattern, Readiness, ServiceSpec, StreamFilter,
+};
+
+/// Parses `text` as `/proj/bundle.toml`; nothing is read from disk.
+fn parse(text: &str) -> BundleSpec {
+    BundleSpec::parse(text, Path::new("/proj/bundle.toml"))
+        .unwrap_or_else(|e| panic!("{}", error_chain(&e)))
+}
+
+/// The message a user would read for `text` saved as `bundle.toml`.
+fn error(text: &str) -> String {
+    match BundleSpec::parse(text, Path::new("bundle.toml")) {
+        Ok(spec) => panic!("expected an error, got {spec:#?}"),
+        Err(e) => error_chain(&e),
+    }
+}
+
+fn ready_of(text: &str) -> Vec<Readiness> {
+    let spec = parse(&format!("[services.web]\ncommand = \"srv\"\n{text}\n"));
+    spec.services[0].ready.clone()
+}
+
+#[test]
+fn an_empty_file_is_an_empty_bundle_with_defaults() {
+    let spec = parse("");
+    assert_eq!(spec.project_dir, PathBuf::from("/proj"));
+    assert_eq!(spec.source.as_deref(), Some(Path::new("/proj/bundle.toml")));
+    assert_eq!(spec.startup_timeout, Duration::from_secs(15));
+    assert_eq!(spec.shutdown_timeout, Duration::from_secs(5));
+    assert_eq!(spec.run_root, PathBuf::from("/proj/.teamster"));
+    assert_eq!(spec.keep_runs, 10);
+    assert_eq!(spec.clock, ClockKind::Preload);
+    assert!(spec.services.is_empty());
+}
+
+#[test]
+fn every_top_level_key() {
+    let spec = parse(
+        r#"
+        project_dir = "sub/./dir"
+        startup_timeout = "1m30s"
+        shutdown_timeout = 2.5
+        run_dir = "/var/tmp/runs"
+        keep_runs = 3
+        clock = "libfaketime"
+        "#,
+    );
+    assert_eq!(spec.project_dir, PathBuf::from("/proj/sub/dir"));
+    assert_eq!(spec.startup_timeout, Duration::from_secs(90));
+    assert_eq!(spec.shutdown_timeout, Duration::from_millis(2500));
+    assert_eq!(spec.run_root, PathBuf::from("/var/tmp/runs"));
+    assert_eq!(spec.keep_runs, 3);
+    assert_eq!(spec.clock, ClockKind::Libfaketime);
+}
+
+#[test]
+fn every_service_key() {
+    let spec = parse(
+        r#"
+        shutdown_timeout = "5s"
+
+        [services.db]
+        kind = "postgres"
+        [services.db.config]
+        version = 16
+        databases = ["app", "test"]
+        tuning = { shared_buffers = "128MB", fsync = false }
+        since = 1979-05-27T07:32:00Z
+
+        [services.web]
+        command = ["python3", "-m", "http.server", "8000"]
+        directory = "app"
+        env = { FOO = "bar", PORT = 8000, DEBUG = true, RATIO = 0.5 }
+        inherit_env = false
+        needs = ["db"]
+        stop_signal = "SIGINT"
+        user = "www"
+        faketime = false
+        shutdown_timeout = "10s"
+        "#,
+    );
+    assert_eq!(spec.services.len(), 2);
+    let db = spec.service("db").expect("db");
+    assert!(db.command.is_empty());
+    assert_eq!(
+        db.kind,
+        Some(KindRef {
+            name: "postgres".into(),
+            config: json!({
+                "version": 16,
+                "databases": ["app", "test"],
+                "tuning": { "shared_buffers": "128MB", "fsync": false },
+                "since": "1979-05-27T07:32:00Z",
+            }),
+        })
+    );
+    assert_eq!(db.effective_shutdown_timeout(&spec), Duration::from_secs(5));
+
+    let web = spec.service("web").expect("web");
+    assert_eq!(web.command, ["python3", "-m", "http.server", "8000"]);
+    assert_eq!(web.directory.as_deref(), Some(Path::new("/proj/app")));
+    let env: Vec<(&str, &str)> = web
+        .env
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    assert_eq!(
+        env,
+        [
+            ("FOO", "bar"),
+            ("PORT", "8000"),
+            ("DEBUG", "true"),
+            ("RATIO", "0.5")
+        ]
+    );
+    assert!(!web.inherit_env);
+    assert_eq!(web.needs, ["db"]);
+    assert_eq!(web.stop_signal, Signal::SIGINT);
+    assert_eq!(web.user.as_deref(), Some("www"));
+    assert!(!web.faketime);
+    assert_eq!(
+        web.effective_shutdown_timeout(&spec),
+        Duration::from_secs(10)
+    );
+    assert!(web.kind.is_none());
+}
+
+#[test]
+fn service_defaults() {
+    let spec = parse("[services.web]\ncommand = \"srv\"\n");
+    let web = &spec.services[0];
+    assert_eq!(
+        web,
+        &ServiceSpec {
+            command: vec!["srv".into()],
+            directory: Some("/proj".into()),
+            ..ServiceSpec::new("web")
+        }
+    );
+    assert_eq!(web.stop_signal, Signal::SIGTERM);
+    assert!(web.inherit_env && web.faketime && web.ready.is_empty());
+}
+
+#[test]
+fn services_keep_declaration_order() {
+    let spec = parse(
+        "[services.zeta]\ncommand = \"z\"\n[services.alpha]\ncommand = \"a\"\n[services.mid]\ncommand = \"m\"\n",
+    );
+    let names: Vec<&str> = spec.services.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ["zeta", "alpha", "mid"]);
+}
+
+#[test]
+fn a_command_string_is_split_like_a_shell_would() {
+    let spec = parse(
+        r#"[services.web]
+command = "sh -c 'echo \"hello world\"' --flag=a\\ b""#,
+    );
+    assert_eq!(
+        spec.services[0].command,
+        ["sh", "-c", r#"echo "hello world""#, "--flag=a b"]
+    );
+}
+
+#[test]
+fn stop_signals_in_every_spelling() {
+    for (text, signal) in [
+        ("\"SIGINT\"", Signal::SIGINT),
+        ("\"QUIT\"", Signal::SIGQUIT),
+        ("\"hup\"", Signal::SIGHUP),
+        ("9", Signal::SIGKILL),
+    ] {
+        let spec = parse(&format!(
+            "[services.web]\ncommand = \"srv\"\nstop_signal = {text}\n"
+        ));
+        assert_eq!(spec.services[0].stop_signal, signal, "{text}");
+    }
+}
+
+#[test]
+fn durations_as_text_and_numbers() {
+    for (text, duration) in [
+        ("\"250ms\"", Duration::from_millis(250)),
+        ("\"1.5s\"", Duration::from_millis(1500)),
+        ("\"2m\"", Duration::from_secs(120)),
+        ("\"1h\"", Duration::from_secs(3600)),
+        ("30", Duration::from_secs(30)),
+        ("0.25", Duration::from_millis(250)),
+    ] {
+        assert_eq!(
+            parse(&format!("startup_timeout = {text}")).startup_timeout,
+            duration,
+            "{text}"
+        );
+    }
+}
+
+#[test]
+fn log_readiness_forms() {
+    assert_eq!(
+        ready_of(r#"ready = { log = "Serving HTTP" }"#),
+        [Readiness::log("Serving HTTP")]
+    );
+    let regex = ready_of(
+        r#"ready = { log = { regex = 'listening on .*:\d+', stream = "stderr", nth = 2 } }"#,
+    );
+    let expected = Readiness::log_on(
+        StreamFilter::Stderr,
+        LinePattern::Regex(regex::Regex::new(r"listening on .*:\d+").unwrap()),
+        2,
+    );
+    assert_eq!(regex, [expected]);
+    let contains = ready_of(r#"ready = { log = { contains = "up", stream = "stdout" } }"#);
+    assert_eq!(
+        contains,
+        [Readiness::log_on(
+            StreamFilter::Stdout,
+            LinePattern::Contains("up".into()),
+            1
+        )]
+    );
+    let any = ready_of(r#"ready = { log = { contains = "up", stream = "any" } }"#);
+    assert_eq!(any, [Readiness::log("up")]);
+}
+
+#[test]
+fn network_and_file_readiness_forms() {
+    assert_eq!(ready_of("ready = { tcp = 8000 }"), [Readiness::tcp(8000)]);
+    assert_eq!(
+        ready_of(r#"ready = { tcp = "db.local:5432" }"#),
+        [Readiness::tcp_at("db.local", 5432)]
+    );
+    assert_eq!(
+        ready_of(r#"ready = { tcp = "[::1]:5432" }"#),
+        [Readiness::tcp_at("::1", 5432)]
+    );
+    assert_eq!(
+        ready_of(r#"ready = { http = "http://127.0.0.1:8000/" }"#),
+        [Readiness::http("http://127.0.0.1:8000/")]
+    );
+    assert_eq!(
+        ready_of(r#"ready = { http = { url = "http://127.0.0.1:8000/health", status = 204 } }"#),
+        [Readiness::http_status("http://127.0.0.1:8000/health", 204)]
+    );
+    assert_eq!(
+        ready_of(r#"ready = { http = { url = "http://127.0.0.1:8000/" } }"#),
+        [Readiness::http("http://127.0.0.1:8000/")]
+    );
+    assert_eq!(
+        ready_of(r#"ready = { socket = "run/app.sock" }"#),
+        [Readiness::socket("/proj/run/app.sock")]
+    );
+    assert_eq!(
+        ready_of(r#"ready = { file = "/tmp/app.pid" }"#),
+        [Readiness::file("/tmp/app.pid")]
+    );
+}
+
+#[test]
+fn command_and_plugin_readiness_forms() {
+    assert_eq!(
+        ready_of(r#"ready = { command = ["pg_isready", "-p", "5432"] }"#),
+        [Readiness::command(["pg_isready", "-p", "5432"])]
+    );
+    assert_eq!(
+        ready_of(r#"ready = { command = "pg_isready -p 5432" }"#),
+        [Readiness::command(["pg_isready", "-p", "5432"])]
+    );
+    let spec = parse("[services.db]\nkind = \"postgres\"\nready = { plugin = true }\n");
+    assert_eq!(spec.services[0].ready, [Readiness::Plugin]);
+}
+
+#[test]
+fn several_conditions_keep_the_order_written() {
+    let expected = [
+        Readiness::log("x"),
+        Readiness::tcp(8000),
+        Readiness::file("/proj/pid"),
+    ];
+    assert_eq!(
+        ready_of(r#"ready = [{ log = "x" }, { tcp = 8000 }, { file = "pid" }]"#),
+        expected
+    );
+    assert_eq!(
+        ready_of(r#"ready = { log = "x", tcp = 8000, file = "pid" }"#),
+        expected
+    );
+    let reversed = ready_of(r#"ready = { file = "pid", tcp = 8000, log = "x" }"#);
+    assert_eq!(
+        reversed,
+        [
+            Readiness::file("/proj/pid"),
+            Readiness::tcp(8000),
+            Readiness::log("x")
+        ]
+    );
+    let table = parse(
+        "[services.web]\ncommand = \"srv\"\n[services.web.ready]\nlog = \"x\"\ntcp = 8000\nfile = \"pid\"\n",
+    );
+    assert_eq!(table.services[0].ready, expected);
+}
+
+#[test]
+fn no_conditions_means_ready_when_spawned() {
+    assert!(ready_of("").is_empty());
+    assert!(ready_of("ready = []").is_empty());
+}
+
+#[test]
+fn relative_paths_follow_the_file_project_and_service_directories() {
+    let spec = BundleSpec::parse(
+        r#"
+        project_dir = "../project"
+        run_dir = "state"
+        [services.web]
+        command = "srv"
+        directory = "web/./app"
+        ready = [{ socket = "run/app.sock" }, { file = "/abs/pid" }]
+        [services.api]
+        command = "api"
+        directory = "/srv/api"
+        ready = { file = "pid" }
+        "#,
+        Path::new("/home/me/conf/bundle.toml"),
+    )
+    .expect("valid");
+    assert_eq!(spec.project_dir, PathBuf::from("/home/me/conf/../project"));
+    assert_eq!(
+        spec.run_root,
+        PathBuf::from("/home/me/conf/../project/state")
+    );
+    let web = &spec.services[0];
+    assert_eq!(
+        web.directory.as_deref(),
+        Some(Path::new("/home/me/conf/../project/web/app"))
+    );
+    assert_eq!(
+        web.ready,
+        [
+            Readiness::socket("/home/me/conf/../project/web/app/run/app.sock"),
+            Readiness::file("/abs/pid")
+        ]
+    );
+    let api = &spec.services[1];
+    assert_eq!(api.directory.as_deref(), Some(Path::new("/srv/api")));
+    assert_eq!(api.ready, [Readiness::file("/srv/api/pid")]);
+}
+
+#[test]
+fn a_relative_file_path_resolves_against_the_current_directory() {
+    let spec = BundleSpec::parse("", Path::new("conf/bundle.toml")).expect("valid");
+    let cwd = std::env::current_dir().expect("cwd");
+    assert_eq!(spec.project_dir, cwd.join("conf"));
+    assert_eq!(spec.source.as_deref(), Some(Path::new("conf/bundle.toml")));
+}
+
+#[test]
+fn load_reads_a_real_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("bundle.toml");
+    std::fs::write(
+        &path,
+        "[services.web]\ncommand = \"srv\"\ndirectory = \"app\"\n",
+    )
+    .expect("write");
+    let spec = BundleSpec::load(&path).expect("valid");
+    assert_eq!(spec.project_dir, dir.path());
+    assert_eq!(
+        spec.services[0].directory.as_deref(),
+        Some(dir.path().join("app").as_path())
+    );
+
+    let missing = dir.path().join("missing.toml");
+    let error = BundleSpec::load(&missing).expect_err("missing file");
+    let text = error_chain(&error).replace(&dir.path().display().to_string(), "<dir>");
+    insta::assert_snapshot!(text, @"cannot read bundle file `<dir>/missing.toml`: No such file or directory (os error 2)");
+}
+
+#[test]
+fn the_builder_and_the_file_produce_the_same_spec() {
+    let from_file = parse(
+        r#"
+        startup_timeout = "20s"
+        shutdown_timeout = "3s"
+        run_dir = "runs"
+        keep_runs = 4
+        clock = "libfaketime"
+
+        [services.db]
+        kind = "postgres"
+        config = { version = 16 }
+        ready = { plugin = true }
+
+        [services.web]
+        command = "python3 -m http.server 8000"
+        directory = "app"
+        env = { FOO = "bar", PORT = "8000" }
+        inherit_env = false
+        needs = ["db"]
+        stop_signal = "INT"
+        user = "www"
+        faketime = false
+        shutdown_timeout = "10s"
+        ready = [
+            { log = { regex = 'Serving HTTP on .*:\d+', stream = "stderr", nth = 2 } },
+            { tcp = 8000, http = { url = "http://127.0.0.1:8000/", status = 200 } },
+            { socket = "app.sock", file = "app.pid", command = ["true"] },
+        ]
+        "#,
+    );
+    let log = Readiness::log_on(
+        StreamFilter::Stderr,
+        LinePattern::Regex(regex::Regex::new(r"Serving HTTP on .*:\d+").unwrap()),
+        2,
+    );
+    let mut from_builder = BundleSpec::builder("/proj")
+        .startup_timeout(Duration::from_secs(20))
+        .shutdown_timeout(Duration::from_secs(3))
+        .run_root("runs")
+        .keep_runs(4)
+        .clock(ClockKind::Libfaketime)
+        .service(
+            ServiceSpec::builder("db")
+                .kind("postgres", json!({ "version": 16 }))
+                .ready(Readiness::plugin()),
+        )
+        .service(
+            ServiceSpec::builder("web")
+                .shell("python3 -m http.server 8000")
+                .directory("app")
+                .env("FOO", "bar")
+                .env("PORT", "8000")
+                .inherit_env(false)
+                .needs("db")
+                .stop_signal(Signal::SIGINT)
+                .user("www")
+                .faketime(false)
+                .shutdown_timeout(Duration::from_secs(10))
+                .ready(log)
+                .ready(Readiness::tcp(8000))
+                .ready(Readiness::http_status("http://127.0.0.1:8000/", 200))
+                .ready(Readiness::socket("app.sock"))
+                .ready(Readiness::file("app.pid"))
+                .ready(Readiness::command(["true"])),
+        )
+        .build()
+        .expect("valid");
+    // Only the file knows where it came from.
+    assert_eq!(from_builder.source, None);
+    from_builder.source = from_file.source.clone();
+    assert_eq!(from_file, from_builder);
+}
+
+mod errors {
+    use super::error;
+
+    #[test]
+    fn toml_syntax() {
+        insta::assert_snapshot!(error("[services.web\ncommand = \"x\"\n"), @"bundle.toml:1:14: invalid TOML: unclosed table, expected `]`");
+        insta::assert_snapshot!(error("keep_runs = \n"), @"bundle.toml:1:13: invalid TOML: string values must be quoted, expected literal string");
+        insta::assert_snapshot!(error("[services.web]\ncommand = \"x\"\n[services.web]\ncommand = \"y\"\n"), @"bundle.toml:3:11: invalid TOML: duplicate key");
+    }
+
+    #[test]
+    fn unknown_keys() {
+        insta::assert_snapshot!(error("startup_timeot = \"1s\"\n"), @"bundle.toml:1:1: unknown key `startup_timeot` in the top level (did you mean `startup_timeout`?); allowed keys: `project_dir`, `startup_timeout`, `shutdown_timeout`, `run_dir`, `keep_runs`, `clock`, `services`");
+        insta::assert_snapshot!(error("[services.web]\ncomand = \"srv\"\n"), @"bundle.toml:2:1: unknown key `comand` in service `web` (did you mean `command`?); allowed keys: `command`, `directory`, `env`, `inherit_env`, `needs`, `stop_signal`, `user`, `faketime`, `shutdown_timeout`, `kind`, `config`, `ready`");
+        insta::assert_snapshot!(error("[services.web]\ncommand = \"srv\"\nready = { tpc = 8000 }\n"), @"bundle.toml:3:11: unknown key `tpc` in `ready` of service `web`; allowed keys: `log`, `tcp`, `http`, `socket`, `file`, `command`, `plugin`");
+        insta::assert_snapshot!(error("[services.web]\ncommand = \"srv\"\nready = [{ tcp = 1 }, { log = { regex = \"x\", steam = \"stderr\" } }]\n"), @"bundle.toml:3:46: unknown key `steam` in `ready[1].log` of service `web` (did you mean `stream`?); allowed keys: `contains`, `regex`, `stream`, `nth`");
+        insta::assert_snapshot!(error("[services.web]\ncommand = \"srv\"\nready = { http = { url = \"http://x/\", code = 200 } }\n"), @"bundle.toml:3:39: unknown key `code` in `ready.http` of service `web`; allowed keys: `url`, `status`");
+    }
+
+    #[test]
+    fn wrong_types() {
+        insta::assert_snapshot!(error("[services.web]\ncommand = \"srv\"\nuser = 3\n"), @"bundle.toml:3:8: invalid `user` of service `web`: invalid type: integer `3`, expected a string");
+        insta::assert_snapshot!(error("[services.web]\ncommand = 3\n"), @r#"bundle.toml:2:11: invalid `command` of service `web`: invalid type: integer `3`, expected a command as an array of strings (["prog", "arg"]) or a string ("prog arg")"#);
+        insta::assert_snapshot!(error("[services.web]\ncommand = \"srv\"\nneeds = [\"db\", 3]\n"), @"bundle.toml:3:16: invalid `needs[1]` of service `web`: invalid type: integer `3`, expected a string");
+        insta::assert_snapshot!(error("[services.web]\ncommand = \"srv\"\nready = 3\n"), @"bundle.toml:3:9: invalid `ready` of service `web`: invalid type: integer `3`, expected a readiness table such as { tcp = 8000 }, or an array of them");
+        insta::assert_snapshot!(error("[services.web]\ncommand = \"srv\"\nready = { http = { status = 200 } }\n"), @"bundle.toml:3:18: invalid `ready.http` of service `web`: missing field `url`");
+        insta::assert_snapshot!(error("[services.web]\ncommand = \"srv\"\nready = { log = { regex = \"x\", stream = \"both\" } }\n"), @"bundle.toml:3:41: invalid `ready.log.stream` of service `web`: unknown variant `both`, expected one of `stdout`, `stderr`, `any`");
+        insta::assert_snapshot!(error("[services.web]\ncommand = \"srv\"\nenv = { A = [1] }\n"), @"bundle.toml:3:13: invalid `env.A` of service `web`: invalid type: sequence, expected a string, number or boolean");
+        insta::assert_snapshot!(error("keep_runs = -1\n"), @"bundle.toml:1:13: invalid `keep_runs`: -1 is negative; keep 0 or more runs");
+        insta::assert_snapshot!(error("clock = \"sundial\"\n"), @"bundle.toml:1:9: invalid `clock`: unknown variant `sundial`, expected `preload` or `libfaketime`");
+        insta::assert_snapshot!(error("services = 3\n"), @"bundle.toml:1:12: invalid `services`: invalid type: integer `3`, expected a table");
+        insta::assert_snapshot!(error("startup_timeout = true\n"), @r#"bundle.toml:1:19: invalid `startup_timeout`: invalid type: boolean `true`, expected a duration such as "15s", "250ms" or "1m30s", or a number of seconds"#);
+        insta::assert_snapshot!(error("[services.web]\ncommand = \"srv\"\nstop_signal = 1.5\n"), @r#"bundle.toml:3:15: invalid `stop_signal` of service `web`: invalid type: floating point `1.5`, expected a signal name such as "SIGINT" or "INT", or a signal number"#);
+    }
+
+    #[test]
+    fn names_and_needs() {
+        insta::assert_snapshot!(error("[services.\"my web\"]\ncommand = \"srv\"\n"), @"bundle.toml:1:11: invalid service name `my web`: use only ASCII letters, digits, `_` and `-`");
+        insta::assert_snapshot!(error("[services.db]\ncommand = \"db\"\n[services.web]\ncommand = \"srv\"\nneeds = [\"db\", \"dbb\"]\n"), @"bundle.toml:5:16: service `web` needs unknown service `dbb` (did you mean `db`?)");
+        insta::assert_snapshot!(error("[services.web]\ncommand = \"srv\"\nneeds = [\"cache\"]\n"), @"bundle.toml:3:10: service `web` needs unknown service `cache`");
+        insta::assert_snapshot!(error("[services.web]\ncommand = \"srv\"\nneeds = [\"web\"]\n"), @"bundle.toml:3:10: service `web` needs itself; remove `web` from its `needs`");
+    }
+
+    #[test]
+    fn cycles_are_named_from_the_first_declared_service() {
+        let text = "
+[services.c]
+command = \"c\"
+needs = [\"a\"]
+[services.a]
+command = \"a\"
+needs = [\"b\"]
+[services.b]
+command = \"b\"
+needs = [\"c\"]
+[services.d]
+command = \"d\"
+needs = [\"a\"]
+";
+        insta::assert_snapshot!(error(text), @"bundle.toml:4:10: dependency cycle: `c` → `a` → `b` → `c`; remove one of these `needs`");
+        let pair = "[services.x]\ncommand = \"x\"\nneeds = [\"y\"]\n[services.y]\ncommand = \"y\"\nneeds = [\"x\"]\n";
+        insta::assert_snapshot!(error(pair), @"bundle.toml:3:10: dependency cycle: `x` → `y` → `x`; remove one of these `needs`");
+    }
+
+    #[test]
+    fn durations() {
+        insta::assert_snapshot!(error("startup_timeout = \"15 sec\"\n"), @"bundle.toml:1:19: invalid duration for `startup_timeout`: unknown unit `sec`; use `ms`, `s`, `m` or `h`");
+        insta::assert_snapshot!(error("startup_timeout = \"15\"\n"), @"bundle.toml:1:19: invalid duration for `startup_timeout`: `15` has no unit; add one of `ms`, `s`, `m` or `h`");
+        insta::assert_snapshot!(error("shutdown_timeout = -3\n"), @"bundle.toml:1:20: invalid duration for `shutdown_timeout`: a duration cannot be negative");
+        insta::assert_snapshot!(error("[services.web]\ncommand = \"srv\"\nshutdown_timeout = \"\"\n"), @"bundle.toml:3:20: invalid duration for `shutdown_timeout` of service `web`: a duration cannot be empty; write for example `15s` or `250ms`");
+    }
+
+    #[test]
+    fn signals() {
+        insta::assert_snapshot!(error("[services.web]\ncommand = \"srv\"\nstop_signal = \"SIGFOO\"\n"), @"bundle.toml:3:15: invalid `stop_signal` of service `web`: unknown signal `SIGFOO`; write a name such as `SIGTERM`, `INT` or `quit`, or a number");
+        insta::assert_snapshot!(error("[services.web]\ncommand = \"srv\"\nstop_signal = 99\n"), @"bundle.toml:3:15: invalid `stop_signal` of service `web`: no signal has number 99 on this platform");
+    }
+
+    #[test]
+    fn commands_and_kinds() {
+        insta::assert_snapshot!(error("[services.web]\ndirectory = \"app\"\n"), @"bundle.toml:1:11: service `web` has no command; set `command`, or `kind` to let a plugin configure it");
+        insta::assert_snapshot!(error("[services.web]\ncommand = []\n"), @"bundle.toml:1:11: service `web` has no command; set `command`, or `kind` to let a plugin configure it");
+        insta::assert_snapshot!(error("[services.web]\ncommand = \"echo 'oops\"\n"), @"bundle.toml:2:11: cannot split the `command` of service `web` into words: missing closing quote");
+        insta::assert_snapshot!(error("[services.web]\ncommand = \"srv\"\n[services.web.config]\nport = 1\n"), @"bundle.toml:3:1: service `web` has a `config` table but no `kind`; `config` is passed to the kind's plugin");
+        insta::assert_snapshot!(error("[services.db]\nkind = \"post gres\"\n"), @"bundle.toml:2:8: invalid `kind` `post gres` of service `db`: use only ASCII letters, digits, `_` and `-`");
+        insta::assert_snapshot!(error("[services.db]\nkind = \"postgres\"\nconfig = { tuning = { ratio = nan } }\n"), @"bundle.toml:3:10: invalid `config.tuning.ratio` of service `db`: NaN cannot be passed to a plugin; JSON has no NaN or infinity");
+        insta::assert_snapshot!(error("[services.web]\ncommand = \"srv\"\nenv = { \"A=B\" = \"c\" }\n"), @"bundle.toml:3:9: invalid environment variable name `A=B` in service `web`: it must be non-empty and contain no `=` or NUL");
+    }
+
+    #[test]
+    fn readiness() {
+        let ready = |condition: &str| {
+            error(&format!(
+                "[services.web]\ncommand = \"srv\"\nready = {condition}\n"
+            ))
+        };
+        insta::assert_snapshot!(ready("{}"), @"bundle.toml:3:9: invalid readiness condition for service `web`: the table sets no condition; use `log`, `tcp`, `http`, `socket`, `file`, `command` or `plugin`");
+        insta::assert_snapshot!(ready("[{ tcp = 1 }, {}]"), @"bundle.toml:3:23: invalid readiness condition for service `web`: the table sets no condition; use `log`, `tcp`, `http`, `socket`, `file`, `command` or `plugin`");
+        insta::assert_snapshot!(ready("{ log = { stream = \"stderr\" } }"), @"bundle.toml:3:17: invalid readiness condition for service `web`: a `log` table needs `contains` or `regex`");
+        insta::assert_snapshot!(ready("{ log = { contains = \"a\", regex = \"b\" } }"), @"bundle.toml:3:17: invalid readiness condition for service `web`: a `log` table takes `contains` or `regex`, not both");
+        // The regex crate's own message spans several lines; the first one is ours.
+        let regex = ready("{ log = { regex = \"(unclosed\" } }");
+        insta::assert_snapshot!(regex.lines().next().unwrap_or_default(), @"bundle.toml:3:27: invalid readiness condition for service `web`: invalid regex: regex parse error:");
+        insta::assert_snapshot!(ready("{ log = { contains = \"a\", nth = 0 } }"), @"bundle.toml:3:41: invalid readiness condition for service `web`: `nth` counts matches from 1, got 0");
+        insta::assert_snapshot!(ready("{ tcp = 0 }"), @"bundle.toml:3:17: invalid readiness condition for service `web`: port 0 is outside 1..=65535");
+        insta::assert_snapshot!(ready("{ tcp = 70000 }"), @"bundle.toml:3:17: invalid readiness condition for service `web`: port 70000 is outside 1..=65535");
+        insta::assert_snapshot!(ready("{ tcp = \"localhost\" }"), @"bundle.toml:3:17: invalid readiness condition for service `web`: `localhost` is not `host:port` or a port number");
+        insta::assert_snapshot!(ready("{ tcp = \":80\" }"), @"bundle.toml:3:17: invalid readiness condition for service `web`: `:80` is not `host:port` or a port number");
+        insta::assert_snapshot!(ready("{ http = \"localhost:8000\" }"), @"bundle.toml:3:18: invalid readiness condition for service `web`: `localhost:8000` is not an `http://` or `https://` URL");
+        insta::assert_snapshot!(ready("{ http = { url = \"http://x/\", status = 42 } }"), @"bundle.toml:3:18: invalid readiness condition for service `web`: status 42 is outside 100..=599");
+        insta::assert_snapshot!(ready("{ socket = \"\" }"), @"bundle.toml:3:20: invalid readiness condition for service `web`: the path is empty");
+        insta::assert_snapshot!(ready("{ command = [] }"), @"bundle.toml:3:21: invalid readiness condition for service `web`: the probe command is empty");
+        insta::assert_snapshot!(ready("{ command = \"pg_isready 'oops\" }"), @"bundle.toml:3:21: invalid readiness condition for service `web`: cannot split the probe command into words: missing closing quote");
+        insta::assert_snapshot!(ready("{ plugin = false }"), @"bundle.toml:3:20: invalid readiness condition for service `web`: `plugin = false` sets no condition; remove it");
+        insta::assert_snapshot!(ready("{ plugin = true }"), @"bundle.toml:3:20: invalid readiness condition for service `web`: `plugin` readiness needs a `kind`, whose plugin decides when the service is ready");
+    }
+}

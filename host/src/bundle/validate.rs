@@ -1,0 +1,270 @@
+//! The rules every bundle obeys, whichever front door it came through.
+//!
+//! The TOML loader and the builder both end here, so a rule is written once and the
+//! orchestrator can rely on it: names are well formed and unique, every `needs` entry names
+//! another service of the bundle, `needs` form a DAG, commands and readiness conditions are
+//! usable. The checks work on the finished [`BundleSpec`], which has no positions; a
+//! [`Locate`] implementation maps each finding back to the file (or to nothing, for code).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use super::error::{BundleError, Location, ReadinessError, closest};
+use super::spec::{BundleSpec, LogReady, Readiness, ServiceSpec};
+
+/// A place in a bundle that a finding can point at.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Site<'a> {
+    /// The service's name (its table header in a file).
+    Service(&'a str),
+    /// Entry `index` of the service's `needs`.
+    Need(&'a str, usize),
+    /// Condition `index` of the service's readiness conditions.
+    Ready(&'a str, usize),
+    /// Variable `index` of the service's `env`.
+    Env(&'a str, usize),
+    /// The service's `kind`.
+    Kind(&'a str),
+}
+
+/// Maps a [`Site`] to a [`Location`] for error messages.
+pub(crate) trait Locate {
+    /// Where `site` is.
+    fn locate(&self, site: Site<'_>) -> Location;
+}
+
+/// Locates every site at the bundle's file as a whole, or nowhere for a spec built in code.
+#[derive(Debug)]
+pub(crate) struct Unplaced(pub(crate) Location);
+
+impl Locate for Unplaced {
+    fn locate(&self, _site: Site<'_>) -> Location {
+        self.0.clone()
+    }
+}
+
+impl BundleSpec {
+    /// Checks names, `needs` (unknown, self, cycles), commands, environment names and
+    /// readiness conditions. Loading and building call this; call it again after editing a
+    /// spec by hand.
+    pub fn validate(&self) -> Result<(), BundleError> {
+        let at = match &self.source {
+            Some(path) => Location::File {
+                path: Arc::new(path.clone()),
+            },
+            None => Location::Code,
+        };
+        validate(self, &Unplaced(at))
+    }
+}
+
+/// Whether `name` is a usable service or kind name: `[A-Za-z0-9_-]+`.
+pub(crate) fn is_valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+/// Applies every rule to `spec`, reporting the first finding in declaration order.
+pub(crate) fn validate(spec: &BundleSpec, locate: &dyn Locate) -> Result<(), BundleError> {
+    let mut seen: HashMap<&str, usize> = HashMap::new();
+    for (index, service) in spec.services.iter().enumerate() {
+        let name = service.name.as_str();
+        if !is_valid_name(name) {
+            return Err(BundleError::InvalidName {
+                at: locate.locate(Site::Service(name)),
+                name: name.to_owned(),
+            });
+        }
+        if seen.insert(name, index).is_some() {
+            return Err(BundleError::DuplicateService {
+                at: locate.locate(Site::Service(name)),
+                name: name.to_owned(),
+            });
+        }
+        check_service(service, locate)?;
+    }
+    for service in &spec.services {
+        check_needs(service, &seen, locate)?;
+    }
+    check_cycles(spec, &seen, locate)
+}
+
+fn check_service(service: &ServiceSpec, locate: &dyn Locate) -> Result<(), BundleError> {
+    let name = service.name.as_str();
+    if let Some(kind) = &service.kind
+        && !is_valid_name(&kind.name)
+    {
+        return Err(BundleError::InvalidKind {
+            at: locate.locate(Site::Kind(name)),
+            service: name.to_owned(),
+            kind: kind.name.clone(),
+        });
+    }
+    if service.command.is_empty() && service.kind.is_none() {
+        return Err(BundleError::EmptyCommand {
+            at: locate.locate(Site::Service(name)),
+            service: name.to_owned(),
+        });
+    }
+    for (index, (key, _)) in service.env.iter().enumerate() {
+        if key.is_empty() || key.contains(['=', '\0']) {
+            return Err(BundleError::InvalidEnvName {
+                at: locate.locate(Site::Env(name, index)),
+                service: name.to_owned(),
+                name: key.escape_debug().to_string(),
+            });
+        }
+    }
+    for (index, ready) in service.ready.iter().enumerate() {
+        check_readiness(ready, service).map_err(|source| BundleError::InvalidReadiness {
+            at: locate.locate(Site::Ready(name, index)),
+            service: name.to_owned(),
+            source,
+        })?;
+    }
+    Ok(())
+}
+
+/// The invariants of a typed condition; the loader has already rejected what cannot even
+/// be represented (bad regexes, ports above 65535, malformed `host:port`).
+fn check_readiness(ready: &Readiness, service: &ServiceSpec) -> Result<(), ReadinessError> {
+    match ready {
+        Readiness::Log(LogReady { nth, .. }) if *nth == 0 => Err(ReadinessError::Nth { nth: 0 }),
+        Readiness::Log(_) => Ok(()),
+        Readiness::Tcp { port: 0, .. } => Err(ReadinessError::Port { port: 0 }),
+        Readiness::Tcp { host, port } if host.is_empty() => Err(ReadinessError::Address {
+            address: format!(":{port}"),
+        }),
+        Readiness::Tcp { .. } => Ok(()),
+        Readiness::Http { url, .. }
+            if !(url.starts_with("http://") || url.starts_with("https://")) =>
+        {
+            Err(ReadinessError::Url { url: url.clone() })
+        }
+        Readiness::Http {
+            status: Some(status),
+            ..
+        } if !(100..=599).contains(status) => Err(ReadinessError::Status {
+            status: i64::from(*status),
+        }),
+        Readiness::Http { .. } => Ok(()),
+        Readiness::Socket { path } | Readiness::File { path } if path.as_os_str().is_empty() => {
+            Err(ReadinessError::EmptyPath)
+        }
+        Readiness::Socket { .. } | Readiness::File { .. } => Ok(()),
+        Readiness::Command { argv } if argv.first().is_none_or(|program| program.is_empty()) => {
+            Err(ReadinessError::EmptyCommand)
+        }
+        Readiness::Command { .. } => Ok(()),
+        Readiness::Plugin if service.kind.is_none() => Err(ReadinessError::PluginWithoutKind),
+        Readiness::Plugin => Ok(()),
+    }
+}
+
+fn check_needs(
+    service: &ServiceSpec,
+    names: &HashMap<&str, usize>,
+    locate: &dyn Locate,
+) -> Result<(), BundleError> {
+    let name = service.name.as_str();
+    for (index, need) in service.needs.iter().enumerate() {
+        if need == name {
+            return Err(BundleError::NeedsItself {
+                at: locate.locate(Site::Need(name, index)),
+                service: name.to_owned(),
+            });
+        }
+        if !names.contains_key(need.as_str()) {
+            let others = names.keys().copied().filter(|other| *other != name);
+            return Err(BundleError::UnknownNeed {
+                at: locate.locate(Site::Need(name, index)),
+                service: name.to_owned(),
+                need: need.clone(),
+                suggestion: closest(need, sorted(others)),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Sorted so that a tie between two suggestions is broken the same way on every run.
+fn sorted<'a>(names: impl Iterator<Item = &'a str>) -> Vec<&'a str> {
+    let mut names: Vec<&str> = names.collect();
+    names.sort_unstable();
+    names
+}
+
+/// How far the depth-first search has got with a service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Visit {
+    Unvisited,
+    OnPath,
+    Done,
+}
+
+/// Finds a `needs` cycle with a depth-first search and names it starting from the service
+/// declared first, so the message does not depend on where the search happened to enter.
+fn check_cycles(
+    spec: &BundleSpec,
+    index_of: &HashMap<&str, usize>,
+    locate: &dyn Locate,
+) -> Result<(), BundleError> {
+    let edges: Vec<Vec<usize>> = spec
+        .services
+        .iter()
+        .map(|s| {
+            s.needs
+                .iter()
+                .filter_map(|n| index_of.get(n.as_str()).copied())
+                .collect()
+        })
+        .collect();
+    let mut state = vec![Visit::Unvisited; spec.services.len()];
+    for root in 0..spec.services.len() {
+        if state[root] != Visit::Unvisited {
+            continue;
+        }
+        // Each frame is a service and the position of the next edge to follow.
+        let mut stack: Vec<(usize, usize)> = vec![(root, 0)];
+        state[root] = Visit::OnPath;
+        while let Some(frame) = stack.last_mut() {
+            let (node, next) = *frame;
+            let Some(&target) = edges[node].get(next) else {
+                state[node] = Visit::Done;
+                stack.pop();
+                continue;
+            };
+            frame.1 += 1;
+            match state[target] {
+                Visit::Unvisited => {
+                    state[target] = Visit::OnPath;
+                    stack.push((target, 0));
+                }
+                Visit::Done => {}
+                Visit::OnPath => {
+                    let start = stack.iter().position(|(n, _)| *n == target).unwrap_or(0);
+                    let mut cycle: Vec<usize> = stack[start..].iter().map(|(n, _)| *n).collect();
+                    let first = (0..cycle.len()).min_by_key(|&i| cycle[i]).unwrap_or(0);
+                    cycle.rotate_left(first);
+                    return Err(cycle_error(spec, &cycle, locate));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn cycle_error(spec: &BundleSpec, cycle: &[usize], locate: &dyn Locate) -> BundleError {
+    let first = &spec.services[cycle[0]];
+    let second = &spec.services[cycle[1 % cycle.len()]].name;
+    let need_index = first.needs.iter().position(|n| n == second).unwrap_or(0);
+    BundleError::Cycle {
+        at: locate.locate(Site::Need(&first.name, need_index)),
+        cycle: cycle
+            .iter()
+            .map(|&i| spec.services[i].name.clone())
+            .collect(),
+    }
+}
