@@ -78,7 +78,10 @@ pub enum LogError {
 
 impl LogError {
     pub(crate) fn read(path: impl Into<PathBuf>, source: io::Error) -> Self {
-        LogError::Read { path: path.into(), source: Arc::new(source) }
+        LogError::Read {
+            path: path.into(),
+            source: Arc::new(source),
+        }
     }
 }
 
@@ -121,7 +124,13 @@ struct TimeoutMessage<'a>(&'a LogWaitError);
 
 impl fmt::Display for TimeoutMessage<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let LogWaitError::Timeout { what, view, waited, last_lines } = self.0 else {
+        let LogWaitError::Timeout {
+            what,
+            view,
+            waited,
+            last_lines,
+        } = self.0
+        else {
             return Ok(());
         };
         write!(f, "timed out after {waited:?} waiting for {what} in {view}")?;
