@@ -253,6 +253,10 @@ impl Logs {
         let mut follow = Follow::start(self.clone(), lines_back);
         let search = async {
             loop {
+                // Checked before waiting too, so a failed history read is reported at once.
+                if let Some(error) = follow.failure.take() {
+                    return Err(read_error(error));
+                }
                 let next = follow.next().await;
                 if let Some(error) = follow.failure.take() {
                     return Err(read_error(error));

@@ -462,3 +462,44 @@ fn the_flusher_writes_files_without_being_asked() {
         std::thread::yield_now();
     }
 }
+
+#[tokio::test]
+async fn unreadable_files_are_reported_not_waited_out() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let logs_dir = dir.path().join("logs");
+    let hub = LogHub::new(config(&logs_dir, 2), &["web"]).expect("hub");
+    let sink = hub.sink("web").expect("web");
+    for i in 0..10 {
+        sink.push(Stream::Out, format!("line {i}"));
+    }
+    hub.flush().expect("flush");
+    std::fs::remove_dir_all(&logs_dir).expect("remove the log files");
+    let web = hub.service("web").expect("web");
+
+    let error = web
+        .until("absent", Duration::from_secs(30), 100)
+        .await
+        .expect_err("read error");
+    insta::assert_snapshot!(error.to_string(), @"cannot read the logs of `web`");
+    let cause = std::error::Error::source(&error)
+        .expect("a cause")
+        .to_string();
+    assert!(cause.starts_with("cannot read the log file "), "{cause}");
+
+    // A follower goes on with what it can, and says so.
+    let mut follow = web.follow(100);
+    sink.push(Stream::Out, "after".into());
+    assert_eq!(follow.next().await.expect("live line").text, "after");
+    let warnings = hub
+        .service(BUNDLE_SERVICE)
+        .expect("bundle")
+        .err()
+        .tail(1)
+        .expect("window");
+    assert!(
+        warnings[0]
+            .text
+            .starts_with("a follower of `web` may have missed lines: cannot read the log file"),
+        "{warnings:?}"
+    );
+}
