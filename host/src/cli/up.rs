@@ -15,7 +15,6 @@ use crate::orchestrator::Bundle;
 /// How many stop requests have arrived.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Shutdown {
-    None,
     Graceful,
     Kill,
 }
@@ -80,7 +79,7 @@ async fn up_async(path: &Path, quiet: bool) -> ExitCode {
             _ = &mut stop => break,
             _ = async { tokio::select! { _ = sigint.recv() => {}, _ = sigterm.recv() => {} } } => {
                 state = match state {
-                    Shutdown::None | Shutdown::Graceful => {
+                    Shutdown::Graceful => {
                         eprintln!("teamster: killing every service (Ctrl-C again to exit at once)");
                         kill.kill();
                         Shutdown::Kill

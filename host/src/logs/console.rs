@@ -42,14 +42,21 @@ impl ConsoleMode {
     /// The mode for this process: colour on a terminal, plain when stdout is piped or
     /// `NO_COLOR` is set and non-empty.
     pub fn detect() -> Self {
-        Self::from_env(std::env::var_os("NO_COLOR").as_deref(), io::stdout().is_terminal())
+        Self::from_env(
+            std::env::var_os("NO_COLOR").as_deref(),
+            io::stdout().is_terminal(),
+        )
     }
 
     /// The decision behind [`ConsoleMode::detect`], given the value of `NO_COLOR` and
     /// whether stdout is a terminal.
     pub fn from_env(no_color: Option<&OsStr>, stdout_is_terminal: bool) -> Self {
         let no_color = no_color.is_some_and(|v| !v.is_empty());
-        if stdout_is_terminal && !no_color { ConsoleMode::Color } else { ConsoleMode::Plain }
+        if stdout_is_terminal && !no_color {
+            ConsoleMode::Color
+        } else {
+            ConsoleMode::Plain
+        }
     }
 }
 
@@ -70,16 +77,27 @@ pub(crate) struct Console {
 
 impl std::fmt::Debug for Console {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Console").field("mode", &self.mode).field("width", &self.width).finish_non_exhaustive()
+        f.debug_struct("Console")
+            .field("mode", &self.mode)
+            .field("width", &self.width)
+            .finish_non_exhaustive()
     }
 }
 
 impl Console {
     /// A console for a bundle with these services (not counting the bundle itself).
     pub(crate) fn new(mode: ConsoleMode, services: &[&str], writer: Box<dyn Write + Send>) -> Self {
-        let longest = services.iter().map(|s| s.chars().count()).max().unwrap_or(0);
+        let longest = services
+            .iter()
+            .map(|s| s.chars().count())
+            .max()
+            .unwrap_or(0);
         let width = ("Err ".len() + longest).max(BUNDLE_SERVICE.len());
-        Console { mode, width, writer: Mutex::new(writer) }
+        Console {
+            mode,
+            width,
+            writer: Mutex::new(writer),
+        }
     }
 
     /// Whether anything is printed at all.
@@ -95,7 +113,9 @@ impl Console {
         }
         let rendered = self.render(line, service_index);
         let mut writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
-        let _ = writer.write_all(rendered.as_bytes()).and_then(|()| writer.flush());
+        let _ = writer
+            .write_all(rendered.as_bytes())
+            .and_then(|()| writer.flush());
     }
 
     /// The console text of a line, terminated by `\n` (empty when quiet).
@@ -111,14 +131,24 @@ impl Console {
         // `write!` to a String cannot fail.
         let _ = match (self.mode, bundle, line.stream) {
             (ConsoleMode::Quiet, _, _) => return String::new(),
-            (ConsoleMode::Plain, true, Stream::Out) => write!(s, "[{:pad$}{}] {}", "", line.service, line.text),
+            (ConsoleMode::Plain, true, Stream::Out) => {
+                write!(s, "[{:pad$}{}] {}", "", line.service, line.text)
+            }
             (ConsoleMode::Plain, true, Stream::Err) => {
                 write!(s, "[{:pad$}{}] warning: {}", "", line.service, line.text)
             }
-            (ConsoleMode::Plain, false, Stream::Out) => write!(s, "[{:pad$}{}] {}", "", line.service, line.text),
-            (ConsoleMode::Plain, false, Stream::Err) => write!(s, "[{:pad$}Err {}] {}", "", line.service, line.text),
+            (ConsoleMode::Plain, false, Stream::Out) => {
+                write!(s, "[{:pad$}{}] {}", "", line.service, line.text)
+            }
+            (ConsoleMode::Plain, false, Stream::Err) => {
+                write!(s, "[{:pad$}Err {}] {}", "", line.service, line.text)
+            }
             (ConsoleMode::Color, true, Stream::Out) => {
-                write!(s, "{BOLD}[{:pad$}{}]{RESET} {}", "", line.service, line.text)
+                write!(
+                    s,
+                    "{BOLD}[{:pad$}{}]{RESET} {}",
+                    "", line.service, line.text
+                )
             }
             (ConsoleMode::Color, true, Stream::Err) => write!(
                 s,
@@ -126,7 +156,11 @@ impl Console {
                 "", line.service, line.text
             ),
             (ConsoleMode::Color, false, Stream::Out) => {
-                write!(s, "\x1b[{colour}m[{:pad$}{}]{RESET} {}", "", line.service, line.text)
+                write!(
+                    s,
+                    "\x1b[{colour}m[{:pad$}{}]{RESET} {}",
+                    "", line.service, line.text
+                )
             }
             (ConsoleMode::Color, false, Stream::Err) => write!(
                 s,
@@ -146,7 +180,12 @@ mod tests {
     use super::*;
 
     fn line(service: &str, stream: Stream, text: &str) -> LogLine {
-        LogLine { seq: 0, service: Arc::from(service), stream, text: text.to_owned() }
+        LogLine {
+            seq: 0,
+            service: Arc::from(service),
+            stream,
+            text: text.to_owned(),
+        }
     }
 
     /// Renders a fixed mix of lines for a bundle of `db`, `web` and `worker-queue`.
@@ -157,8 +196,14 @@ mod tests {
             out += &console.render(&line(name, Stream::Out, "listening"), index);
             out += &console.render(&line(name, Stream::Err, "something odd"), index);
         }
-        out += &console.render(&line(BUNDLE_SERVICE, Stream::Out, "all services ready"), services.len());
-        out += &console.render(&line(BUNDLE_SERVICE, Stream::Err, "db was slow to start"), services.len());
+        out += &console.render(
+            &line(BUNDLE_SERVICE, Stream::Out, "all services ready"),
+            services.len(),
+        );
+        out += &console.render(
+            &line(BUNDLE_SERVICE, Stream::Err, "db was slow to start"),
+            services.len(),
+        );
         out
     }
 
@@ -219,7 +264,10 @@ mod tests {
         let shared = Shared::default();
         let console = Console::new(ConsoleMode::Plain, &["web"], Box::new(shared.clone()));
         console.print(&line("web", Stream::Out, "hello"), 0);
-        assert_eq!(String::from_utf8(shared.0.lock().expect("lock").clone()).expect("utf8"), "[     web] hello\n");
+        assert_eq!(
+            String::from_utf8(shared.0.lock().expect("lock").clone()).expect("utf8"),
+            "[     web] hello\n"
+        );
     }
 
     #[test]
@@ -234,7 +282,11 @@ mod tests {
             (set(""), true, ConsoleMode::Color),
         ];
         for (no_color, tty, expected) in cases {
-            assert_eq!(ConsoleMode::from_env(no_color.as_deref(), tty), expected, "{no_color:?} tty={tty}");
+            assert_eq!(
+                ConsoleMode::from_env(no_color.as_deref(), tty),
+                expected,
+                "{no_color:?} tty={tty}"
+            );
         }
     }
 }

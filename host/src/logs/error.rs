@@ -5,7 +5,7 @@
 //! carries the last lines of the view, because "timed out" alone sends the user digging
 //! through files to learn what the service was doing instead.
 
-use std::fmt;
+use std::fmt::Write as _;
 use std::io;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -78,7 +78,10 @@ pub enum LogError {
 
 impl LogError {
     pub(crate) fn read(path: impl Into<PathBuf>, source: io::Error) -> Self {
-        LogError::Read { path: path.into(), source: Arc::new(source) }
+        LogError::Read {
+            path: path.into(),
+            source: Arc::new(source),
+        }
     }
 }
 
@@ -86,7 +89,7 @@ impl LogError {
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum LogWaitError {
     /// No line matched before the timeout.
-    #[error("{}", TimeoutMessage(self))]
+    #[error("{}", timeout_message(.what, .view, .waited, .last_lines))]
     Timeout {
         /// What was awaited, e.g. `a line containing "ready"`.
         what: String,
@@ -116,26 +119,21 @@ pub enum LogWaitError {
     },
 }
 
-/// Renders the timeout message: what, how long, then the last lines indented.
-struct TimeoutMessage<'a>(&'a LogWaitError);
-
-impl fmt::Display for TimeoutMessage<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let LogWaitError::Timeout { what, view, waited, last_lines } = self.0 else {
-            return Ok(());
-        };
-        write!(f, "timed out after {waited:?} waiting for {what} in {view}")?;
-        if last_lines.is_empty() {
-            return write!(f, " (it printed nothing)");
-        }
-        write!(f, "; last lines:")?;
-        for line in last_lines {
-            let marker = match line.stream {
-                super::Stream::Out => "",
-                super::Stream::Err => "Err ",
-            };
-            write!(f, "\n  [{marker}{}] {}", line.service, line.text)?;
-        }
-        Ok(())
+/// The timeout message: what, how long, then the last lines, indented.
+fn timeout_message(what: &str, view: &str, waited: &Duration, last_lines: &[LogLine]) -> String {
+    let mut message = format!("timed out after {waited:?} waiting for {what} in {view}");
+    if last_lines.is_empty() {
+        message.push_str(" (it printed nothing)");
+        return message;
     }
+    message.push_str("; last lines:");
+    for line in last_lines {
+        let marker = match line.stream {
+            super::Stream::Out => "",
+            super::Stream::Err => "Err ",
+        };
+        // Writing to a String cannot fail.
+        let _ = write!(message, "\n  [{marker}{}] {}", line.service, line.text);
+    }
+    message
 }

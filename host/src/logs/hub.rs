@@ -109,7 +109,7 @@ impl HubInner {
 
     /// Numbers, stores, publishes and echoes one line of service `index`.
     fn push(&self, index: usize, stream: Stream, mut text: String) -> LogLine {
-        if text.contains('\n') {
+        if memchr::memchr(b'\n', text.as_bytes()).is_some() {
             // The files hold one line per `\n`; an embedded newline would shift every
             // later line of the service, so it is shown as a visible symbol instead.
             text = text.replace("\r\n", "\u{2424}").replace('\n', "\u{2424}");
@@ -119,7 +119,12 @@ impl HubInner {
         let line = {
             let sequencer = self.sequencer();
             let seq = self.next_seq.fetch_add(1, Ordering::Relaxed);
-            let line = LogLine { seq, service: store.name.clone(), stream, text };
+            let line = LogLine {
+                seq,
+                service: store.name.clone(),
+                stream,
+                text,
+            };
             if let Some(tx) = sequencer.as_ref()
                 && tx.receiver_count() > 0
             {
@@ -157,7 +162,12 @@ impl HubInner {
         text.push_str("; its later lines are kept in memory only");
         let bundle = self.stores.len() - 1;
         // Printed, not stored: the bundle's own store may be failing for the same reason.
-        let line = LogLine { seq: 0, service: self.stores[bundle].name.clone(), stream: Stream::Err, text };
+        let line = LogLine {
+            seq: 0,
+            service: self.stores[bundle].name.clone(),
+            stream: Stream::Err,
+            text,
+        };
         self.console.print(&line, bundle);
     }
 
@@ -194,12 +204,19 @@ impl LogHub {
         for (i, name) in services.iter().enumerate() {
             check_name(name)?;
             if services[..i].contains(name) {
-                return Err(LogError::DuplicateService { name: (*name).to_owned() });
+                return Err(LogError::DuplicateService {
+                    name: (*name).to_owned(),
+                });
             }
         }
-        std::fs::create_dir_all(&config.dir)
-            .map_err(|e| LogError::CreateDir { dir: config.dir.clone(), source: Arc::new(e) })?;
-        let window = WindowLimits { lines: config.window.lines.max(1), ..config.window };
+        std::fs::create_dir_all(&config.dir).map_err(|e| LogError::CreateDir {
+            dir: config.dir.clone(),
+            source: Arc::new(e),
+        })?;
+        let window = WindowLimits {
+            lines: config.window.lines.max(1),
+            ..config.window
+        };
         let stores = services
             .iter()
             .chain(std::iter::once(&BUNDLE_SERVICE))
@@ -225,7 +242,10 @@ impl LogHub {
     /// The sink a service's capture pushes lines into, or `None` for an unknown service.
     pub fn sink(&self, service: &str) -> Option<ServiceSink> {
         let index = self.inner.index_of(service)?;
-        Some(ServiceSink { inner: self.inner.clone(), index })
+        Some(ServiceSink {
+            inner: self.inner.clone(),
+            index,
+        })
     }
 
     /// A splitter bounded by this hub's `max_line_len`.
@@ -240,7 +260,10 @@ impl LogHub {
 
     /// The lines of one service (`teamster` for the bundle's own messages).
     pub fn service(&self, name: &str) -> Option<Logs> {
-        Some(Logs::service(self.inner.clone(), self.inner.index_of(name)?))
+        Some(Logs::service(
+            self.inner.clone(),
+            self.inner.index_of(name)?,
+        ))
     }
 
     /// Prints and stores a bundle-level message (stdout of the `teamster` pseudo-service).
@@ -252,7 +275,6 @@ impl LogHub {
     pub fn warning(&self, text: &str) {
         self.inner.bundle_lines(Stream::Err, text);
     }
-
 
     /// Writes every buffered line to the files. Returns the first storage failure, if any.
     pub fn flush(&self) -> Result<(), LogError> {
@@ -277,20 +299,25 @@ fn check_name(name: &str) -> Result<(), LogError> {
     } else {
         return Ok(());
     };
-    Err(LogError::InvalidServiceName { name: name.to_owned(), reason })
+    Err(LogError::InvalidServiceName {
+        name: name.to_owned(),
+        reason,
+    })
 }
 
 /// Flushes dirty stores every `interval` until the hub is gone.
 fn spawn_flusher(hub: Weak<HubInner>, interval: Duration) {
-    let spawned = std::thread::Builder::new().name("teamster-log-flush".into()).spawn(move || {
-        loop {
-            std::thread::sleep(interval);
-            let Some(hub) = hub.upgrade() else { return };
-            for store in &hub.stores {
-                store.flush_if_dirty();
+    let spawned = std::thread::Builder::new()
+        .name("teamster-log-flush".into())
+        .spawn(move || {
+            loop {
+                std::thread::sleep(interval);
+                let Some(hub) = hub.upgrade() else { return };
+                for store in &hub.stores {
+                    store.flush_if_dirty();
+                }
             }
-        }
-    });
+        });
     // Without the thread, files are still flushed on demand, before reads, and at the end.
     drop(spawned);
 }

@@ -26,7 +26,10 @@ pub struct LineSplitter {
 impl LineSplitter {
     /// A splitter emitting lines of at most `max_len` bytes (at least 4, so any character fits).
     pub fn new(max_len: usize) -> Self {
-        LineSplitter { pending: Vec::new(), max_len: max_len.max(4) }
+        LineSplitter {
+            pending: Vec::new(),
+            max_len: max_len.max(4),
+        }
     }
 
     /// The bound on a line's length, in bytes.
@@ -37,7 +40,7 @@ impl LineSplitter {
     /// Feeds bytes, calling `emit` for every line they complete, in order.
     pub fn feed(&mut self, bytes: &[u8], mut emit: impl FnMut(String)) {
         let mut rest = bytes;
-        while let Some(nl) = rest.iter().position(|&b| b == b'\n') {
+        while let Some(nl) = memchr::memchr(b'\n', rest) {
             let (line, after) = rest.split_at(nl);
             rest = &after[1..];
             if self.pending.is_empty() {
@@ -113,8 +116,13 @@ impl LineSplitter {
     }
 }
 
-fn lossy(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
+/// Decodes UTF-8, replacing invalid sequences. Valid input (nearly all output) takes the
+/// fast validation path; the lossy decoder is markedly slower and only runs on bad bytes.
+pub(crate) fn lossy(bytes: &[u8]) -> String {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => text.to_owned(),
+        Err(_) => String::from_utf8_lossy(bytes).into_owned(),
+    }
 }
 
 #[cfg(test)]
@@ -144,7 +152,10 @@ mod tests {
 
     #[test]
     fn joins_lines_across_chunks_including_a_split_crlf() {
-        assert_eq!(split(64, &[b"hel", b"lo\r", b"\nwor", b"ld\n"]), ["hello", "world"]);
+        assert_eq!(
+            split(64, &[b"hel", b"lo\r", b"\nwor", b"ld\n"]),
+            ["hello", "world"]
+        );
     }
 
     #[test]
@@ -161,7 +172,10 @@ mod tests {
 
     #[test]
     fn replaces_invalid_utf8() {
-        assert_eq!(split(64, &[b"ok \xff\xfe end\n"]), ["ok \u{fffd}\u{fffd} end"]);
+        assert_eq!(
+            split(64, &[b"ok \xff\xfe end\n"]),
+            ["ok \u{fffd}\u{fffd} end"]
+        );
     }
 
     #[test]
@@ -174,14 +188,20 @@ mod tests {
     fn long_lines_are_cut_never_dropped() {
         let long = "x".repeat(25);
         let input = format!("{long}\nshort\n");
-        assert_eq!(split(10, &[input.as_bytes()]), ["xxxxxxxxxx", "xxxxxxxxxx", "xxxxx", "short"]);
+        assert_eq!(
+            split(10, &[input.as_bytes()]),
+            ["xxxxxxxxxx", "xxxxxxxxxx", "xxxxx", "short"]
+        );
     }
 
     #[test]
     fn long_lines_fed_byte_by_byte_are_cut_the_same_way() {
         let input = format!("{}\nshort\n", "y".repeat(25));
         let chunks: Vec<&[u8]> = input.as_bytes().chunks(1).collect();
-        assert_eq!(split(10, &chunks), ["yyyyyyyyyy", "yyyyyyyyyy", "yyyyy", "short"]);
+        assert_eq!(
+            split(10, &chunks),
+            ["yyyyyyyyyy", "yyyyyyyyyy", "yyyyy", "short"]
+        );
     }
 
     #[test]
@@ -195,7 +215,16 @@ mod tests {
         // Each "é" is two bytes; a cut at 5 bytes would tear the third one.
         let lines = split(5, &["éééé\n".as_bytes()]);
         assert_eq!(lines, ["éé", "éé"]);
-        let lines = split(5, &["éééé".as_bytes().chunks(1).flatten().copied().collect::<Vec<_>>().as_slice()]);
+        let lines = split(
+            5,
+            &["éééé"
+                .as_bytes()
+                .chunks(1)
+                .flatten()
+                .copied()
+                .collect::<Vec<_>>()
+                .as_slice()],
+        );
         assert_eq!(lines, ["éé", "éé"]);
     }
 

@@ -44,7 +44,9 @@ pub use console::ConsoleMode;
 pub use error::{LogError, LogWaitError};
 pub use hub::{LogConfig, LogHub, ServiceSink};
 pub use line::{DEFAULT_MAX_LINE_LEN, LineSplitter};
-pub use query::{Described, Follow, JsonLine, JsonPredicate, LinePredicate, Logs, json_where, line_where};
+pub use query::{
+    Described, Follow, JsonLine, JsonPredicate, LinePredicate, Logs, json_where, line_where,
+};
 pub use store::{WindowLimits, read_dir};
 
 /// The name under which the bundle's own messages are stored and printed.

@@ -61,21 +61,35 @@ pub struct JsonLine {
 
 impl Logs {
     pub(crate) fn bundle(hub: Arc<HubInner>) -> Self {
-        Logs { hub, service: None, stream: None }
+        Logs {
+            hub,
+            service: None,
+            stream: None,
+        }
     }
 
     pub(crate) fn service(hub: Arc<HubInner>, index: usize) -> Self {
-        Logs { hub, service: Some(index), stream: None }
+        Logs {
+            hub,
+            service: Some(index),
+            stream: None,
+        }
     }
 
     /// The same view narrowed to stdout.
     pub fn out(&self) -> Logs {
-        Logs { stream: Some(Stream::Out), ..self.clone() }
+        Logs {
+            stream: Some(Stream::Out),
+            ..self.clone()
+        }
     }
 
     /// The same view narrowed to stderr.
     pub fn err(&self) -> Logs {
-        Logs { stream: Some(Stream::Err), ..self.clone() }
+        Logs {
+            stream: Some(Stream::Err),
+            ..self.clone()
+        }
     }
 
     /// What this view covers, for messages: `web`, `stderr of web`, `the bundle`, ….
@@ -94,7 +108,9 @@ impl Logs {
     /// Whether a line belongs to this view.
     pub fn accepts(&self, line: &LogLine) -> bool {
         self.stream.is_none_or(|s| s == line.stream)
-            && self.service.is_none_or(|i| Arc::ptr_eq(&self.hub.stores[i].name, &line.service))
+            && self
+                .service
+                .is_none_or(|i| Arc::ptr_eq(&self.hub.stores[i].name, &line.service))
     }
 
     /// Indices of the stores this view reads.
@@ -108,9 +124,15 @@ impl Logs {
     /// Locks the view's stores together (in index order, as everywhere) and records where
     /// each stands and the next `seq`.
     fn snapshot(&self) -> Snapshot {
-        let guards: Vec<_> = self.indices().map(|i| (i, self.hub.stores[i].lock())).collect();
+        let guards: Vec<_> = self
+            .indices()
+            .map(|i| (i, self.hub.stores[i].lock()))
+            .collect();
         let cut = self.hub.next_seq.load(std::sync::atomic::Ordering::Relaxed);
-        let ends = guards.iter().map(|(i, state)| (*i, state.lines())).collect();
+        let ends = guards
+            .iter()
+            .map(|(i, state)| (*i, state.lines()))
+            .collect();
         Snapshot { cut, ends }
     }
 
@@ -196,8 +218,10 @@ impl Logs {
         timeout: Duration,
         lines_back: usize,
     ) -> Result<LogLine, LogWaitError> {
-        self.wait(predicate.describe(), timeout, lines_back, |line| predicate.matches(&line).then_some(line))
-            .await
+        self.wait(predicate.describe(), timeout, lines_back, |line| {
+            predicate.matches(&line).then_some(line)
+        })
+        .await
     }
 
     /// Waits for the first JSON line, among the last `lines_back` and the new ones, whose
@@ -209,8 +233,10 @@ impl Logs {
         lines_back: usize,
     ) -> Result<JsonLine, LogWaitError> {
         let what = predicate.describe();
-        self.wait(what, timeout, lines_back, |line| parse_json(line).filter(|j| predicate.matches(&j.value)))
-            .await
+        self.wait(what, timeout, lines_back, |line| {
+            parse_json(line).filter(|j| predicate.matches(&j.value))
+        })
+        .await
     }
 
     async fn wait<T>(
@@ -220,16 +246,26 @@ impl Logs {
         lines_back: usize,
         mut select: impl FnMut(LogLine) -> Option<T>,
     ) -> Result<T, LogWaitError> {
-        let read_error = |source| LogWaitError::Read { view: self.describe(), source };
+        let read_error = |source| LogWaitError::Read {
+            view: self.describe(),
+            source,
+        };
         let mut follow = Follow::start(self.clone(), lines_back);
         let search = async {
             loop {
+                // Checked before waiting too, so a failed history read is reported at once.
+                if let Some(error) = follow.failure.take() {
+                    return Err(read_error(error));
+                }
                 let next = follow.next().await;
                 if let Some(error) = follow.failure.take() {
                     return Err(read_error(error));
                 }
                 let Some(line) = next else {
-                    return Err(LogWaitError::Closed { what: what.clone(), view: self.describe() });
+                    return Err(LogWaitError::Closed {
+                        what: what.clone(),
+                        view: self.describe(),
+                    });
                 };
                 if let Some(found) = select(line) {
                     return Ok(found);
@@ -281,8 +317,14 @@ impl Follow {
         // Subscribe before the snapshot so that no line falls between the two.
         let live = logs.hub.subscribe().map(BroadcastStream::new);
         let snapshot = logs.snapshot();
-        let mut follow =
-            Follow { logs, pending: VecDeque::new(), live, next_seq: snapshot.cut, failure: None, warn_on_failure: false };
+        let mut follow = Follow {
+            logs,
+            pending: VecDeque::new(),
+            live,
+            next_seq: snapshot.cut,
+            failure: None,
+            warn_on_failure: false,
+        };
         match follow.logs.tail_of(&snapshot, lines_back) {
             Ok(history) => follow.pending = history.into(),
             Err(error) => follow.failure = Some(error),
@@ -300,7 +342,9 @@ impl Follow {
         let mut missed = Vec::new();
         for &(index, end) in &snapshot.ends {
             let store = &self.logs.hub.stores[index];
-            let read = store.first_line_from_seq(self.next_seq).and_then(|start| store.read_range(start..end, self.logs.stream));
+            let read = store
+                .first_line_from_seq(self.next_seq)
+                .and_then(|start| store.read_range(start..end, self.logs.stream));
             match read {
                 Ok(lines) => missed.extend(lines),
                 Err(error) => {
@@ -318,7 +362,10 @@ impl Follow {
     }
 
     fn warn(&self, error: &LogError) {
-        let text = format!("a follower of {} may have missed lines: {error}", self.logs.describe());
+        let text = format!(
+            "a follower of {} may have missed lines: {error}",
+            self.logs.describe()
+        );
         self.logs.hub.bundle_lines(Stream::Err, &text);
     }
 }
@@ -421,9 +468,9 @@ impl JsonPredicate for Value {
 
 fn json_contains(value: &Value, pattern: &Value) -> bool {
     match (value, pattern) {
-        (Value::Object(value), Value::Object(pattern)) => {
-            pattern.iter().all(|(key, p)| value.get(key).is_some_and(|v| json_contains(v, p)))
-        }
+        (Value::Object(value), Value::Object(pattern)) => pattern
+            .iter()
+            .all(|(key, p)| value.get(key).is_some_and(|v| json_contains(v, p))),
         _ => value == pattern,
     }
 }
@@ -436,18 +483,32 @@ pub struct Described<F> {
 
 impl<F> std::fmt::Debug for Described<F> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Described").field("what", &self.what).finish_non_exhaustive()
+        f.debug_struct("Described")
+            .field("what", &self.what)
+            .finish_non_exhaustive()
     }
 }
 
 /// A line predicate from a closure; `what` completes "waiting for …" in messages.
-pub fn line_where<F: Fn(&LogLine) -> bool + Send + Sync>(what: impl Into<String>, f: F) -> Described<F> {
-    Described { what: what.into(), f }
+pub fn line_where<F: Fn(&LogLine) -> bool + Send + Sync>(
+    what: impl Into<String>,
+    f: F,
+) -> Described<F> {
+    Described {
+        what: what.into(),
+        f,
+    }
 }
 
 /// A JSON predicate from a closure; `what` completes "waiting for …" in messages.
-pub fn json_where<F: Fn(&Value) -> bool + Send + Sync>(what: impl Into<String>, f: F) -> Described<F> {
-    Described { what: what.into(), f }
+pub fn json_where<F: Fn(&Value) -> bool + Send + Sync>(
+    what: impl Into<String>,
+    f: F,
+) -> Described<F> {
+    Described {
+        what: what.into(),
+        f,
+    }
 }
 
 impl<F: Fn(&LogLine) -> bool + Send + Sync> LinePredicate for Described<F> {

@@ -57,7 +57,10 @@ pub struct WindowLimits {
 
 impl WindowLimits {
     /// The default: 10 000 lines or 8 MiB, whichever is reached first.
-    pub const DEFAULT: WindowLimits = WindowLimits { lines: 10_000, bytes: 8 * 1024 * 1024 };
+    pub const DEFAULT: WindowLimits = WindowLimits {
+        lines: 10_000,
+        bytes: 8 * 1024 * 1024,
+    };
 }
 
 impl Default for WindowLimits {
@@ -104,7 +107,11 @@ struct Checkpoint {
 #[derive(Debug)]
 enum Storage {
     /// Lines are written to the three buffered files.
-    Writing { out: BufWriter<File>, err: BufWriter<File>, idx: BufWriter<File> },
+    Writing {
+        out: BufWriter<File>,
+        err: BufWriter<File>,
+        idx: BufWriter<File>,
+    },
     /// A write failed; lines from then on live in the window only.
     Failed(Arc<io::Error>),
 }
@@ -152,9 +159,16 @@ impl ServiceStore {
         let create = |path: &PathBuf| {
             File::create(path)
                 .map(|f| BufWriter::with_capacity(WRITE_BUFFER, f))
-                .map_err(|e| LogError::CreateFile { path: path.clone(), source: Arc::new(e) })
+                .map_err(|e| LogError::CreateFile {
+                    path: path.clone(),
+                    source: Arc::new(e),
+                })
         };
-        let storage = Storage::Writing { out: create(&paths.out)?, err: create(&paths.err)?, idx: create(&paths.idx)? };
+        let storage = Storage::Writing {
+            out: create(&paths.out)?,
+            err: create(&paths.err)?,
+            idx: create(&paths.idx)?,
+        };
         Ok(ServiceStore {
             name: Arc::from(name),
             paths,
@@ -175,7 +189,9 @@ impl ServiceStore {
     /// Locks the state. A panic while holding the lock cannot leave it inconsistent in a way
     /// that matters more than losing logs, so a poisoned lock is simply taken over.
     pub(crate) fn lock(&self) -> MutexGuard<'_, ServiceState> {
-        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Flushes buffered lines to disk.
@@ -195,7 +211,11 @@ impl ServiceStore {
     /// The service's lines with local numbers in `range` (which must not exceed the number
     /// appended so far), restricted to `stream` if given. Recent lines come from the
     /// window, older ones from the files.
-    pub(crate) fn read_range(&self, range: Range<u64>, stream: Option<Stream>) -> Result<Vec<LogLine>, LogError> {
+    pub(crate) fn read_range(
+        &self,
+        range: Range<u64>,
+        stream: Option<Stream>,
+    ) -> Result<Vec<LogLine>, LogError> {
         let accepts = |line: &LogLine| stream.is_none_or(|s| s == line.stream);
         let mut state = self.lock();
         debug_assert!(range.end <= state.lines);
@@ -216,11 +236,15 @@ impl ServiceStore {
         // Read the files without the lock: they are append-only and everything up to
         // `file_end` is on disk, so ingestion can go on meanwhile.
         drop(state);
-        let mut reader = FileReader::open(&self.paths, self.name.clone(), checkpoint_line, checkpoint)?;
+        let mut reader =
+            FileReader::open(&self.paths, self.name.clone(), checkpoint_line, checkpoint)?;
         let mut lines = Vec::new();
         for local in checkpoint_line..file_end {
             let Some(line) = reader.next_line(local >= range.start)? else {
-                return Err(LogError::Truncated { path: self.paths.idx.clone(), line: local });
+                return Err(LogError::Truncated {
+                    path: self.paths.idx.clone(),
+                    line: local,
+                });
             };
             if local >= range.start && accepts(&line) {
                 lines.push(line);
@@ -251,7 +275,8 @@ impl ServiceStore {
         drop(state);
         let idx = File::open(&self.paths.idx).map_err(|e| LogError::read(&self.paths.idx, e))?;
         let mut entries = vec![0u8; ((end - start) * 8) as usize];
-        idx.read_exact_at(&mut entries, start * 8).map_err(|e| LogError::read(&self.paths.idx, e))?;
+        idx.read_exact_at(&mut entries, start * 8)
+            .map_err(|e| LogError::read(&self.paths.idx, e))?;
         let position = entries
             .chunks_exact(8)
             .position(|e| u64::from_le_bytes(e.try_into().expect("chunks of 8")) >> 1 >= seq)
@@ -288,7 +313,11 @@ impl ServiceState {
         let appended = match &mut self.storage {
             Storage::Writing { out, err, idx } => {
                 if self.lines.is_multiple_of(CHECKPOINT_EVERY) {
-                    self.checkpoints.push(Checkpoint { seq: line.seq, out: self.out_bytes, err: self.err_bytes });
+                    self.checkpoints.push(Checkpoint {
+                        seq: line.seq,
+                        out: self.out_bytes,
+                        err: self.err_bytes,
+                    });
                 }
                 let (file, bytes) = match line.stream {
                     Stream::Out => (out, &mut self.out_bytes),
@@ -310,7 +339,9 @@ impl ServiceState {
         self.lines += 1;
         self.window_bytes += window_cost(&line);
         self.window.push_back(line);
-        while self.window.len() > self.limits.lines || (self.window_bytes > self.limits.bytes && self.window.len() > 1) {
+        while self.window.len() > self.limits.lines
+            || (self.window_bytes > self.limits.bytes && self.window.len() > 1)
+        {
             let old = self.window.pop_front().expect("window is not empty");
             self.window_bytes -= window_cost(&old);
         }
@@ -320,9 +351,15 @@ impl ServiceState {
     /// Flushes the three files, text first so the index never gets ahead of it on disk.
     fn flush(&mut self, service: &str) -> Result<(), LogError> {
         let result = match &mut self.storage {
-            Storage::Writing { out, err, idx } => out.flush().and_then(|()| err.flush()).and_then(|()| idx.flush()),
+            Storage::Writing { out, err, idx } => out
+                .flush()
+                .and_then(|()| err.flush())
+                .and_then(|()| idx.flush()),
             Storage::Failed(source) => {
-                return Err(LogError::Write { service: service.to_owned(), source: source.clone() });
+                return Err(LogError::Write {
+                    service: service.to_owned(),
+                    source: source.clone(),
+                });
             }
         };
         match result {
@@ -346,7 +383,10 @@ impl ServiceState {
     fn fail(&mut self, error: io::Error, service: &str) -> LogError {
         let source = Arc::new(error);
         self.storage = Storage::Failed(source.clone());
-        LogError::Write { service: service.to_owned(), source }
+        LogError::Write {
+            service: service.to_owned(),
+            source,
+        }
     }
 }
 
@@ -365,7 +405,8 @@ impl FileReader {
     fn open(paths: &Paths, service: Arc<str>, line: u64, at: Checkpoint) -> Result<Self, LogError> {
         let open_at = |path: &PathBuf, offset: u64| {
             let mut file = File::open(path).map_err(|e| LogError::read(path, e))?;
-            file.seek(SeekFrom::Start(offset)).map_err(|e| LogError::read(path, e))?;
+            file.seek(SeekFrom::Start(offset))
+                .map_err(|e| LogError::read(path, e))?;
             Ok::<_, LogError>(BufReader::with_capacity(WRITE_BUFFER, file))
         };
         Ok(FileReader {
@@ -380,7 +421,16 @@ impl FileReader {
 
     /// Opens the files at their start.
     fn from_start(paths: &Paths, service: Arc<str>) -> Result<Self, LogError> {
-        Self::open(paths, service, 0, Checkpoint { seq: 0, out: 0, err: 0 })
+        Self::open(
+            paths,
+            service,
+            0,
+            Checkpoint {
+                seq: 0,
+                out: 0,
+                err: 0,
+            },
+        )
     }
 
     /// The next line, or `None` at a clean end of the index. With `keep_text` false the
@@ -399,13 +449,23 @@ impl FileReader {
             (Stream::Out, &mut self.out, &self.paths.out)
         };
         self.buf.clear();
-        file.read_until(b'\n', &mut self.buf).map_err(|e| LogError::read(path, e))?;
+        file.read_until(b'\n', &mut self.buf)
+            .map_err(|e| LogError::read(path, e))?;
         if self.buf.pop() != Some(b'\n') {
             // The index refers to a line whose text has not reached the disk.
             return Ok(None);
         }
-        let text = if keep_text { String::from_utf8_lossy(&self.buf).into_owned() } else { String::new() };
-        Ok(Some(LogLine { seq: entry >> 1, service: self.service.clone(), stream, text }))
+        let text = if keep_text {
+            super::line::lossy(&self.buf)
+        } else {
+            String::new()
+        };
+        Ok(Some(LogLine {
+            seq: entry >> 1,
+            service: self.service.clone(),
+            stream,
+            text,
+        }))
     }
 }
 
@@ -440,11 +500,24 @@ mod tests {
     use super::*;
 
     fn line(seq: u64, stream: Stream, text: &str) -> LogLine {
-        LogLine { seq, service: Arc::from("svc"), stream, text: text.to_owned() }
+        LogLine {
+            seq,
+            service: Arc::from("svc"),
+            stream,
+            text: text.to_owned(),
+        }
     }
 
     fn store(dir: &Path, lines: usize) -> ServiceStore {
-        ServiceStore::create(dir, "svc", WindowLimits { lines, bytes: usize::MAX }).expect("create store")
+        ServiceStore::create(
+            dir,
+            "svc",
+            WindowLimits {
+                lines,
+                bytes: usize::MAX,
+            },
+        )
+        .expect("create store")
     }
 
     /// Appends `count` lines with seq 10, 13, 16, ... alternating stdout and stderr.
@@ -466,12 +539,29 @@ mod tests {
         let store = store(dir.path(), 100);
         let all = fill(&store, 5000);
         assert_eq!(store.lock().window_len(), 100);
-        for range in [0..5000, 0..1, 1023..1025, 4899..4901, 4950..5000, 3000..3000, 2047..4100] {
+        for range in [
+            0..5000,
+            0..1,
+            1023..1025,
+            4899..4901,
+            4950..5000,
+            3000..3000,
+            2047..4100,
+        ] {
             let got = store.read_range(range.clone(), None).expect("read");
-            assert_eq!(got, all[range.start as usize..range.end as usize], "range {range:?}");
+            assert_eq!(
+                got,
+                all[range.start as usize..range.end as usize],
+                "range {range:?}"
+            );
         }
-        let errs = store.read_range(1000..1010, Some(Stream::Err)).expect("read");
-        assert_eq!(errs.iter().map(|l| l.text.as_str()).collect::<Vec<_>>(), ["line 1002", "line 1005", "line 1008"]);
+        let errs = store
+            .read_range(1000..1010, Some(Stream::Err))
+            .expect("read");
+        assert_eq!(
+            errs.iter().map(|l| l.text.as_str()).collect::<Vec<_>>(),
+            ["line 1002", "line 1005", "line 1008"]
+        );
     }
 
     #[test]
@@ -480,15 +570,34 @@ mod tests {
         let store = store(dir.path(), 100);
         fill(&store, 5000);
         // seq of line i is 10 + 3i.
-        for (seq, expected) in [(0, 0), (10, 0), (11, 1), (13, 1), (3082, 1024), (3083, 1025), (14_980, 4990), (15_000, 4997), (15_007, 4999), (15_008, 5000), (99_999, 5000)] {
-            assert_eq!(store.first_line_from_seq(seq).expect("search"), expected, "seq {seq}");
+        for (seq, expected) in [
+            (0, 0),
+            (10, 0),
+            (11, 1),
+            (13, 1),
+            (3082, 1024),
+            (3083, 1025),
+            (14_980, 4990),
+            (15_000, 4997),
+            (15_007, 4999),
+            (15_008, 5000),
+            (99_999, 5000),
+        ] {
+            assert_eq!(
+                store.first_line_from_seq(seq).expect("search"),
+                expected,
+                "seq {seq}"
+            );
         }
     }
 
     #[test]
     fn the_window_respects_its_byte_cap() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let limits = WindowLimits { lines: usize::MAX, bytes: 10 * (std::mem::size_of::<LogLine>() + 100) };
+        let limits = WindowLimits {
+            lines: usize::MAX,
+            bytes: 10 * (std::mem::size_of::<LogLine>() + 100),
+        };
         let store = ServiceStore::create(dir.path(), "svc", limits).expect("create");
         let mut state = store.lock();
         for seq in 0..1000 {
@@ -506,8 +615,17 @@ mod tests {
         let mut expected = Vec::new();
         for seq in 0..3000u64 {
             let (store, name) = if seq % 5 < 2 { (&a, "a") } else { (&b, "b") };
-            let stream = if seq % 2 == 0 { Stream::Out } else { Stream::Err };
-            let l = LogLine { seq, service: Arc::from(name), stream, text: format!("{name} {seq}") };
+            let stream = if seq % 2 == 0 {
+                Stream::Out
+            } else {
+                Stream::Err
+            };
+            let l = LogLine {
+                seq,
+                service: Arc::from(name),
+                stream,
+                text: format!("{name} {seq}"),
+            };
             store.lock().append(l.clone(), name);
             expected.push(l);
         }
@@ -521,11 +639,30 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = store(dir.path(), 100);
         // /dev/full accepts the open and fails every write with ENOSPC.
-        let full = || BufWriter::with_capacity(4, File::options().write(true).open("/dev/full").expect("open /dev/full"));
-        store.lock().storage = Storage::Writing { out: full(), err: full(), idx: full() };
-        let outcome = store.lock().append(line(1, Stream::Out, "will not fit"), "svc");
-        assert!(matches!(outcome, Appended::StorageFailed(LogError::Write { .. })), "{outcome:?}");
-        let outcome = store.lock().append(line(2, Stream::Out, "memory only"), "svc");
+        let full = || {
+            BufWriter::with_capacity(
+                4,
+                File::options()
+                    .write(true)
+                    .open("/dev/full")
+                    .expect("open /dev/full"),
+            )
+        };
+        store.lock().storage = Storage::Writing {
+            out: full(),
+            err: full(),
+            idx: full(),
+        };
+        let outcome = store
+            .lock()
+            .append(line(1, Stream::Out, "will not fit"), "svc");
+        assert!(
+            matches!(outcome, Appended::StorageFailed(LogError::Write { .. })),
+            "{outcome:?}"
+        );
+        let outcome = store
+            .lock()
+            .append(line(2, Stream::Out, "memory only"), "svc");
         assert!(matches!(outcome, Appended::MemoryOnly), "{outcome:?}");
         assert!(matches!(store.flush(), Err(LogError::Write { .. })));
         let recent = store.read_range(0..2, None).expect("window still serves");

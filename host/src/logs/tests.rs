@@ -33,7 +33,10 @@ impl Captured {
 fn config(dir: &Path, window_lines: usize) -> LogConfig {
     LogConfig {
         console: ConsoleMode::Quiet,
-        window: WindowLimits { lines: window_lines, bytes: usize::MAX },
+        window: WindowLimits {
+            lines: window_lines,
+            bytes: usize::MAX,
+        },
         ..LogConfig::new(dir)
     }
 }
@@ -64,14 +67,24 @@ fn order_across_services_and_streams_survives_the_window() {
     assert!(pushed.windows(2).all(|w| w[0].seq < w[1].seq));
 
     assert_eq!(hub.logs().lines().expect("lines"), pushed);
-    let a_err: Vec<_> = pushed.iter().filter(|l| &*l.service == "a" && l.stream == Stream::Err).cloned().collect();
-    assert_eq!(hub.service("a").expect("a").err().lines().expect("lines"), a_err);
+    let a_err: Vec<_> = pushed
+        .iter()
+        .filter(|l| &*l.service == "a" && l.stream == Stream::Err)
+        .cloned()
+        .collect();
+    assert_eq!(
+        hub.service("a").expect("a").err().lines().expect("lines"),
+        a_err
+    );
     // The files alone give the same answer.
     hub.flush().expect("flush");
     assert_eq!(read_dir(dir.path()).expect("read dir"), pushed);
     for name in ["a", "b", BUNDLE_SERVICE] {
         for ext in ["out", "err", "idx"] {
-            assert!(dir.path().join(format!("{name}.{ext}")).is_file(), "{name}.{ext}");
+            assert!(
+                dir.path().join(format!("{name}.{ext}")).is_file(),
+                "{name}.{ext}"
+            );
         }
     }
 }
@@ -87,7 +100,12 @@ fn files_hold_plain_text() {
     assert_eq!(read("a.err"), "a 1\na 5\n");
     assert_eq!(read("b.out"), "b 0\n");
     assert_eq!(read("b.err"), "b 3\n");
-    assert_eq!(std::fs::metadata(dir.path().join("a.idx")).expect("idx").len(), 4 * 8);
+    assert_eq!(
+        std::fs::metadata(dir.path().join("a.idx"))
+            .expect("idx")
+            .len(),
+        4 * 8
+    );
 }
 
 #[test]
@@ -99,7 +117,10 @@ fn the_window_stays_bounded() {
         sink.push(Stream::Out, format!("line {i}"));
         assert!(hub.inner().stores[0].lock().window_len() <= 100);
     }
-    assert_eq!(hub.service("a").expect("a").lines().expect("lines").len(), 20_000);
+    assert_eq!(
+        hub.service("a").expect("a").lines().expect("lines").len(),
+        20_000
+    );
 }
 
 #[test]
@@ -113,19 +134,34 @@ fn tail_reads_back_from_files_when_the_window_is_too_small() {
     assert_eq!(logs.tail(2500).expect("tail"), pushed[500..]);
     assert_eq!(logs.tail(1_000_000).expect("tail"), pushed);
     // One stream of one service: the other lines in between must not count.
-    let b_out: Vec<_> = pushed.iter().filter(|l| &*l.service == "b" && l.stream == Stream::Out).cloned().collect();
-    assert_eq!(hub.service("b").expect("b").out().tail(300).expect("tail"), b_out[b_out.len() - 300..]);
+    let b_out: Vec<_> = pushed
+        .iter()
+        .filter(|l| &*l.service == "b" && l.stream == Stream::Out)
+        .cloned()
+        .collect();
+    assert_eq!(
+        hub.service("b").expect("b").out().tail(300).expect("tail"),
+        b_out[b_out.len() - 300..]
+    );
 }
 
 #[test]
 fn bundle_messages_are_printed_aligned_and_stored() {
     let dir = tempfile::tempdir().expect("tempdir");
     let console = Captured::default();
-    let config = LogConfig { console: ConsoleMode::Plain, writer: Box::new(console.clone()), ..config(dir.path(), 16) };
+    let config = LogConfig {
+        console: ConsoleMode::Plain,
+        writer: Box::new(console.clone()),
+        ..config(dir.path(), 16)
+    };
     let hub = LogHub::new(config, &["db", "web"]).expect("hub");
     hub.message("starting 2 services");
-    hub.sink("db").expect("db").push(Stream::Err, "LOG:  database system is ready".into());
-    hub.sink("web").expect("web").push(Stream::Out, "listening on :8080".into());
+    hub.sink("db")
+        .expect("db")
+        .push(Stream::Err, "LOG:  database system is ready".into());
+    hub.sink("web")
+        .expect("web")
+        .push(Stream::Out, "listening on :8080".into());
     hub.warning("web took 3s\nconsider a readiness probe");
     insta::assert_snapshot!(console.text(), @r"
     [teamster] starting 2 services
@@ -135,7 +171,10 @@ fn bundle_messages_are_printed_aligned_and_stored() {
     [teamster] warning: consider a readiness probe
     ");
     let bundle = hub.service(BUNDLE_SERVICE).expect("bundle");
-    assert_eq!(texts(&bundle.err().lines().expect("lines")), ["web took 3s", "consider a readiness probe"]);
+    assert_eq!(
+        texts(&bundle.err().lines().expect("lines")),
+        ["web took 3s", "consider a readiness probe"]
+    );
     assert_eq!(hub.logs().lines().expect("lines").len(), 5);
 }
 
@@ -146,17 +185,29 @@ fn embedded_newlines_do_not_break_the_files() {
     let sink = hub.sink("a").expect("a");
     sink.push(Stream::Out, "one\ntwo\r\nthree".into());
     sink.push(Stream::Out, "four".into());
-    assert_eq!(texts(&hub.service("a").expect("a").lines().expect("lines")), ["one␤two␤three", "four"]);
+    assert_eq!(
+        texts(&hub.service("a").expect("a").lines().expect("lines")),
+        ["one␤two␤three", "four"]
+    );
 }
 
 #[test]
 fn names_are_checked() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let error = |services: &[&str]| LogHub::new(config(dir.path(), 1), services).expect_err("refused").to_string();
+    let error = |services: &[&str]| {
+        LogHub::new(config(dir.path(), 1), services)
+            .expect_err("refused")
+            .to_string()
+    };
     insta::assert_snapshot!(error(&["web", "web"]), @"service name `web` is used twice");
     insta::assert_snapshot!(error(&["teamster"]), @"service name `teamster` cannot be used for logs: it is reserved for the bundle's own messages");
     insta::assert_snapshot!(error(&["../x"]), @"service name `../x` cannot be used for logs: log file names cannot start with `.` or contain `/`");
-    assert!(LogHub::new(config(dir.path(), 1), &["web"]).expect("hub").sink("db").is_none());
+    assert!(
+        LogHub::new(config(dir.path(), 1), &["web"])
+            .expect("hub")
+            .sink("db")
+            .is_none()
+    );
 }
 
 #[test]
@@ -164,12 +215,26 @@ fn json_lines_are_parsed() {
     let dir = tempfile::tempdir().expect("tempdir");
     let hub = LogHub::new(config(dir.path(), 2), &["api"]).expect("hub");
     let sink = hub.sink("api").expect("api");
-    for text in [r#"{"level":"info","msg":"up"}"#, "plain text", "42", "  [1, 2]", "{broken", r#"{"event":"ready","port":8080}"#] {
+    for text in [
+        r#"{"level":"info","msg":"up"}"#,
+        "plain text",
+        "42",
+        "  [1, 2]",
+        "{broken",
+        r#"{"event":"ready","port":8080}"#,
+    ] {
         sink.push(Stream::Out, text.into());
     }
     let json = hub.logs().json().expect("json");
     let values: Vec<_> = json.iter().map(|j| j.value.clone()).collect();
-    assert_eq!(values, [json!({"level":"info","msg":"up"}), json!([1, 2]), json!({"event":"ready","port":8080})]);
+    assert_eq!(
+        values,
+        [
+            json!({"level":"info","msg":"up"}),
+            json!([1, 2]),
+            json!({"event":"ready","port":8080})
+        ]
+    );
     assert_eq!(json[1].line.text, "  [1, 2]");
 }
 
@@ -185,17 +250,25 @@ async fn until_finds_a_line_in_history_or_among_new_lines() {
     let web = hub.service("web").expect("web");
     let timeout = Duration::from_secs(10);
     // Far enough back, the old line counts (it is read back from the files).
-    let found = web.until("ready", timeout, 100).await.expect("found in history");
+    let found = web
+        .until("ready", timeout, 100)
+        .await
+        .expect("found in history");
     assert_eq!(found.text, "ready 1");
     // Not far enough back: only a new line will do.
-    let (found, pushed) = tokio::join!(web.until("ready", timeout, 5), async { sink.push(Stream::Out, "ready 2".into()) });
+    let (found, pushed) = tokio::join!(web.until("ready", timeout, 5), async {
+        sink.push(Stream::Out, "ready 2".into())
+    });
     assert_eq!(found.expect("found new line"), pushed);
     // The stream filter applies to new lines too.
     let web_out = web.out();
-    let (found, _) = tokio::join!(web_out.until(regex::Regex::new("^ok$").expect("regex"), timeout, 0), async {
-        sink.push(Stream::Err, "ok".into());
-        sink.push(Stream::Out, "ok".into())
-    });
+    let (found, _) = tokio::join!(
+        web_out.until(regex::Regex::new("^ok$").expect("regex"), timeout, 0),
+        async {
+            sink.push(Stream::Err, "ok".into());
+            sink.push(Stream::Out, "ok".into())
+        }
+    );
     assert_eq!(found.expect("found").stream, Stream::Out);
 }
 
@@ -206,13 +279,28 @@ async fn until_times_out_naming_what_it_waited_for_and_the_last_lines() {
     let sink = hub.sink("web").expect("web");
     sink.push(Stream::Out, "booting".into());
     sink.push(Stream::Err, "cannot bind :8080".into());
-    let error = hub.service("web").expect("web").until("listening", Duration::from_millis(50), 10).await.expect_err("timeout");
+    let error = hub
+        .service("web")
+        .expect("web")
+        .until("listening", Duration::from_millis(50), 10)
+        .await
+        .expect_err("timeout");
     insta::assert_snapshot!(error.to_string(), @r#"
     timed out after 50ms waiting for a line containing "listening" in `web`; last lines:
       [web] booting
       [Err web] cannot bind :8080
     "#);
-    let error = hub.service(BUNDLE_SERVICE).expect("bundle").out().until(line_where("a greeting", |l| l.text.starts_with("hi")), Duration::from_millis(1), 10).await.expect_err("timeout");
+    let error = hub
+        .service(BUNDLE_SERVICE)
+        .expect("bundle")
+        .out()
+        .until(
+            line_where("a greeting", |l| l.text.starts_with("hi")),
+            Duration::from_millis(1),
+            10,
+        )
+        .await
+        .expect_err("timeout");
     insta::assert_snapshot!(error.to_string(), @"timed out after 1ms waiting for a greeting in stdout of `teamster` (it printed nothing)");
 }
 
@@ -224,15 +312,33 @@ async fn until_json_matches_by_value() {
     sink.push(Stream::Out, r#"{"event":"ready","port":1}"#.into());
     let api = hub.service("api").expect("api");
     let timeout = Duration::from_secs(10);
-    let found = api.until_json(json!({"event": "ready"}), timeout, 10).await.expect("found");
+    let found = api
+        .until_json(json!({"event": "ready"}), timeout, 10)
+        .await
+        .expect("found");
     assert_eq!(found.value["port"], 1);
-    let (found, _) = tokio::join!(api.until_json(json_where("port above 1", |v| v["port"].as_u64() > Some(1)), timeout, 10), async {
-        sink.push(Stream::Out, "not json".into());
-        sink.push(Stream::Out, r#"{"event":"ready","port":2}"#.into());
-    });
+    let (found, _) = tokio::join!(
+        api.until_json(
+            json_where("port above 1", |v| v["port"].as_u64() > Some(1)),
+            timeout,
+            10
+        ),
+        async {
+            sink.push(Stream::Out, "not json".into());
+            sink.push(Stream::Out, r#"{"event":"ready","port":2}"#.into());
+        }
+    );
     assert_eq!(found.expect("found").value["port"], 2);
-    let error = api.until_json(json!({"event": "gone"}), Duration::from_millis(1), 10).await.expect_err("timeout");
-    assert!(error.to_string().starts_with(r#"timed out after 1ms waiting for a JSON line containing {"event":"gone"} in `api`"#), "{error}");
+    let error = api
+        .until_json(json!({"event": "gone"}), Duration::from_millis(1), 10)
+        .await
+        .expect_err("timeout");
+    assert!(
+        error.to_string().starts_with(
+            r#"timed out after 1ms waiting for a JSON line containing {"event":"gone"} in `api`"#
+        ),
+        "{error}"
+    );
 }
 
 #[tokio::test]
@@ -240,7 +346,9 @@ async fn until_fails_when_the_hub_closes() {
     let dir = tempfile::tempdir().expect("tempdir");
     let hub = LogHub::new(config(dir.path(), 4), &["web"]).expect("hub");
     let web = hub.service("web").expect("web");
-    let (result, ()) = tokio::join!(web.until("never", Duration::from_secs(10), 0), async { hub.close() });
+    let (result, ()) = tokio::join!(web.until("never", Duration::from_secs(10), 0), async {
+        hub.close()
+    });
     insta::assert_snapshot!(result.expect_err("closed").to_string(), @r#"logs of `web` ended while waiting for a line containing "never""#);
 }
 
@@ -280,7 +388,10 @@ async fn a_lagging_follower_loses_nothing() {
     while let Some(line) = b_err.next().await {
         seen.push(line);
     }
-    let expected: Vec<_> = pushed.into_iter().filter(|l| &*l.service == "b" && l.stream == Stream::Err).collect();
+    let expected: Vec<_> = pushed
+        .into_iter()
+        .filter(|l| &*l.service == "b" && l.stream == Stream::Err)
+        .collect();
     assert_eq!(seen, expected);
 }
 
@@ -332,13 +443,63 @@ async fn concurrent_pushes_reach_followers_exactly_once_in_order() {
 #[test]
 fn the_flusher_writes_files_without_being_asked() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let config = LogConfig { flush_interval: Duration::from_millis(5), ..config(dir.path(), 4) };
+    let config = LogConfig {
+        flush_interval: Duration::from_millis(5),
+        ..config(dir.path(), 4)
+    };
     let hub = LogHub::new(config, &["a"]).expect("hub");
-    hub.sink("a").expect("a").push(Stream::Out, "soon on disk".into());
+    hub.sink("a")
+        .expect("a")
+        .push(Stream::Out, "soon on disk".into());
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     let path = dir.path().join("a.out");
     while std::fs::read_to_string(&path).expect("read") != "soon on disk\n" {
-        assert!(std::time::Instant::now() < deadline, "the line never reached {}", path.display());
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the line never reached {}",
+            path.display()
+        );
         std::thread::yield_now();
     }
+}
+
+#[tokio::test]
+async fn unreadable_files_are_reported_not_waited_out() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let logs_dir = dir.path().join("logs");
+    let hub = LogHub::new(config(&logs_dir, 2), &["web"]).expect("hub");
+    let sink = hub.sink("web").expect("web");
+    for i in 0..10 {
+        sink.push(Stream::Out, format!("line {i}"));
+    }
+    hub.flush().expect("flush");
+    std::fs::remove_dir_all(&logs_dir).expect("remove the log files");
+    let web = hub.service("web").expect("web");
+
+    let error = web
+        .until("absent", Duration::from_secs(30), 100)
+        .await
+        .expect_err("read error");
+    insta::assert_snapshot!(error.to_string(), @"cannot read the logs of `web`");
+    let cause = std::error::Error::source(&error)
+        .expect("a cause")
+        .to_string();
+    assert!(cause.starts_with("cannot read the log file "), "{cause}");
+
+    // A follower goes on with what it can, and says so.
+    let mut follow = web.follow(100);
+    sink.push(Stream::Out, "after".into());
+    assert_eq!(follow.next().await.expect("live line").text, "after");
+    let warnings = hub
+        .service(BUNDLE_SERVICE)
+        .expect("bundle")
+        .err()
+        .tail(1)
+        .expect("window");
+    assert!(
+        warnings[0]
+            .text
+            .starts_with("a follower of `web` may have missed lines: cannot read the log file"),
+        "{warnings:?}"
+    );
 }

@@ -11,11 +11,10 @@ use tokio::sync::{broadcast, mpsc};
 use super::error::{REPORT_LINES, Reports, ServiceReport, StartError};
 use super::event::{Event, EventStream};
 use super::run_dir::RunDir;
-use super::running::{Running, ServiceHandle, Shared};
+use super::running::{Running, Shared};
 use crate::bundle::spec::{BundleSpec, ServiceSpec};
 use crate::logs::{ConsoleMode, LogConfig, LogHub};
 use crate::ready::ProbeContext;
-use crate::service::ServiceState;
 use crate::service::hooks::ServiceHooks;
 use crate::service::run::{Launch, ServiceEvent, ServiceLink, launch};
 use crate::supervisor::protocol::SuperviseSpec;
@@ -316,10 +315,4 @@ fn chown_to(path: &std::path::Path, user: &str) -> std::io::Result<()> {
         .map_err(std::io::Error::from)?
         .ok_or_else(|| std::io::Error::other(format!("user `{user}` does not exist")))?;
     nix::unistd::chown(path, Some(u.uid), Some(u.gid)).map_err(std::io::Error::from)
-}
-
-impl ServiceHandle {
-    pub(crate) fn state_now(&self) -> ServiceState {
-        self.state.borrow().clone()
-    }
 }
