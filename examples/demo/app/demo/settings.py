@@ -16,10 +16,7 @@ SECRET_KEY = "teamster-demo-insecure-dev-key-do-not-use-in-production"
 DEBUG = os.environ.get("DEBUG", "0").lower() in ("1", "true", "yes", "on")
 ALLOWED_HOSTS = ["127.0.0.1", "localhost"]
 
-INSTALLED_APPS = [
-    "django.contrib.contenttypes",
-    "notes",
-]
+INSTALLED_APPS = ["notes"]
 MIDDLEWARE = ["django.middleware.common.CommonMiddleware"]
 ROOT_URLCONF = "demo.urls"
 WSGI_APPLICATION = "demo.wsgi.application"
