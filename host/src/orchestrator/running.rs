@@ -231,6 +231,8 @@ impl Running {
             }
         }
         let _ = self.hub.flush();
+        // Every pipe is drained: followers end after the last line.
+        self.hub.close();
     }
 }
 

@@ -259,7 +259,10 @@ async fn run(
                     }
                     Err(_) => {}
                 },
-                Ok(None) | Err(_) => status_open = false,
+                Ok(None) | Err(_) => {
+                    status_open = false;
+                    unknown_exit_if_silent(&mut main_exit, sup_running, status_open, &state, &send, started);
+                }
             },
             cmd = control_rx.recv(), if control.is_some() => match cmd {
                 Some(c) => {
@@ -295,11 +298,7 @@ async fn run(
             st = child.wait(), if sup_running => {
                 sup_running = false;
                 let _ = st;
-                if main_exit.is_none() && !matches!(*state.borrow(), ServiceState::Failed(_)) {
-                    main_exit = Some(ExitStatus::Unknown);
-                    state.send_replace(ServiceState::Exited(ExitStatus::Unknown));
-                    send(ServiceEvent::Exited { status: ExitStatus::Unknown, elapsed: started.elapsed() });
-                }
+                unknown_exit_if_silent(&mut main_exit, sup_running, status_open, &state, &send, started);
                 drain_deadline = Some(Box::pin(tokio::time::sleep(DRAIN_AFTER_EXIT)));
             },
             _ = async { drain_deadline.as_mut().expect("guarded").await }, if drain_deadline.is_some() => {
@@ -317,6 +316,24 @@ async fn run(
         launch.sink.push(Stream::Err, t);
     });
     send(ServiceEvent::Finished);
+}
+
+/// Once the supervisor is gone and its status pipe is drained, a service whose exit was
+/// never reported ended in an unknown way (its supervisor was killed).
+fn unknown_exit_if_silent(
+    main_exit: &mut Option<ExitStatus>,
+    sup_running: bool,
+    status_open: bool,
+    state: &watch::Sender<ServiceState>,
+    send: &impl Fn(ServiceEvent),
+    started: Instant,
+) {
+    if sup_running || status_open || main_exit.is_some() || matches!(*state.borrow(), ServiceState::Failed(_)) {
+        return;
+    }
+    *main_exit = Some(ExitStatus::Unknown);
+    state.send_replace(ServiceState::Exited(ExitStatus::Unknown));
+    send(ServiceEvent::Exited { status: ExitStatus::Unknown, elapsed: started.elapsed() });
 }
 
 async fn fail_and_stop(

@@ -19,15 +19,15 @@ async fn until_and_follow_see_new_lines() {
     assert_eq!(follow.next().await.expect("backlog").text, "up");
     std::fs::write(p.file("go"), "").expect("write");
     let json = logs
-        .until_json(|v| v["event"] == "done", Duration::from_secs(10), 0)
+        .until_json(serde_json::json!({"event": "done"}), Duration::from_secs(10), 0)
         .await
         .expect("json line");
-    assert_eq!(json["n"], 3);
-    let line = logs.err().until(|l| l.text == "after", Duration::from_secs(10), 10).await.expect("stderr line");
+    assert_eq!(json.value["n"], 3);
+    let line = logs.err().until("after", Duration::from_secs(10), 10).await.expect("stderr line");
     assert_eq!(line.text, "after");
     let next = tokio::time::timeout(Duration::from_secs(10), follow.next()).await.expect("follow").expect("line");
     assert!(next.text.contains("\"done\""), "{next:?}");
-    assert_eq!(logs.json().len(), 1);
+    assert_eq!(logs.json().expect("json").len(), 1);
     r.stop().await;
 }
 

@@ -30,7 +30,7 @@ ready = { log = { regex = "^tick \\d$", stream = "stderr", nth = 2 } }
 "#,
     )
     .await;
-    let lines: Vec<String> = r["s"].logs().lines().into_iter().map(|l| l.text).collect();
+    let lines: Vec<String> = r["s"].logs().lines().expect("lines").into_iter().map(|l| l.text).collect();
     assert!(lines.contains(&"tick 4".to_owned()), "{lines:?}");
     r.stop().await;
 }

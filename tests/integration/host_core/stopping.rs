@@ -43,7 +43,8 @@ stop_signal = "SIGINT"
         .expect("start");
     let logs = r["s"].logs();
     r.stop().await;
-    assert!(logs.lines().iter().any(|l| l.text == "got INT"), "{:?}", logs.lines());
+    let lines = logs.lines().expect("lines");
+    assert!(lines.iter().any(|l| l.text == "got INT"), "{lines:?}");
 }
 
 /// A service that double-forks a daemon which leaves its process group and session: the
@@ -108,7 +109,7 @@ async fn runs_as_the_configured_user_when_root() {
         .start()
         .await
         .expect("start");
-    let line = r["u"].logs().tail(1).pop().expect("a line").text;
+    let line = r["u"].logs().tail(1).expect("tail").pop().expect("a line").text;
     let nobody = nix::unistd::User::from_name("nobody").expect("lookup").expect("nobody exists");
     assert_eq!(line, format!("uid={} home={}", nobody.uid, nobody.dir.display()));
     // The data dir belongs to the user too.
