@@ -5,17 +5,6 @@
 //! to the other without changing behaviour. Setters cannot fail; anything invalid (a
 //! command string with an open quote, a name with a space) is reported by
 //! [`BundleBuilder::build`], so a chain of calls stays a chain.
-//!
-//! ```
-//! use teamster::bundle::spec::{BundleSpec, Readiness, ServiceSpec};
-//!
-//! let spec = BundleSpec::builder("/srv/app")
-//!     .service(ServiceSpec::builder("db").shell("postgres -D data").ready(Readiness::tcp(5432)))
-//!     .service(ServiceSpec::builder("web").command(["python3", "-m", "http.server"]).needs("db"))
-//!     .build()
-//!     .expect("valid bundle");
-//! assert_eq!(spec.service("web").unwrap().needs, ["db"]);
-//! ```
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -31,6 +20,17 @@ use super::spec::{
 use super::validate::{Unplaced, validate};
 
 /// Builds a [`BundleSpec`] in code. Start with [`BundleSpec::builder`].
+///
+/// ```
+/// use teamster::bundle::spec::{BundleSpec, Readiness, ServiceSpec};
+///
+/// let spec = BundleSpec::builder("/srv/app")
+///     .service(ServiceSpec::builder("db").shell("postgres -D data").ready(Readiness::tcp(5432)))
+///     .service(ServiceSpec::builder("web").command(["python3", "-m", "http.server"]).needs("db"))
+///     .build()
+///     .expect("valid bundle");
+/// assert_eq!(spec.service("web").unwrap().needs, ["db"]);
+/// ```
 #[derive(Debug, Clone)]
 #[must_use = "a builder does nothing until `build` is called"]
 pub struct BundleBuilder {

@@ -312,6 +312,32 @@ fn several_conditions_keep_the_order_written() {
 }
 
 #[test]
+fn tables_written_with_headers_mean_the_same_as_inline_ones() {
+    let spec = parse(
+        r#"
+        [services.web]
+        command = "srv"
+        [services.web.env]
+        B = "2"
+        A = "1"
+        [[services.web.ready]]
+        log = "x"
+        [[services.web.ready]]
+        tcp = 8000
+        "#,
+    );
+    let web = &spec.services[0];
+    assert_eq!(
+        web.env,
+        [
+            ("B".to_owned(), "2".to_owned()),
+            ("A".to_owned(), "1".to_owned())
+        ]
+    );
+    assert_eq!(web.ready, [Readiness::log("x"), Readiness::tcp(8000)]);
+}
+
+#[test]
 fn no_conditions_means_ready_when_spawned() {
     assert!(ready_of("").is_empty());
     assert!(ready_of("ready = []").is_empty());
