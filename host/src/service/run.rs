@@ -163,6 +163,8 @@ async fn run(
 
     let mut poststart: Option<BoxFut<Result<(), String>>> = None;
     let mut is_ready = false;
+    // Nothing is ready before the supervisor has confirmed that the process exists.
+    let mut spawned = false;
     let mut stopping = false;
 
     let mut out_split = LineSplitter::new(launch.max_line_len);
@@ -190,7 +192,7 @@ async fn run(
 
     loop {
         // Readiness: once every condition holds, run poststart (if any), then report.
-        if !is_ready && poststart.is_none() && main_exit.is_none() && !stopping && pending.satisfied() {
+        if !is_ready && spawned && poststart.is_none() && main_exit.is_none() && !stopping && pending.satisfied() {
             match &launch.hooks {
                 Some(h) => poststart = Some(Box::pin(run_hook(h.clone(), |h| h.poststart()))),
                 None => {
@@ -236,6 +238,7 @@ async fn run(
             line = status_lines.next_line(), if status_open => match line {
                 Ok(Some(line)) => match serde_json::from_str::<Status>(&line) {
                     Ok(Status::Spawned { pid }) => {
+                        spawned = true;
                         pid_tx.send_replace(Some(pid));
                         send(ServiceEvent::Spawned { pid });
                     }

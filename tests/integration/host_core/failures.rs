@@ -30,9 +30,9 @@ ready = { log = "never printed" }
     // Fail fast: nowhere near the 60 s startup timeout.
     assert!(started.elapsed() < Duration::from_secs(20));
     assert!(matches!(err, StartError::ServiceFailed(_)));
-    insta::assert_snapshot!(redact(&err.to_string()), @r"
+    insta::assert_snapshot!(redact(&err.to_string()), @r#"
     service `web` exited with exit code 3 before it was ready after <T>s
-      waiting for: log line never printed on output
+      waiting for: log line "never printed" on output
       last 20 log lines:
         out | line 7
         out | line 8
@@ -54,7 +54,7 @@ ready = { log = "never printed" }
         out | line 24
         out | line 25
         err | fatal: no config
-    ");
+    "#);
     // Everything already started was stopped.
     let db = read_pid(&p.file("db.pid")).await;
     assert!(!alive(db), "db (pid {db}) survived a failed start");
@@ -75,15 +75,15 @@ needs = ["slow"]
 "#,
     );
     let err = bundle.start().await.expect_err("times out");
-    insta::assert_snapshot!(redact(&err.to_string()), @r"
-    the bundle was not ready within 0.5s
+    insta::assert_snapshot!(redact(&err.to_string()), @r#"
+    the bundle was not ready within <T>s
     service `slow` was still starting after <T>s
-      waiting for: log line ready on output
+      waiting for: log line "ready" on output
       last 1 log lines:
         out | still warming up
     service `app` never started: it needs `slow`
       it printed nothing
-    ");
+    "#);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -97,7 +97,7 @@ async fn port_already_taken_is_reported() {
         .await
         .expect_err("port is taken");
     assert!(matches!(err, StartError::AlreadyRunning { .. }), "{err}");
-    insta::assert_snapshot!(err.to_string().replace(&port.to_string(), "<PORT>"), @"service `web`: tcp 127.0.0.1:<PORT> already answers before the service started; something else holds it (stop it or pick another port)");
+    insta::assert_snapshot!(err.to_string().replace(&port.to_string(), "<PORT>"), @"service `web` cannot start: something is already accepting connections on 127.0.0.1:<PORT>; another process holds it (stop it or pick another port)");
     drop(holder);
 }
 
