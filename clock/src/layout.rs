@@ -13,11 +13,15 @@
 
 use core::sync::atomic::AtomicI64;
 
-/// The variable holding the path of the clock file in a faked service's environment.
-pub const ENV_VAR: &str = "TEAMSTER_CLOCK_FILE";
-
-/// [`ENV_VAR`] as a NUL-terminated C string, for `getenv` in the preload library.
+/// The variable holding the path of the clock file in a faked service's environment, as a
+/// NUL-terminated C string for `getenv` in the preload library.
 pub const ENV_VAR_C: &core::ffi::CStr = c"TEAMSTER_CLOCK_FILE";
+
+/// [`ENV_VAR_C`] as a Rust string, for the host.
+pub const ENV_VAR: &str = match ENV_VAR_C.to_str() {
+    Ok(name) => name,
+    Err(_) => panic!("the variable name is ASCII"),
+};
 
 /// The first eight bytes of a clock file, `TMSTRCLK` read as a little-endian integer.
 pub const MAGIC: u64 = u64::from_le_bytes(*b"TMSTRCLK");

