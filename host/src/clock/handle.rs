@@ -210,7 +210,7 @@ impl Clock {
 
     /// Moves the clock. A relative travel adds to the current offset; an absolute one sets
     /// the offset to the target minus the real time now. Running processes see it on their
-    /// next clock call (preload) or within about a second (libfaketime).
+    /// next clock call (preload) or about two seconds later (libfaketime).
     pub fn travel(&self, travel: Travel) -> Result<TravelReport, ClockError> {
         let _travelling = self
             .travelling

@@ -9,9 +9,11 @@
 //!
 //! # Caveats (Debian's 0.9.10)
 //! - **Lag.** Processes re-read the file at most once per `FAKETIME_CACHE_DURATION`, set
-//!   here to 1 second: a travel is seen up to about a second later (measured 0.04–0.65 s
-//!   with a zero cache). `FAKETIME_NO_CACHE=1` would remove the lag but makes every clock
-//!   call about 160× slower, so it stays off.
+//!   here to 1 second; in practice a running process sees a travel about 2 seconds later
+//!   (measured by `cargo bench -p teamster-clock`: median 2.0 s). `FAKETIME_NO_CACHE=1`
+//!   would cut that to about a millisecond but makes every clock call about 100× slower
+//!   (2.4 µs instead of 23 ns), so it stays off. Callers that travel and then immediately
+//!   check a service should poll until it follows.
 //! - **Redis deadlocks at startup** (and so does `redis-cli`): jemalloc reads the clock,
 //!   libfaketime's first hook calls `dlsym`, which allocates under jemalloc's lock
 //!   (upstream issue #130). Use the default preload injector for Redis.
