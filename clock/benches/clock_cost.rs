@@ -149,13 +149,24 @@ fn parent() {
     println!("latency from writing a travel to a running process seeing it");
     let page = map_rw(&clock_file);
     let ours_latency = latency(&exe, &ours_env, 200, |n| {
-        page.store(if n % 2 == 0 { DAY_NS } else { 0 }, Ordering::Release)
+        page.store(
+            if n.is_multiple_of(2) { DAY_NS } else { 0 },
+            Ordering::Release,
+        )
     });
     report("libteamster_clock.so", &ours_latency);
     if faketime.is_some() {
         let write = |n: usize| {
             let tmp = dir.join(".clock.faketime.tmp");
-            std::fs::write(&tmp, if n % 2 == 0 { "+86400\n" } else { "+0\n" }).unwrap();
+            std::fs::write(
+                &tmp,
+                if n.is_multiple_of(2) {
+                    "+86400\n"
+                } else {
+                    "+0\n"
+                },
+            )
+            .unwrap();
             std::fs::rename(&tmp, &faketime_file).unwrap();
         };
         let cached = latency(

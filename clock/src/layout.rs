@@ -57,7 +57,7 @@ pub const OFFSET_NS_AT: usize = core::mem::offset_of!(ClockPage, offset_ns);
 // The page must fit in the file, and the offset must be naturally aligned so that loads and
 // stores of it are single instructions.
 const _: () = assert!(core::mem::size_of::<ClockPage>() <= FILE_LEN);
-const _: () = assert!(OFFSET_NS_AT % 8 == 0);
+const _: () = assert!(OFFSET_NS_AT.is_multiple_of(8));
 
 /// The bytes a freshly created clock file starts with: the header and a zero offset.
 pub fn initial_page(offset_ns: i64) -> [u8; FILE_LEN] {

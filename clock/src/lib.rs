@@ -214,9 +214,16 @@ fn is_shifted(clock: libc::clockid_t) -> bool {
 
 /// Adds `offset_ns` to `ts`, keeping `tv_nsec` in `0..1e9`.
 #[inline(always)]
+#[cfg_attr(
+    target_pointer_width = "64",
+    expect(
+        clippy::useless_conversion,
+        reason = "time_t and long are 32 bits wide on 32-bit targets"
+    )
+)]
 fn shift(ts: &mut libc::timespec, offset_ns: i64) {
-    let mut sec = ts.tv_sec as i64 + offset_ns.div_euclid(NANOS_PER_SEC);
-    let mut nsec = ts.tv_nsec as i64 + offset_ns.rem_euclid(NANOS_PER_SEC);
+    let mut sec = i64::from(ts.tv_sec) + offset_ns.div_euclid(NANOS_PER_SEC);
+    let mut nsec = i64::from(ts.tv_nsec) + offset_ns.rem_euclid(NANOS_PER_SEC);
     if nsec >= NANOS_PER_SEC {
         nsec -= NANOS_PER_SEC;
         sec += 1;
