@@ -27,20 +27,23 @@
 //! - `clock_gettime` (and glibc's exported alias `__clock_gettime`) for `CLOCK_REALTIME`,
 //!   `CLOCK_REALTIME_COARSE` and `CLOCK_TAI`; all other clock ids pass through.
 //! - `gettimeofday`, `time`, `timespec_get(TIME_UTC)` and `ftime`.
-//! - `clock_nanosleep(CLOCK_REALTIME, TIMER_ABSTIME, …)`: the deadline, computed by the
-//!   program from the faked clock, is moved back onto the real clock, so an absolute sleep
-//!   lasts as long as the program meant.
+//! - Absolute `CLOCK_REALTIME` deadlines, which a program computes from the faked clock,
+//!   are moved back onto the real clock, so that waits last as long as the program meant:
+//!   `clock_nanosleep(CLOCK_REALTIME, TIMER_ABSTIME, …)`, `sem_timedwait`,
+//!   `pthread_mutex_timedlock`, `pthread_rwlock_timedrdlock`/`timedwrlock` and
+//!   `pthread_cond_timedwait` (for condition variables on `CLOCK_REALTIME`; the clock is
+//!   read from glibc's `pthread_cond_t`, whose layout is fixed since glibc 2.25). They
+//!   forward to glibc 2.30's `*clock*` variants, so glibc 2.30 or later is required.
 //!
 //! Python's `time.time()` and `datetime.now()`, PostgreSQL's `now()` and coreutils' `date`
 //! all go through these entry points.
 //!
 //! # What is not covered
 //! - Calls made *inside* glibc to its own clock functions do not go through the dynamic
-//!   linker and cannot be interposed. The visible case is `pthread_cond_timedwait`,
-//!   `sem_timedwait` and `pthread_mutex_timedlock` with `CLOCK_REALTIME` deadlines: a
-//!   program that computes such a deadline from the faked clock waits for `offset` too
-//!   long (or too short). Programs that use monotonic deadlines (Python, PostgreSQL, Redis,
-//!   tokio) are unaffected.
+//!   linker and cannot be interposed; nor can the `*clock*` wait variants called with
+//!   `CLOCK_REALTIME` directly, or realtime `futex` waits made with the raw system call.
+//! - Binaries linked against glibc's pre-2002 condition variable ABI (`GLIBC_2.2.5`
+//!   `pthread_cond_timedwait`) would get the new one.
 //! - Kernel-side realtime: file timestamps (`stat`), `SO_TIMESTAMP`, `timerfd` with
 //!   `TFD_TIMER_ABSTIME` on `CLOCK_REALTIME`.
 //! - Statically linked programs and pure Go binaries, which ignore `LD_PRELOAD` or read the
@@ -415,6 +418,172 @@ pub unsafe extern "C" fn clock_nanosleep(
     // SAFETY: the caller's arguments (or our shifted copy), passed through.
     let r = unsafe { libc::syscall(libc::SYS_clock_nanosleep, clock, flags, request, remain) };
     if r == -1 { errno() } else { 0 }
+}
+
+/// Moves an absolute `CLOCK_REALTIME` deadline computed from the faked clock back onto the
+/// real clock, in `store`. Null and malformed deadlines are passed on untouched, so that
+/// libc reports them exactly as it would have.
+#[inline(always)]
+fn real_deadline(
+    deadline: *const libc::timespec,
+    store: &mut libc::timespec,
+) -> *const libc::timespec {
+    if deadline.is_null() {
+        return deadline;
+    }
+    // SAFETY: the caller's deadline, which libc would read too.
+    let wanted = unsafe { *deadline };
+    if !(0..NANOS_PER_SEC).contains(&(wanted.tv_nsec as i64)) {
+        return deadline;
+    }
+    *store = wanted;
+    shift(store, -page().offset_ns.load(Ordering::Relaxed));
+    store
+}
+
+// glibc 2.30 added a `clock` variant of every timed wait. Forwarding to it with the moved
+// deadline reaches the real implementation without `dlsym`.
+unsafe extern "C" {
+    fn sem_clockwait(
+        sem: *mut libc::sem_t,
+        clock: libc::clockid_t,
+        deadline: *const libc::timespec,
+    ) -> c_int;
+    fn pthread_mutex_clocklock(
+        mutex: *mut libc::pthread_mutex_t,
+        clock: libc::clockid_t,
+        deadline: *const libc::timespec,
+    ) -> c_int;
+    fn pthread_rwlock_clockrdlock(
+        lock: *mut libc::pthread_rwlock_t,
+        clock: libc::clockid_t,
+        deadline: *const libc::timespec,
+    ) -> c_int;
+    fn pthread_rwlock_clockwrlock(
+        lock: *mut libc::pthread_rwlock_t,
+        clock: libc::clockid_t,
+        deadline: *const libc::timespec,
+    ) -> c_int;
+    fn pthread_cond_clockwait(
+        cond: *mut libc::pthread_cond_t,
+        mutex: *mut libc::pthread_mutex_t,
+        clock: libc::clockid_t,
+        deadline: *const libc::timespec,
+    ) -> c_int;
+}
+
+/// `sem_timedwait(3)`: the `CLOCK_REALTIME` deadline moved onto the real clock.
+///
+/// # Safety
+/// As for the libc function.
+#[cfg_attr(not(test), unsafe(no_mangle))]
+pub unsafe extern "C" fn sem_timedwait(
+    sem: *mut libc::sem_t,
+    deadline: *const libc::timespec,
+) -> c_int {
+    let mut store = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    let deadline = real_deadline(deadline, &mut store);
+    // SAFETY: the caller's semaphore and our (or its) deadline.
+    unsafe { sem_clockwait(sem, libc::CLOCK_REALTIME, deadline) }
+}
+
+/// `pthread_mutex_timedlock(3)`: the `CLOCK_REALTIME` deadline moved onto the real clock.
+///
+/// # Safety
+/// As for the libc function.
+#[cfg_attr(not(test), unsafe(no_mangle))]
+pub unsafe extern "C" fn pthread_mutex_timedlock(
+    mutex: *mut libc::pthread_mutex_t,
+    deadline: *const libc::timespec,
+) -> c_int {
+    let mut store = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    let deadline = real_deadline(deadline, &mut store);
+    // SAFETY: the caller's mutex and our (or its) deadline.
+    unsafe { pthread_mutex_clocklock(mutex, libc::CLOCK_REALTIME, deadline) }
+}
+
+/// `pthread_rwlock_timedrdlock(3)`: the `CLOCK_REALTIME` deadline moved onto the real
+/// clock.
+///
+/// # Safety
+/// As for the libc function.
+#[cfg_attr(not(test), unsafe(no_mangle))]
+pub unsafe extern "C" fn pthread_rwlock_timedrdlock(
+    lock: *mut libc::pthread_rwlock_t,
+    deadline: *const libc::timespec,
+) -> c_int {
+    let mut store = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    let deadline = real_deadline(deadline, &mut store);
+    // SAFETY: the caller's lock and our (or its) deadline.
+    unsafe { pthread_rwlock_clockrdlock(lock, libc::CLOCK_REALTIME, deadline) }
+}
+
+/// `pthread_rwlock_timedwrlock(3)`: the `CLOCK_REALTIME` deadline moved onto the real
+/// clock.
+///
+/// # Safety
+/// As for the libc function.
+#[cfg_attr(not(test), unsafe(no_mangle))]
+pub unsafe extern "C" fn pthread_rwlock_timedwrlock(
+    lock: *mut libc::pthread_rwlock_t,
+    deadline: *const libc::timespec,
+) -> c_int {
+    let mut store = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    let deadline = real_deadline(deadline, &mut store);
+    // SAFETY: the caller's lock and our (or its) deadline.
+    unsafe { pthread_rwlock_clockwrlock(lock, libc::CLOCK_REALTIME, deadline) }
+}
+
+/// Where glibc (2.25 and later) keeps a condition variable's flags: `__wrefs`, the 32-bit
+/// word after `__wseq`, `__g1_start`, `__g_refs[2]`, `__g_size[2]` and `__g1_orig_size`.
+/// Its bit 1 is set when the variable waits on `CLOCK_MONOTONIC`.
+const COND_WREFS_AT: usize = 36;
+const COND_CLOCK_MONOTONIC: u32 = 2;
+
+/// `pthread_cond_timedwait(3)`: the deadline is on the condition variable's clock, so only
+/// a `CLOCK_REALTIME` one is moved onto the real clock; a monotonic one passes through.
+///
+/// # Safety
+/// As for the libc function.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[cfg_attr(not(test), unsafe(no_mangle))]
+pub unsafe extern "C" fn pthread_cond_timedwait(
+    cond: *mut libc::pthread_cond_t,
+    mutex: *mut libc::pthread_mutex_t,
+    deadline: *const libc::timespec,
+) -> c_int {
+    // SAFETY: `cond` is an initialised glibc condition variable, 48 bytes long; glibc
+    // itself reads this word with a relaxed atomic load, as here.
+    let flags = unsafe {
+        (*cond
+            .cast::<u8>()
+            .add(COND_WREFS_AT)
+            .cast::<core::sync::atomic::AtomicU32>())
+        .load(Ordering::Relaxed)
+    };
+    let mut store = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    let (clock, deadline) = if flags & COND_CLOCK_MONOTONIC != 0 {
+        (libc::CLOCK_MONOTONIC, deadline)
+    } else {
+        (libc::CLOCK_REALTIME, real_deadline(deadline, &mut store))
+    };
+    // SAFETY: the caller's condition variable and mutex, and our (or its) deadline.
+    unsafe { pthread_cond_clockwait(cond, mutex, clock, deadline) }
 }
 
 #[cfg(test)]

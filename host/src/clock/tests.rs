@@ -495,3 +495,96 @@ fn jemalloc_programs_start_under_the_preload() {
         "date under jemalloc",
     );
 }
+
+/// Runs each timed wait with a `CLOCK_REALTIME` deadline 0.2 s past the faked now (and a
+/// condition variable on `CLOCK_MONOTONIC` with a monotonic deadline) and prints how long
+/// each took. Without the hooks, a +30d clock makes the realtime ones wait 30 days.
+const PY_TIMED_WAITS: &str = r#"
+import ctypes, threading, time
+libc = ctypes.CDLL(None, use_errno=True)
+
+class timespec(ctypes.Structure):
+    _fields_ = [("sec", ctypes.c_long), ("nsec", ctypes.c_long)]
+
+def deadline(clk):
+    ts = timespec()
+    assert libc.clock_gettime(clk, ctypes.byref(ts)) == 0
+    t = ts.sec + ts.nsec / 1e9 + 0.2
+    return timespec(int(t), int((t % 1) * 1e9))
+
+def timed(name, f, clk=0):
+    d = deadline(clk)
+    start = time.monotonic()
+    r = f(ctypes.byref(d))
+    print(name, r, time.monotonic() - start, flush=True)
+
+def buf():
+    return ctypes.create_string_buffer(128)
+
+def held_by_another_thread(lock):
+    t = threading.Thread(target=lock)
+    t.start()
+    t.join()
+
+sem = buf(); assert libc.sem_init(sem, 0, 0) == 0
+timed("sem_timedwait", lambda d: -ctypes.get_errno() if libc.sem_timedwait(sem, d) else 0)
+
+m = buf(); assert libc.pthread_mutex_init(m, None) == 0
+held_by_another_thread(lambda: libc.pthread_mutex_lock(m))
+timed("pthread_mutex_timedlock", lambda d: libc.pthread_mutex_timedlock(m, d))
+
+rw = buf(); assert libc.pthread_rwlock_init(rw, None) == 0
+held_by_another_thread(lambda: libc.pthread_rwlock_wrlock(rw))
+timed("pthread_rwlock_timedrdlock", lambda d: libc.pthread_rwlock_timedrdlock(rw, d))
+timed("pthread_rwlock_timedwrlock", lambda d: libc.pthread_rwlock_timedwrlock(rw, d))
+
+cm = buf(); assert libc.pthread_mutex_init(cm, None) == 0
+cond = buf(); assert libc.pthread_cond_init(cond, None) == 0
+assert libc.pthread_mutex_lock(cm) == 0
+timed("pthread_cond_timedwait", lambda d: libc.pthread_cond_timedwait(cond, cm, d))
+attr = buf(); assert libc.pthread_condattr_init(attr) == 0
+assert libc.pthread_condattr_setclock(attr, 1) == 0
+mono = buf(); assert libc.pthread_cond_init(mono, attr) == 0
+timed("pthread_cond_timedwait_monotonic", lambda d: libc.pthread_cond_timedwait(mono, cm, d), clk=1)
+"#;
+
+#[test]
+fn realtime_deadlines_of_timed_waits_keep_their_length() {
+    const ETIMEDOUT: i64 = 110;
+    let dir = tempfile::tempdir().unwrap();
+    let clock = preload_clock(dir.path());
+    for jump in ["+30d", "-60d"] {
+        clock.travel(Travel::parse(jump).unwrap()).unwrap();
+        let mut child = Command::new("python3")
+            .args(["-c", PY_TIMED_WAITS])
+            .envs(clock.env())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in lines {
+                let _ = tx.send(line.unwrap());
+            }
+        });
+        let mut seen = Vec::new();
+        for _ in 0..6 {
+            let Ok(line) = rx.recv_timeout(ANSWER_DEADLINE) else {
+                let _ = child.kill();
+                panic!("a timed wait hung after {jump}; finished: {seen:?}");
+            };
+            let words: Vec<&str> = line.split_whitespace().collect();
+            let (result, took): (i64, f64) = (words[1].parse().unwrap(), words[2].parse().unwrap());
+            let expected = if words[0] == "sem_timedwait" {
+                -ETIMEDOUT
+            } else {
+                ETIMEDOUT
+            };
+            assert_eq!(result, expected, "{line} after {jump}");
+            assert!((0.19..2.0).contains(&took), "{line} after {jump}");
+            seen.push(words[0].to_owned());
+        }
+        assert!(child.wait().unwrap().success());
+    }
+}
