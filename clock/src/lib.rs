@@ -433,7 +433,7 @@ fn real_deadline(
     }
     // SAFETY: the caller's deadline, which libc would read too.
     let wanted = unsafe { *deadline };
-    if !(0..NANOS_PER_SEC).contains(&(wanted.tv_nsec as i64)) {
+    if !(0..NANOS_PER_SEC as libc::c_long).contains(&wanted.tv_nsec) {
         return deadline;
     }
     *store = wanted;

@@ -588,3 +588,25 @@ fn realtime_deadlines_of_timed_waits_keep_their_length() {
         assert!(child.wait().unwrap().success());
     }
 }
+
+#[test]
+fn a_clock_can_be_shared_between_tasks() {
+    fn shareable<T: Send + Sync + 'static>(_: &T) {}
+    let dir = tempfile::tempdir().unwrap();
+    let clock = std::sync::Arc::new(preload_clock(dir.path()));
+    shareable(&clock);
+    let travellers: Vec<_> = (0..8)
+        .map(|_| {
+            let clock = clock.clone();
+            std::thread::spawn(move || clock.travel(Travel::parse("+1h").unwrap()).unwrap())
+        })
+        .collect();
+    for t in travellers {
+        t.join().unwrap();
+    }
+    assert_eq!(
+        clock.offset(),
+        Duration::hours(8),
+        "concurrent relative travels add up"
+    );
+}
