@@ -6,6 +6,7 @@
 
 pub mod bundle;
 pub mod cli;
+pub mod clock;
 pub mod logs;
 pub mod orchestrator;
 pub mod process;
