@@ -8,6 +8,7 @@ pub mod bundle;
 pub mod cli;
 pub mod logs;
 pub mod orchestrator;
+pub mod ports;
 pub mod process;
 pub mod ready;
 pub mod service;
