@@ -37,8 +37,9 @@
 //!   of that very port, so it is rare, and the service then fails to start with a clear
 //!   "address in use" error rather than talking to the wrong server.
 //! - Only allocators that share a lock directory coordinate. The default,
-//!   `/tmp/teamster-ports`, is shared by every user of the machine; set
-//!   `TEAMSTER_PORTS_DIR` where processes that share a network do not share `/tmp`.
+//!   `/dev/shm/teamster-ports` (or `/tmp/teamster-ports` without `/dev/shm`), is shared by
+//!   every user of the machine; set `TEAMSTER_PORTS_DIR` where processes that share a
+//!   network do not share `/dev/shm`, such as containers on the host network.
 //! - Dropping a lease releases the port at once, even if its service still listens on it;
 //!   the free-port check then keeps the port from being handed out again, but only the
 //!   lease keeps it reserved across a service restart. Hold the lease as long as the bundle.

@@ -71,7 +71,10 @@ impl Candidates {
             .map(|r| (*r.start()).max(1)..=*r.end())
             .filter(|r| !r.is_empty())
             .collect();
-        let len = ranges.iter().map(|r| u64::from(r.end() - r.start()) + 1).sum();
+        let len = ranges
+            .iter()
+            .map(|r| u64::from(r.end() - r.start()) + 1)
+            .sum();
         Candidates { ranges, len }
     }
 
