@@ -13,7 +13,7 @@
 //!
 //! The default directory is shared by all users (mode 1777, like `/tmp`), because ports are
 //! shared by all users. Files are therefore opened with `O_NOFOLLOW`, another user's file is
-//! opened read-only (a shared `flock` needs no write access), and the holder's pid is written
+//! opened read-only (`flock` works on a read-only descriptor), and the holder's pid is written
 //! only into a regular file with a single link that this user owns, so a planted link cannot
 //! make us overwrite anything else.
 
@@ -140,7 +140,7 @@ fn open_lock_file(path: &Path) -> io::Result<Option<(File, Access)>> {
 }
 
 /// Whether `path` still names the inode that `file` has open.
-fn still_linked(file: &File, path: &Path) -> io::Result<bool> {
+pub(super) fn still_linked(file: &File, path: &Path) -> io::Result<bool> {
     let held = file.metadata()?;
     match fs::symlink_metadata(path) {
         Ok(now) => Ok(now.dev() == held.dev() && now.ino() == held.ino()),

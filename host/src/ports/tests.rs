@@ -10,7 +10,7 @@ use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
 use super::allocator::{default_dir, machine_dir};
-use super::lock::{lock_path, prepare_shared_dir};
+use super::lock::{lock_path, prepare_shared_dir, still_linked};
 use super::range::{Candidates, default_ranges, ephemeral_range, parse_ephemeral};
 use super::*;
 
@@ -376,6 +376,28 @@ fn dropping_a_lease_frees_the_port_for_the_next_allocation() {
         "lock file left behind"
     );
     assert_eq!(ports.allocate().expect("after the drop").port(), port);
+}
+
+#[test]
+fn an_acquirer_that_locks_a_released_file_notices_it_was_deleted() {
+    let dir = lock_dir();
+    let port = free_port();
+    let ports = allocator(&dir);
+    let path = lock_path(dir.path(), port);
+    let lease = ports.reserve(port).expect("reserve");
+    // Another allocator opens the file just before the holder releases it...
+    let late = std::fs::File::open(&path).expect("open the held file");
+    drop(lease);
+    // ...so its lock succeeds, but on an inode that no longer reserves anything.
+    let late = nix::fcntl::Flock::lock(late, nix::fcntl::FlockArg::LockExclusiveNonblock)
+        .map_err(|(_, e)| e)
+        .expect("lock the released inode");
+    assert!(!still_linked(&late, &path).expect("compare inodes"));
+    // A new holder creates a fresh file; the orphaned inode lock does not keep it out.
+    let fresh = ports.reserve(port).expect("reserve again");
+    assert!(still_linked(&std::fs::File::open(&path).expect("open"), &path).expect("compare"));
+    assert!(!still_linked(&late, &path).expect("compare inodes"));
+    drop(fresh);
 }
 
 #[test]
