@@ -34,8 +34,8 @@
 //! - A lease keeps other *allocators* away, not other programs: something that binds a
 //!   fixed port without asking (a developer's own server) can still take a leased port
 //!   before the service binds it. Outside the ephemeral range that needs an explicit bind
-//!   of that very port, so it is rare, and the service then fails to start with a clear
-//!   "address in use" error rather than talking to the wrong server.
+//!   of that very port, so it is rare, and the service then fails to bind ("address in
+//!   use") rather than letting tests talk to the wrong server.
 //! - Only allocators that share a lock directory coordinate. The default,
 //!   `/dev/shm/teamster-ports` (or `/tmp/teamster-ports` without `/dev/shm`), is shared by
 //!   every user of the machine; set `TEAMSTER_PORTS_DIR` where processes that share a
