@@ -5,3 +5,4 @@
 mod fixture;
 
 mod host_core;
+mod time_travel;

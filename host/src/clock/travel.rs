@@ -285,3 +285,21 @@ mod tests {
         }
     }
 }
+
+impl From<Duration> for Travel {
+    fn from(d: Duration) -> Travel {
+        Travel::By(d)
+    }
+}
+
+impl From<DateTime<FixedOffset>> for Travel {
+    fn from(t: DateTime<FixedOffset>) -> Travel {
+        Travel::To(t)
+    }
+}
+
+impl From<DateTime<chrono::Utc>> for Travel {
+    fn from(t: DateTime<chrono::Utc>) -> Travel {
+        Travel::To(t.fixed_offset())
+    }
+}

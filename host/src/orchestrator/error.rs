@@ -87,6 +87,9 @@ pub enum StartError {
     /// The log store could not be created.
     #[error("cannot set up log capture")]
     Logs(#[source] crate::logs::LogError),
+    /// The bundle's clock could not be set up.
+    #[error("cannot set up the bundle's clock")]
+    Clock(#[source] crate::clock::ClockError),
     /// The supervisor binary is missing.
     #[error("cannot start services")]
     Supervisor(#[source] crate::supervisor::SupervisorError),

@@ -1,11 +1,13 @@
 //! Starting and stopping a bundle's DAG of services, deadlines, and the event stream.
 
+mod clock;
 pub mod error;
 pub mod event;
 pub mod run_dir;
 mod running;
 mod start;
 
+pub use clock::TravelError;
 pub use error::{CrashReport, ServiceReport, StartError};
 pub use event::{Event, EventStream};
 pub use running::{KillSwitch, Running, ServiceHandle};

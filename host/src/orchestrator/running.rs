@@ -15,7 +15,9 @@ use tokio::sync::{broadcast, mpsc, watch};
 
 use super::error::{CrashReport, REPORT_LINES, ServiceReport};
 use super::event::{Event, EventStream};
+use super::clock::{BundleClock, TravelError};
 use super::run_dir::RunDir;
+use crate::clock::{Travel, TravelReport};
 use crate::bundle::spec::{BundleSpec, ServiceSpec};
 use crate::logs::{LogHub, Logs};
 use crate::service::ServiceState;
@@ -91,6 +93,7 @@ pub struct Running {
     spec: Arc<BundleSpec>,
     run: RunDir,
     hub: LogHub,
+    clock: BundleClock,
     services: Vec<ServiceHandle>,
     links: Vec<Option<ServiceLink>>,
     events: broadcast::Sender<Event>,
@@ -105,6 +108,7 @@ impl Running {
         spec: Arc<BundleSpec>,
         run: RunDir,
         hub: LogHub,
+        clock: BundleClock,
         events: broadcast::Sender<Event>,
         ev_rx: mpsc::UnboundedReceiver<(usize, ServiceEvent)>,
         links: Vec<Option<ServiceLink>>,
@@ -135,7 +139,7 @@ impl Running {
             shared.clone(),
             services.clone(),
         ));
-        Running { spec, run, hub, services, links, events, crash, shared, monitor }
+        Running { spec, run, hub, clock, services, links, events, crash, shared, monitor }
     }
 
     /// The bundle's spec.
@@ -166,6 +170,21 @@ impl Running {
     /// Prints a bundle-level warning in the log stream.
     pub fn warning(&self, text: &str) {
         self.hub.warning(text);
+    }
+
+    /// Moves the clock of every service with `faketime` on (the default), at once.
+    ///
+    /// Relative travels add up; an absolute one sets the clock to that instant. Logs one
+    /// bundle line such as `Time travelling to 2026-12-21 10:00:00 UTC (+30d)`.
+    pub fn time_travel(&self, travel: impl Into<Travel>) -> Result<TravelReport, TravelError> {
+        let report = self.clock.travel(travel.into())?;
+        self.hub.message(&report.to_string());
+        Ok(report)
+    }
+
+    /// What time the bundle's services think it is.
+    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.clock.now()
     }
 
     /// This run's directory (`<run_root>/runs/<id>`).

@@ -10,6 +10,7 @@ use tokio::sync::{broadcast, mpsc};
 
 use super::error::{REPORT_LINES, Reports, ServiceReport, StartError};
 use super::event::{Event, EventStream};
+use super::clock::BundleClock;
 use super::run_dir::RunDir;
 use super::running::{Running, Shared};
 use crate::bundle::spec::{BundleSpec, ServiceSpec};
@@ -84,6 +85,8 @@ impl Bundle {
         log_config.max_line_len = DEFAULT_MAX_LINE_LEN;
         let hub = LogHub::new(log_config, &names).map_err(StartError::Logs)?;
 
+        let clock = BundleClock::create(&spec, &run, &hub)?;
+
         let n = spec.services.len();
         let (ev_tx, ev_rx) = mpsc::unbounded_channel();
         let shared = Arc::new(Shared {
@@ -94,6 +97,7 @@ impl Bundle {
             run: run.clone(),
             hub: hub.clone(),
             bin,
+            clock: clock.clone(),
             events: self.events.clone(),
             ev_tx,
             ev_rx,
@@ -109,6 +113,7 @@ impl Bundle {
             spec,
             run,
             hub,
+            clock,
             self.events,
             starter.ev_rx,
             starter.links,
@@ -130,6 +135,7 @@ struct Starter {
     run: RunDir,
     hub: LogHub,
     bin: PathBuf,
+    clock: BundleClock,
     events: broadcast::Sender<Event>,
     ev_tx: mpsc::UnboundedSender<(usize, ServiceEvent)>,
     ev_rx: mpsc::UnboundedReceiver<(usize, ServiceEvent)>,
@@ -181,8 +187,17 @@ impl Starter {
                 return Err(StartError::AlreadyRunning { service: spec.name.clone(), probe });
             }
         }
-        let env = service_env(&spec, &self.run, &data);
+        let mut env = service_env(&spec, &self.run, &data);
         let cwd = spec.directory.clone().unwrap_or_else(|| self.spec.project_dir.clone());
+        if spec.faketime {
+            self.clock.apply(&mut env);
+            if self.clock.is_faking()
+                && let Some(program) = spec.command.first().and_then(|p| which(p, &cwd, &env))
+                && let Some(warning) = crate::clock::static_binary_warning(&program)
+            {
+                self.hub.warning(&format!("{}: {warning}", spec.name));
+            }
+        }
         let grace = spec.shutdown_timeout.unwrap_or(self.spec.shutdown_timeout);
         let supervise = SuperviseSpec {
             name: spec.name.clone(),
@@ -305,6 +320,16 @@ fn service_env(spec: &ServiceSpec, run: &RunDir, data: &std::path::Path) -> Vec<
         env.insert(k.clone(), v.clone());
     }
     env.into_iter().collect()
+}
+
+/// Resolves a program the way `execvp` will: a path with a slash relative to `cwd`,
+/// anything else along the service's `PATH`.
+fn which(program: &str, cwd: &std::path::Path, env: &[(String, String)]) -> Option<PathBuf> {
+    if program.contains('/') {
+        return Some(cwd.join(program));
+    }
+    let path = env.iter().find(|(k, _)| k == "PATH").map(|(_, v)| v.as_str()).unwrap_or("/usr/local/bin:/usr/bin:/bin");
+    std::env::split_paths(path).map(|d| d.join(program)).find(|p| p.is_file())
 }
 
 fn chown_to(path: &std::path::Path, user: &str) -> std::io::Result<()> {

@@ -1,0 +1,3 @@
+//! Time travel of running services through the clock preload library.
+
+mod python;
