@@ -1,3 +1,4 @@
 //! Time travel of running services through the clock preload library.
 
 mod python;
+mod servers;
