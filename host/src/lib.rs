@@ -6,6 +6,7 @@
 
 pub mod bundle;
 pub mod logs;
+pub mod plugin;
 pub mod service;
 
 pub use bundle::spec::{BundleSpec, ServiceSpec};
