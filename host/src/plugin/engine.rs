@@ -192,7 +192,10 @@ fn classify(err: wasmtime::Error, limits: CallLimits, logs: &SharedLogBook) -> C
     match err.downcast_ref::<Trap>() {
         Some(Trap::OutOfFuel) => CallError::OutOfFuel { fuel: limits.fuel },
         Some(Trap::Interrupt) => CallError::Deadline { limit: limits.deadline },
-        Some(trap) => CallError::Trap { trap: trap.to_string(), output: logs.last_printed() },
+        Some(trap) => match logs.panic() {
+            Some((message, location)) => CallError::Panic { message, location },
+            None => CallError::Trap { trap: trap.to_string(), output: logs.last_printed() },
+        },
         None => CallError::Trap { trap: EngineError(err).to_string(), output: logs.last_printed() },
     }
 }

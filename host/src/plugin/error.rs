@@ -262,7 +262,15 @@ pub enum CallError {
         /// The budget in bytes.
         limit: usize,
     },
-    /// Any other trap, such as a panic.
+    /// The plugin panicked.
+    #[error("panicked: {message}{}", match .location { Some(at) => format!(" (at {at})"), None => String::new() })]
+    Panic {
+        /// The panic message.
+        message: String,
+        /// Where, as `file:line:column` in the plugin's source.
+        location: Option<String>,
+    },
+    /// Any other trap.
     #[error("trapped ({trap}){}", match .output { Some(out) => format!("; its last output: {out}"), None => String::new() })]
     Trap {
         /// Wasmtime's description of the trap.

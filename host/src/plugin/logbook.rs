@@ -65,6 +65,8 @@ pub(crate) struct LogBook {
     /// The last lines printed on stdout/stderr, quoted in trap reports (panic messages).
     printed: VecDeque<String>,
     partial: [Vec<u8>; 2],
+    /// Lines printed on stderr from the first `panicked at` on, for [`SharedLogBook::panic`].
+    panic_lines: Vec<String>,
     sink: Option<LogSink>,
 }
 
@@ -86,6 +88,7 @@ impl SharedLogBook {
             recent: VecDeque::new(),
             printed: VecDeque::new(),
             partial: [Vec::new(), Vec::new()],
+            panic_lines: Vec::new(),
             sink: None,
         })))
     }
@@ -104,6 +107,7 @@ impl SharedLogBook {
         let mut book = self.lock();
         book.used = 0;
         book.printed.clear();
+        book.panic_lines.clear();
     }
 
     /// Ends a call: a partial last line of output is flushed as a message.
@@ -157,6 +161,24 @@ impl SharedLogBook {
         (!quoted.is_empty()).then_some(quoted)
     }
 
+    /// The message and location of a Rust panic printed during this call, if any. Rust's
+    /// standard library prints `thread '…' panicked at <file:line:col>:` and then the message
+    /// on stderr before aborting, which reaches the host as an `unreachable` trap.
+    pub(crate) fn panic(&self) -> Option<(String, Option<String>)> {
+        let book = self.lock();
+        let mut lines = book.panic_lines.iter();
+        let header = lines.by_ref().find(|l| l.contains("panicked at "))?;
+        let location = header
+            .split_once("panicked at ")
+            .map(|(_, at)| at.trim_end_matches(':').to_string())
+            .filter(|at| !at.is_empty());
+        let message: Vec<&str> = lines
+            .map(String::as_str)
+            .take_while(|l| !l.starts_with("note: run with `RUST_BACKTRACE"))
+            .collect();
+        Some((message.join(" / "), location))
+    }
+
     /// The recent messages, oldest first.
     pub(crate) fn recent(&self) -> Vec<PluginLog> {
         self.lock().recent.iter().cloned().collect()
@@ -192,6 +214,9 @@ impl LogBook {
             self.printed.pop_front();
         }
         self.printed.push_back(text.clone());
+        if pipe == Pipe::Stderr && (!self.panic_lines.is_empty() || text.contains("panicked at ")) && self.panic_lines.len() < 20 {
+            self.panic_lines.push(text.clone());
+        }
         let level = match pipe {
             Pipe::Stdout => LogLevel::Info,
             Pipe::Stderr => LogLevel::Warn,

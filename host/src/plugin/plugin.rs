@@ -164,6 +164,11 @@ impl Plugin {
         &self.sha256
     }
 
+    /// Whether loading found the compiled component in the cache (rather than compiling it).
+    pub fn loaded_from_cache(&self) -> bool {
+        self.cache == CacheOutcome::Hit
+    }
+
     /// Programs granted at install time (everything declared, for built-ins).
     pub fn grants(&self) -> &[String] {
         &self.grants
