@@ -38,7 +38,10 @@ fn main() {
     let host = PluginHost::new(config.clone()).expect("host");
     let plugin = host.resolve("generic").expect("generic");
     assert!(!plugin.loaded_from_cache());
-    println!("first compile of `generic` (engine + compile + describe): {:?}", start.elapsed());
+    println!(
+        "first compile of `generic` (engine + compile + describe): {:?}",
+        start.elapsed()
+    );
 
     let warm = per_iter(5, 20, || {
         let host = PluginHost::new(config.clone()).expect("host");
@@ -56,16 +59,26 @@ fn main() {
         ports: vec![("main".into(), 8080)],
         config: json!({"command": "exec my-server --port {port}", "ready_line": "Listening on"}),
     };
-    let run_env = RunEnv { cwd: project.path().to_path_buf(), ..RunEnv::default() };
+    let run_env = RunEnv {
+        cwd: project.path().to_path_buf(),
+        ..RunEnv::default()
+    };
     let instantiate = per_iter(5, 200, || {
-        black_box(plugin.instantiate(ctx.clone(), run_env.clone(), &[]).expect("instantiate"));
+        black_box(
+            plugin
+                .instantiate(ctx.clone(), run_env.clone(), &[])
+                .expect("instantiate"),
+        );
     });
     println!("instantiate per service (store + instance + open): {instantiate:?}");
 
     let svc = plugin.instantiate(ctx, run_env, &[]).expect("instantiate");
     let line = "2024-05-01 12:00:00.123 INFO  [main] server: Listening on http://127.0.0.1:8080 (pid 4242)";
     let ready = per_iter(7, 20_000, || {
-        black_box(svc.ready_check(Stream::Out, black_box(line)).expect("ready-check"));
+        black_box(
+            svc.ready_check(Stream::Out, black_box(line))
+                .expect("ready-check"),
+        );
     });
     println!("ready-check on a typical log line: {ready:?}");
 }

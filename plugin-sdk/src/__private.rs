@@ -40,7 +40,9 @@ impl<K: Kind> GuestService for ServiceState<K> {
     }
 
     fn configure(&self) -> Result<types::ProcessSpec, String> {
-        K::configure(&self.svc).map(|p| p.into_wit()).map_err(|e| e.to_string())
+        K::configure(&self.svc)
+            .map(|p| p.into_wit())
+            .map_err(|e| e.to_string())
     }
 
     fn setup(&self) -> Result<(), String> {
@@ -56,7 +58,9 @@ impl<K: Kind> GuestService for ServiceState<K> {
     }
 
     fn subcommand(&self, name: String, args: Vec<String>) -> Result<types::Command, String> {
-        K::subcommand(&self.svc, &name, &args).map(|c| c.to_wit()).map_err(|e| e.to_string())
+        K::subcommand(&self.svc, &name, &args)
+            .map(|c| c.to_wit())
+            .map_err(|e| e.to_string())
     }
 
     fn connection_info(&self) -> Result<Vec<types::Connection>, String> {

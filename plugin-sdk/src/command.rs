@@ -1,8 +1,8 @@
 use std::time::Duration;
 
-use crate::Error;
 use crate::__bindings::teamster::plugin::host;
 use crate::__bindings::teamster::plugin::types;
+use crate::Error;
 
 /// How long [`Command::run`] lets a program run unless told otherwise.
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
@@ -95,8 +95,13 @@ impl Command {
     /// not granted by the user), cannot start it, or it outlives its timeout.
     pub fn run(&self) -> Result<Output, Error> {
         let timeout_ms = u32::try_from(self.timeout.as_millis()).unwrap_or(u32::MAX);
-        let out = host::run(&self.to_wit(), self.stdin.as_deref(), timeout_ms).map_err(Error::msg)?;
-        Ok(Output { exit_code: out.exit_code, stdout: out.stdout, stderr: out.stderr })
+        let out =
+            host::run(&self.to_wit(), self.stdin.as_deref(), timeout_ms).map_err(Error::msg)?;
+        Ok(Output {
+            exit_code: out.exit_code,
+            stdout: out.stdout,
+            stderr: out.stderr,
+        })
     }
 
     /// Like [`Command::run`], but a non-zero exit is an error carrying the program's stderr.

@@ -10,7 +10,9 @@ pub struct Error {
 impl Error {
     /// An error with this message.
     pub fn msg(message: impl Into<String>) -> Self {
-        Error { message: message.into() }
+        Error {
+            message: message.into(),
+        }
     }
 
     /// The error for a sub-command this kind does not offer.

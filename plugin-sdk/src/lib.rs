@@ -145,7 +145,11 @@ pub trait Kind: 'static {
     }
 
     /// Builds the command line of a sub-command for the host to run.
-    fn subcommand(svc: &Service<Self::Config>, name: &str, args: &[String]) -> Result<Command, Error> {
+    fn subcommand(
+        svc: &Service<Self::Config>,
+        name: &str,
+        args: &[String],
+    ) -> Result<Command, Error> {
         let _ = (svc, args);
         Err(Error::unknown_subcommand(name))
     }

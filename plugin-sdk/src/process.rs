@@ -41,7 +41,9 @@ impl Readiness {
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        Readiness(types::Readiness::Probe(argv.into_iter().map(Into::into).collect()))
+        Readiness(types::Readiness::Probe(
+            argv.into_iter().map(Into::into).collect(),
+        ))
     }
 
     /// The host feeds log lines to [`crate::Kind::ready_check`] until it returns `true`.

@@ -1,7 +1,7 @@
 use std::path::PathBuf;
 
-use crate::Error;
 use crate::__bindings::teamster::plugin::types;
+use crate::Error;
 
 /// Which output stream a log line came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,7 +34,11 @@ pub struct Info {
 
 impl Info {
     /// A kind named `name` (`[a-z0-9_-]+`, as written in `kind = "..."`).
-    pub fn new(name: impl Into<String>, version: impl Into<String>, summary: impl Into<String>) -> Self {
+    pub fn new(
+        name: impl Into<String>,
+        version: impl Into<String>,
+        summary: impl Into<String>,
+    ) -> Self {
         Info {
             name: name.into(),
             version: version.into(),

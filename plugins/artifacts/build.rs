@@ -17,14 +17,22 @@ const BUILTIN: &[(&str, &str)] = &[("generic", "teamster-plugin-generic")];
 const TESTING: &[(&str, &str, &str)] = &[
     ("MISBEHAVE", "misbehave", "teamster-test-plugin-misbehave"),
     ("SOCKETS", "sockets", "teamster-test-plugin-sockets"),
-    ("WRONG_VERSION", "wrong-version", "teamster-test-plugin-wrong-version"),
+    (
+        "WRONG_VERSION",
+        "wrong-version",
+        "teamster-test-plugin-wrong-version",
+    ),
 ];
 
 const TARGET: &str = "wasm32-wasip2";
 
 fn main() {
-    let manifest_dir = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
-    let root = manifest_dir.join("../..").canonicalize().expect("the workspace root exists");
+    let manifest_dir =
+        PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
+    let root = manifest_dir
+        .join("../..")
+        .canonicalize()
+        .expect("the workspace root exists");
     let out_dir = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
     let testing = env::var_os("CARGO_FEATURE_TESTING").is_some();
 
@@ -69,7 +77,9 @@ fn main() {
         .env("CARGO_PROFILE_RELEASE_LTO", "false")
         .env("CARGO_PROFILE_RELEASE_CODEGEN_UNITS", "16");
 
-    let status = cmd.status().unwrap_or_else(|e| panic!("cannot run cargo to build the plugins: {e}"));
+    let status = cmd
+        .status()
+        .unwrap_or_else(|e| panic!("cannot run cargo to build the plugins: {e}"));
     if !status.success() {
         panic!(
             "building the plugins for {TARGET} failed ({status}); if the target is missing, run \
@@ -86,13 +96,25 @@ fn main() {
         writeln!(code, "    {},", artifact_literal(name, &path)).unwrap();
     }
     code.push_str("];\n\n");
-    code.push_str("/// Where the nested cargo build keeps its `wasm32-wasip2` artifacts and dependencies.\n");
-    writeln!(code, "pub const WASM_TARGET_DIR: &str = {:?};\n", target_dir.display().to_string()).unwrap();
+    code.push_str(
+        "/// Where the nested cargo build keeps its `wasm32-wasip2` artifacts and dependencies.\n",
+    );
+    writeln!(
+        code,
+        "pub const WASM_TARGET_DIR: &str = {:?};\n",
+        target_dir.display().to_string()
+    )
+    .unwrap();
     if testing {
         code.push_str("/// Misbehaving plugins for the host's tests.\npub mod testing {\n    use super::Artifact;\n");
         for (konst, name, krate) in TESTING {
             let path = copy_artifact(&release, krate, &out_dir);
-            writeln!(code, "    /// The `{name}` test plugin.\n    pub const {konst}: Artifact = {};", artifact_literal(name, &path)).unwrap();
+            writeln!(
+                code,
+                "    /// The `{name}` test plugin.\n    pub const {konst}: Artifact = {};",
+                artifact_literal(name, &path)
+            )
+            .unwrap();
         }
         code.push_str("}\n");
     }

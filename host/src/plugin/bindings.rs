@@ -10,6 +10,6 @@ mod gen_ {
     });
 }
 
-pub(crate) use gen_::{ServiceKind, ServiceKindPre};
 pub(crate) use gen_::teamster::plugin::host::{self as wit_host, Level};
 pub(crate) use gen_::teamster::plugin::types;
+pub(crate) use gen_::{ServiceKind, ServiceKindPre};

@@ -33,7 +33,10 @@ impl CompileCache {
     pub(crate) fn new(dir: PathBuf, engine: &Engine) -> Self {
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
         engine.precompile_compatibility_hash().hash(&mut hasher);
-        CompileCache { dir, engine_key: format!("{:016x}", hasher.finish()) }
+        CompileCache {
+            dir,
+            engine_key: format!("{:016x}", hasher.finish()),
+        }
     }
 
     fn entry(&self, sha256: &str) -> PathBuf {
@@ -64,14 +67,19 @@ impl CompileCache {
                 }
             }
         }
-        let component = Component::new(engine, bytes)
-            .map_err(|e| PluginError::Compile { origin: origin.to_string(), source: EngineError(e) })?;
+        let component = Component::new(engine, bytes).map_err(|e| PluginError::Compile {
+            origin: origin.to_string(),
+            source: EngineError(e),
+        })?;
         self.store(&component, &entry)?;
         Ok((component, CacheOutcome::Compiled))
     }
 
     fn store(&self, component: &Component, entry: &Path) -> Result<(), PluginError> {
-        let cache_err = |path: &Path, source| PluginError::Cache { path: path.to_path_buf(), source };
+        let cache_err = |path: &Path, source| PluginError::Cache {
+            path: path.to_path_buf(),
+            source,
+        };
         std::fs::DirBuilder::new()
             .recursive(true)
             .mode(0o700)
@@ -83,7 +91,11 @@ impl CompileCache {
         // Concurrent processes may compile the same plugin; each writes its own temporary
         // file and the last rename wins with identical content.
         static NEXT: AtomicU64 = AtomicU64::new(0);
-        let tmp = entry.with_extension(format!("tmp{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed)));
+        let tmp = entry.with_extension(format!(
+            "tmp{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ));
         std::fs::write(&tmp, serialized).map_err(|e| cache_err(&tmp, e))?;
         std::fs::rename(&tmp, entry).map_err(|e| cache_err(entry, e))?;
         Ok(())

@@ -18,7 +18,8 @@ use super::limits::{CallLimits, Export, Limits};
 use super::logbook::{LogBudgetExceeded, Pipe, SharedLogBook};
 use super::run::RunEnv;
 use super::state::{
-    CallClock, DeadlineExceeded, HostState, MemoryLimitExceeded, MemoryLimiter, Programs, RunUsage, StoreState,
+    CallClock, DeadlineExceeded, HostState, MemoryLimitExceeded, MemoryLimiter, Programs, RunUsage,
+    StoreState,
 };
 
 /// How often the ticker advances the engine's epoch. Deadlines are checked against real
@@ -68,7 +69,10 @@ pub(crate) struct Runtime {
 
 impl std::fmt::Debug for Runtime {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Runtime").field("cache", &self.cache).field("limits", &self.limits).finish_non_exhaustive()
+        f.debug_struct("Runtime")
+            .field("cache", &self.cache)
+            .field("limits", &self.limits)
+            .finish_non_exhaustive()
     }
 }
 
@@ -83,27 +87,54 @@ pub(crate) struct Loaded {
 impl Runtime {
     pub(crate) fn new(cache_dir: &Path, limits: Limits) -> Result<Arc<Self>, PluginError> {
         let mut config = wasmtime::Config::new();
-        config.wasm_component_model(true).epoch_interruption(true).consume_fuel(true);
+        config
+            .wasm_component_model(true)
+            .epoch_interruption(true)
+            .consume_fuel(true);
         let engine = Engine::new(&config).map_err(|e| PluginError::Engine(EngineError(e)))?;
         start_ticker(&engine);
         let linker = new_linker(&engine).map_err(|e| PluginError::Engine(EngineError(e)))?;
         let cache = CompileCache::new(cache_dir.to_path_buf(), &engine);
-        Ok(Arc::new(Runtime { engine, linker, cache, limits }))
+        Ok(Arc::new(Runtime {
+            engine,
+            linker,
+            cache,
+            limits,
+        }))
     }
 
     /// Compiles (or loads from cache) and checks a component: not corrupt, our WIT version,
     /// no forbidden imports, and linkable against the host.
-    pub(crate) fn load(&self, bytes: &[u8], sha256: &str, origin: &str) -> Result<Loaded, PluginError> {
+    pub(crate) fn load(
+        &self,
+        bytes: &[u8],
+        sha256: &str,
+        origin: &str,
+    ) -> Result<Loaded, PluginError> {
         check_header(bytes, origin)?;
         let (component, cache) = self.cache.load(&self.engine, bytes, sha256, origin)?;
         let ty = component.component_type();
-        let imports: Vec<String> = ty.imports(&self.engine).map(|(name, _)| name.to_string()).collect();
-        let exports: Vec<String> = ty.exports(&self.engine).map(|(name, _)| name.to_string()).collect();
+        let imports: Vec<String> = ty
+            .imports(&self.engine)
+            .map(|(name, _)| name.to_string())
+            .collect();
+        let exports: Vec<String> = ty
+            .exports(&self.engine)
+            .map(|(name, _)| name.to_string())
+            .collect();
         check_interfaces(&imports, &exports, origin)?;
-        let link_err = |e| PluginError::Link { origin: origin.to_string(), source: EngineError(e) };
+        let link_err = |e| PluginError::Link {
+            origin: origin.to_string(),
+            source: EngineError(e),
+        };
         let instance_pre = self.linker.instantiate_pre(&component).map_err(link_err)?;
         let pre = ServiceKindPre::new(instance_pre).map_err(link_err)?;
-        Ok(Loaded { pre, imports, exports, cache })
+        Ok(Loaded {
+            pre,
+            imports,
+            exports,
+            cache,
+        })
     }
 
     /// A fresh store for one service (or one `describe`), sandboxed: no env, no args, no
@@ -117,7 +148,8 @@ impl Runtime {
     ) -> wasmtime::Result<Store<StoreState>> {
         let logs = SharedLogBook::new(self.limits.budgets.log_bytes);
         let mut wasi = WasiCtxBuilder::new();
-        wasi.stdout(logs.capture(Pipe::Stdout)).stderr(logs.capture(Pipe::Stderr));
+        wasi.stdout(logs.capture(Pipe::Stdout))
+            .stderr(logs.capture(Pipe::Stderr));
         if let Some(dir) = data_dir {
             // Same path inside and out, so the plugin can use `service-context.data-dir` as is.
             wasi.preopened_dir(dir, dir.to_string_lossy(), FsPerms::ReadWrite)?;
@@ -125,7 +157,9 @@ impl Runtime {
         let state = StoreState {
             wasi: wasi.build(),
             table: ResourceTable::new(),
-            limiter: MemoryLimiter { limit: self.limits.memory_bytes },
+            limiter: MemoryLimiter {
+                limit: self.limits.memory_bytes,
+            },
             host: HostState {
                 plugin,
                 programs,
@@ -142,7 +176,9 @@ impl Runtime {
             let clock = ctx.data().host.clock;
             let used = clock.guest_elapsed();
             if used >= clock.deadline {
-                return Err(wasmtime::Error::new(DeadlineExceeded { limit: clock.deadline }));
+                return Err(wasmtime::Error::new(DeadlineExceeded {
+                    limit: clock.deadline,
+                }));
             }
             // Time spent in `host.run` pushed the real deadline out; wait for the rest.
             Ok(UpdateDeadline::Continue(ticks(clock.deadline - used)))
@@ -167,11 +203,16 @@ impl Runtime {
 }
 
 fn prepare_call(store: &mut Store<StoreState>, limits: CallLimits) -> Result<(), CallError> {
-    store
-        .set_fuel(limits.fuel)
-        .map_err(|e| CallError::Trap { trap: EngineError(e).to_string(), output: None })?;
+    store.set_fuel(limits.fuel).map_err(|e| CallError::Trap {
+        trap: EngineError(e).to_string(),
+        output: None,
+    })?;
     let host = &mut store.data_mut().host;
-    host.clock = CallClock { started: Instant::now(), host_time: Duration::ZERO, deadline: limits.deadline };
+    host.clock = CallClock {
+        started: Instant::now(),
+        host_time: Duration::ZERO,
+        deadline: limits.deadline,
+    };
     host.usage = RunUsage::default();
     host.logs.start_call();
     store.set_epoch_deadline(ticks(limits.deadline));
@@ -191,31 +232,44 @@ fn classify(err: wasmtime::Error, limits: CallLimits, logs: &SharedLogBook) -> C
     }
     match err.downcast_ref::<Trap>() {
         Some(Trap::OutOfFuel) => CallError::OutOfFuel { fuel: limits.fuel },
-        Some(Trap::Interrupt) => CallError::Deadline { limit: limits.deadline },
+        Some(Trap::Interrupt) => CallError::Deadline {
+            limit: limits.deadline,
+        },
         Some(trap) => match logs.panic() {
             Some((message, location)) => CallError::Panic { message, location },
-            None => CallError::Trap { trap: trap.to_string(), output: logs.last_printed() },
+            None => CallError::Trap {
+                trap: trap.to_string(),
+                output: logs.last_printed(),
+            },
         },
-        None => CallError::Trap { trap: EngineError(err).to_string(), output: logs.last_printed() },
+        None => CallError::Trap {
+            trap: EngineError(err).to_string(),
+            output: logs.last_printed(),
+        },
     }
 }
 
 fn ticks(d: Duration) -> u64 {
-    (d.as_nanos() / TICK.as_nanos()).saturating_add(1).try_into().unwrap_or(u64::MAX)
+    (d.as_nanos() / TICK.as_nanos())
+        .saturating_add(1)
+        .try_into()
+        .unwrap_or(u64::MAX)
 }
 
 /// Advances the epoch every [`TICK`] for as long as the engine lives.
 fn start_ticker(engine: &Engine) {
     let weak = engine.weak();
-    let spawned = std::thread::Builder::new().name("teamster-epoch".into()).spawn(move || {
-        loop {
-            std::thread::sleep(TICK);
-            match weak.upgrade() {
-                Some(engine) => engine.increment_epoch(),
-                None => break,
+    let spawned = std::thread::Builder::new()
+        .name("teamster-epoch".into())
+        .spawn(move || {
+            loop {
+                std::thread::sleep(TICK);
+                match weak.upgrade() {
+                    Some(engine) => engine.increment_epoch(),
+                    None => break,
+                }
             }
-        }
-    });
+        });
     // Without a ticker deadlines never fire, but fuel still bounds every call, so a failed
     // spawn (thread limit reached) degrades rather than aborts.
     drop(spawned);
@@ -225,28 +279,45 @@ fn start_ticker(engine: &Engine) {
 /// that says what to do.
 fn check_header(bytes: &[u8], origin: &str) -> Result<(), PluginError> {
     if bytes.len() < 8 || &bytes[..4] != b"\0asm" {
-        return Err(PluginError::NotWasm { origin: origin.to_string() });
+        return Err(PluginError::NotWasm {
+            origin: origin.to_string(),
+        });
     }
     // Core modules have version 1 and layer 0; components have layer 1.
     if bytes[4..8] == [1, 0, 0, 0] {
-        return Err(PluginError::CoreModule { origin: origin.to_string() });
+        return Err(PluginError::CoreModule {
+            origin: origin.to_string(),
+        });
     }
     Ok(())
 }
 
 /// Checks names before types: a wrong WIT version or a forbidden import gets its own message
 /// instead of a linker error.
-fn check_interfaces(imports: &[String], exports: &[String], origin: &str) -> Result<(), PluginError> {
+fn check_interfaces(
+    imports: &[String],
+    exports: &[String],
+    origin: &str,
+) -> Result<(), PluginError> {
     let wanted = kind_export();
-    if !exports.iter().any(|e| *e == wanted) {
+    if !exports.contains(&wanted) {
         let other_version = exports
             .iter()
             .chain(imports.iter())
-            .find_map(|name| name.strip_prefix("teamster:plugin/").and_then(|rest| rest.split_once('@')))
+            .find_map(|name| {
+                name.strip_prefix("teamster:plugin/")
+                    .and_then(|rest| rest.split_once('@'))
+            })
             .map(|(_, version)| version.to_string());
         return Err(match other_version {
-            Some(found) if found != WIT_VERSION => PluginError::WitVersion { origin: origin.to_string(), found },
-            _ => PluginError::NotAPlugin { origin: origin.to_string(), exports: exports.to_vec() },
+            Some(found) if found != WIT_VERSION => PluginError::WitVersion {
+                origin: origin.to_string(),
+                found,
+            },
+            _ => PluginError::NotAPlugin {
+                origin: origin.to_string(),
+                exports: exports.to_vec(),
+            },
         });
     }
     let mut forbidden = Vec::new();
@@ -254,7 +325,10 @@ fn check_interfaces(imports: &[String], exports: &[String], origin: &str) -> Res
         let (interface, version) = name.split_once('@').unwrap_or((name.as_str(), ""));
         let allowed = if ALLOWED_TEAMSTER.contains(&interface) {
             if version != WIT_VERSION {
-                return Err(PluginError::WitVersion { origin: origin.to_string(), found: version.to_string() });
+                return Err(PluginError::WitVersion {
+                    origin: origin.to_string(),
+                    found: version.to_string(),
+                });
             }
             true
         } else {
@@ -265,7 +339,10 @@ fn check_interfaces(imports: &[String], exports: &[String], origin: &str) -> Res
         }
     }
     if !forbidden.is_empty() {
-        return Err(PluginError::ForbiddenImports { origin: origin.to_string(), imports: forbidden });
+        return Err(PluginError::ForbiddenImports {
+            origin: origin.to_string(),
+            imports: forbidden,
+        });
     }
     Ok(())
 }

@@ -8,8 +8,8 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::schema::SchemaError;
 use super::WIT_PACKAGE;
+use super::schema::SchemaError;
 
 /// A wasmtime error, made a standard error so it can sit in a `#[source]` chain.
 #[derive(Debug)]
@@ -47,7 +47,9 @@ pub enum PluginError {
         origin: String,
     },
     /// A core module where a component was expected.
-    #[error("`{origin}` is a core WebAssembly module, not a component; build the plugin for wasm32-wasip2")]
+    #[error(
+        "`{origin}` is a core WebAssembly module, not a component; build the plugin for wasm32-wasip2"
+    )]
     CoreModule {
         /// Where the bytes came from.
         origin: String,
@@ -62,7 +64,9 @@ pub enum PluginError {
         source: EngineError,
     },
     /// The component targets another version of the plugin interface.
-    #[error("`{origin}` was built for teamster:plugin@{found}, but this teamster speaks {WIT_PACKAGE}; rebuild it against a matching teamster-plugin-sdk")]
+    #[error(
+        "`{origin}` was built for teamster:plugin@{found}, but this teamster speaks {WIT_PACKAGE}; rebuild it against a matching teamster-plugin-sdk"
+    )]
     WitVersion {
         /// Where the bytes came from.
         origin: String,
@@ -142,7 +146,9 @@ pub enum PluginError {
         declared: Vec<String>,
     },
     /// The installed component no longer matches the hash recorded at install time.
-    #[error("installed plugin `{name}` changed since it was installed (recorded sha256 {expected}, found {found}); install it again")]
+    #[error(
+        "installed plugin `{name}` changed since it was installed (recorded sha256 {expected}, found {found}); install it again"
+    )]
     Tampered {
         /// The plugin.
         name: String,
@@ -292,5 +298,9 @@ pub enum CallError {
 }
 
 fn list_or_none(items: &[String]) -> String {
-    if items.is_empty() { "none".to_string() } else { items.join(", ") }
+    if items.is_empty() {
+        "none".to_string()
+    } else {
+        items.join(", ")
+    }
 }

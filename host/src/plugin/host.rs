@@ -28,7 +28,11 @@ impl PluginHostConfig {
     /// `$XDG_CACHE_HOME/teamster/components` (with the usual `~/.local/share` and `~/.cache`
     /// fallbacks).
     pub fn from_env() -> Self {
-        let var = |key: &str| std::env::var_os(key).filter(|v| !v.is_empty()).map(PathBuf::from);
+        let var = |key: &str| {
+            std::env::var_os(key)
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+        };
         if let Some(home) = var("TEAMSTER_HOME") {
             return PluginHostConfig::in_dir(&home);
         }
@@ -70,7 +74,13 @@ impl PluginHost {
     /// resolved.
     pub fn new(config: PluginHostConfig) -> Result<Self, PluginError> {
         let runtime = Runtime::new(&config.cache_dir, config.limits)?;
-        Ok(PluginHost { inner: Arc::new(Inner { runtime, config, loaded: Mutex::new(HashMap::new()) }) })
+        Ok(PluginHost {
+            inner: Arc::new(Inner {
+                runtime,
+                config,
+                loaded: Mutex::new(HashMap::new()),
+            }),
+        })
     }
 
     /// The configuration it was created with.
@@ -92,19 +102,28 @@ impl PluginHost {
         let plugin = Arc::new(self.load_kind(kind)?);
         // Two threads may load the same kind at once; the first to finish wins so that every
         // caller shares one `Plugin`.
-        Ok(self.loaded().entry(kind.to_string()).or_insert(plugin).clone())
+        Ok(self
+            .loaded()
+            .entry(kind.to_string())
+            .or_insert(plugin)
+            .clone())
     }
 
     /// Loads a component from a file without installing it (for `plugin inspect <file>`).
     /// Nothing is granted to it.
     pub fn load_file(&self, path: &Path) -> Result<Arc<Plugin>, PluginError> {
-        let bytes = std::fs::read(path).map_err(|source| PluginError::Read { path: path.to_path_buf(), source })?;
+        let bytes = std::fs::read(path).map_err(|source| PluginError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
         let plugin = Plugin::load(
             &self.inner.runtime,
             Candidate {
                 bytes: &bytes,
                 origin: path.display().to_string(),
-                source: PluginSource::File { path: path.to_path_buf() },
+                source: PluginSource::File {
+                    path: path.to_path_buf(),
+                },
                 grants: Some(Vec::new()),
             },
         )?;
@@ -122,11 +141,17 @@ impl PluginHost {
 
     fn loaded(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Plugin>>> {
         // The map only caches; a panic while holding it cannot leave it inconsistent.
-        self.inner.loaded.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.inner
+            .loaded
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     fn load_kind(&self, kind: &str) -> Result<Plugin, PluginError> {
-        if let Some(artifact) = teamster_plugin_artifacts::BUILTIN.iter().find(|a| a.name == kind) {
+        if let Some(artifact) = teamster_plugin_artifacts::BUILTIN
+            .iter()
+            .find(|a| a.name == kind)
+        {
             return Plugin::load(
                 &self.inner.runtime,
                 Candidate {
@@ -148,9 +173,13 @@ impl PluginHost {
                 },
             ),
             None => {
-                let mut known: Vec<String> = PluginHost::builtin_kinds().map(str::to_string).collect();
+                let mut known: Vec<String> =
+                    PluginHost::builtin_kinds().map(str::to_string).collect();
                 known.extend(registry::installed_names(&self.inner.config.plugins_dir)?);
-                Err(PluginError::UnknownKind { kind: kind.to_string(), known })
+                Err(PluginError::UnknownKind {
+                    kind: kind.to_string(),
+                    known,
+                })
             }
         }
     }

@@ -48,9 +48,18 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             memory_bytes: 64 * 1024 * 1024,
-            ready_check: CallLimits { deadline: Duration::from_millis(100), fuel: 50_000_000 },
-            quick: CallLimits { deadline: Duration::from_secs(2), fuel: 1_000_000_000 },
-            lifecycle: CallLimits { deadline: Duration::from_secs(60), fuel: 20_000_000_000 },
+            ready_check: CallLimits {
+                deadline: Duration::from_millis(100),
+                fuel: 50_000_000,
+            },
+            quick: CallLimits {
+                deadline: Duration::from_secs(2),
+                fuel: 1_000_000_000,
+            },
+            lifecycle: CallLimits {
+                deadline: Duration::from_secs(60),
+                fuel: 20_000_000_000,
+            },
             budgets: HostBudgets {
                 log_bytes: 64 * 1024,
                 runs: 64,
@@ -94,9 +103,11 @@ impl Export {
         match self {
             Export::ReadyCheck => limits.ready_check,
             Export::Setup | Export::Poststart => limits.lifecycle,
-            Export::Describe | Export::Open | Export::Configure | Export::Subcommand | Export::ConnectionInfo => {
-                limits.quick
-            }
+            Export::Describe
+            | Export::Open
+            | Export::Configure
+            | Export::Subcommand
+            | Export::ConnectionInfo => limits.quick,
         }
     }
 }

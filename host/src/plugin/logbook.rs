@@ -72,7 +72,10 @@ pub(crate) struct LogBook {
 
 impl std::fmt::Debug for LogBook {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LogBook").field("limit", &self.limit).field("used", &self.used).finish_non_exhaustive()
+        f.debug_struct("LogBook")
+            .field("limit", &self.limit)
+            .field("used", &self.used)
+            .finish_non_exhaustive()
     }
 }
 
@@ -95,7 +98,9 @@ impl SharedLogBook {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, LogBook> {
         // A panic while holding this lock leaves only log bookkeeping half-done; keep going.
-        self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     pub(crate) fn set_sink(&self, sink: Option<LogSink>) {
@@ -185,7 +190,10 @@ impl SharedLogBook {
     }
 
     pub(crate) fn capture(&self, pipe: Pipe) -> Capture {
-        Capture { book: self.clone(), pipe }
+        Capture {
+            book: self.clone(),
+            pipe,
+        }
     }
 }
 
@@ -209,19 +217,27 @@ impl LogBook {
     }
 
     fn push_printed(&mut self, pipe: Pipe, line: &[u8]) {
-        let text = String::from_utf8_lossy(line).trim_end_matches('\r').to_string();
+        let text = String::from_utf8_lossy(line)
+            .trim_end_matches('\r')
+            .to_string();
         if self.printed.len() == QUOTED_LINES {
             self.printed.pop_front();
         }
         self.printed.push_back(text.clone());
-        if pipe == Pipe::Stderr && (!self.panic_lines.is_empty() || text.contains("panicked at ")) && self.panic_lines.len() < 20 {
+        if pipe == Pipe::Stderr
+            && (!self.panic_lines.is_empty() || text.contains("panicked at "))
+            && self.panic_lines.len() < 20
+        {
             self.panic_lines.push(text.clone());
         }
         let level = match pipe {
             Pipe::Stdout => LogLevel::Info,
             Pipe::Stderr => LogLevel::Warn,
         };
-        self.push(PluginLog { level, message: text });
+        self.push(PluginLog {
+            level,
+            message: text,
+        });
     }
 }
 
@@ -270,7 +286,11 @@ impl OutputStream for Capture {
 }
 
 impl tokio::io::AsyncWrite for Capture {
-    fn poll_write(self: Pin<&mut Self>, _cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
         let result = self
             .book
             .print(self.pipe, buf)

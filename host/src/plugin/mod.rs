@@ -43,7 +43,10 @@ mod error;
 mod host;
 mod limits;
 mod logbook;
-#[expect(clippy::module_inception, reason = "the `Plugin` type deserves its own file")]
+#[expect(
+    clippy::module_inception,
+    reason = "the `Plugin` type deserves its own file"
+)]
 mod plugin;
 mod registry;
 mod run;
@@ -60,7 +63,9 @@ pub use host::{PluginHost, PluginHostConfig};
 pub use limits::{CallLimits, HostBudgets, Limits};
 pub use logbook::{LogLevel, LogSink, PluginLog};
 pub use plugin::{KindInfo, Plugin, PluginSource, SubcommandInfo};
-pub use registry::{InstalledPlugin, Inspection, ListedSource, Manifest, PluginList, PluginSummary, Removed};
+pub use registry::{
+    Inspection, InstalledPlugin, ListedSource, Manifest, PluginList, PluginSummary, Removed,
+};
 pub use run::RunEnv;
 pub use scaffold::{Scaffold, SdkSource, new_scaffold};
 pub use schema::SchemaError;

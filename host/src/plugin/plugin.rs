@@ -107,18 +107,27 @@ pub(crate) struct Candidate<'a> {
 
 impl Plugin {
     /// Loads and checks a component, then asks it to describe itself.
-    pub(crate) fn load(runtime: &Arc<Runtime>, candidate: Candidate<'_>) -> Result<Plugin, PluginError> {
-        let Candidate { bytes, origin, source, grants } = candidate;
+    pub(crate) fn load(
+        runtime: &Arc<Runtime>,
+        candidate: Candidate<'_>,
+    ) -> Result<Plugin, PluginError> {
+        let Candidate {
+            bytes,
+            origin,
+            source,
+            grants,
+        } = candidate;
         let sha256 = sha256_hex(bytes);
         let loaded = runtime.load(bytes, &sha256, &origin)?;
         let info = describe(runtime, &loaded.pre, &origin)?;
         let schema = match &info.config_schema {
             None => None,
             Some(text) => {
-                let value: serde_json::Value = serde_json::from_str(text).map_err(|e| PluginError::InvalidInfo {
-                    origin: origin.clone(),
-                    reason: format!("its config schema is not JSON ({e})"),
-                })?;
+                let value: serde_json::Value =
+                    serde_json::from_str(text).map_err(|e| PluginError::InvalidInfo {
+                        origin: origin.clone(),
+                        reason: format!("its config schema is not JSON ({e})"),
+                    })?;
                 if !value.is_object() {
                     return Err(PluginError::InvalidInfo {
                         origin,
@@ -175,13 +184,19 @@ impl Plugin {
     }
 
     /// Checks `ctx.config` against the kind's schema without instantiating anything.
-    pub fn check_config(&self, service: &str, config: &serde_json::Value) -> Result<(), PluginError> {
+    pub fn check_config(
+        &self,
+        service: &str,
+        config: &serde_json::Value,
+    ) -> Result<(), PluginError> {
         match &self.schema {
-            Some(schema) => schema::validate(schema, config).map_err(|source| PluginError::Config {
-                service: service.to_string(),
-                kind: self.info.name.clone(),
-                source,
-            }),
+            Some(schema) => {
+                schema::validate(schema, config).map_err(|source| PluginError::Config {
+                    service: service.to_string(),
+                    kind: self.info.name.clone(),
+                    source,
+                })
+            }
             None => Ok(()),
         }
     }
@@ -211,7 +226,12 @@ impl Plugin {
         };
         let mut store = self
             .runtime
-            .new_store(self.info.name.as_str().into(), Arc::new(programs), Some(run_env), Some(&ctx.data_dir))
+            .new_store(
+                self.info.name.as_str().into(),
+                Arc::new(programs),
+                Some(run_env),
+                Some(&ctx.data_dir),
+            )
             .map_err(|e| PluginError::DataDir {
                 service: ctx.name.clone(),
                 path: ctx.data_dir.clone(),
@@ -228,7 +248,10 @@ impl Plugin {
         let pre = &self.pre;
         let opened = self.runtime.call(&mut store, Export::Open, |store| {
             let bindings = pre.instantiate(&mut *store)?;
-            let opened = bindings.teamster_plugin_kind().service().call_open(&mut *store, &wit_ctx)?;
+            let opened = bindings
+                .teamster_plugin_kind()
+                .service()
+                .call_open(&mut *store, &wit_ctx)?;
             Ok((bindings, opened))
         });
         let (bindings, resource) = match opened {
@@ -240,7 +263,11 @@ impl Plugin {
             plugin: self.clone(),
             ctx,
             logs,
-            slot: Mutex::new(Slot::Live(Box::new(Live { store, bindings, resource }))),
+            slot: Mutex::new(Slot::Live(Box::new(Live {
+                store,
+                bindings,
+                resource,
+            }))),
         })
     }
 
@@ -262,16 +289,31 @@ impl Plugin {
             .filter(|p| self.grants.contains(p) || extra.contains(p))
             .cloned()
             .collect();
-        Ok(Programs { declared: self.info.programs.clone(), granted })
+        Ok(Programs {
+            declared: self.info.programs.clone(),
+            granted,
+        })
     }
 }
 
 /// Calls `describe` in a throw-away store where `run` is refused.
-fn describe(runtime: &Arc<Runtime>, pre: &ServiceKindPre<StoreState>, origin: &str) -> Result<KindInfo, PluginError> {
-    let describe_err = |source| PluginError::Describe { origin: origin.to_string(), source };
+fn describe(
+    runtime: &Arc<Runtime>,
+    pre: &ServiceKindPre<StoreState>,
+    origin: &str,
+) -> Result<KindInfo, PluginError> {
+    let describe_err = |source| PluginError::Describe {
+        origin: origin.to_string(),
+        source,
+    };
     let mut store = runtime
         .new_store(origin.into(), Arc::new(Programs::default()), None, None)
-        .map_err(|e| describe_err(CallError::Trap { trap: super::error::EngineError(e).to_string(), output: None }))?;
+        .map_err(|e| {
+            describe_err(CallError::Trap {
+                trap: super::error::EngineError(e).to_string(),
+                output: None,
+            })
+        })?;
     let raw = runtime
         .call(&mut store, Export::Describe, |store| {
             let bindings = pre.instantiate(&mut *store)?;
@@ -286,17 +328,27 @@ fn describe(runtime: &Arc<Runtime>, pre: &ServiceKindPre<StoreState>, origin: &s
         subcommands: raw
             .subcommands
             .into_iter()
-            .map(|s| SubcommandInfo { name: s.name, summary: s.summary })
+            .map(|s| SubcommandInfo {
+                name: s.name,
+                summary: s.summary,
+            })
             .collect(),
         config_schema: raw.config_schema,
     };
     if !valid_name(&info.name) {
         return Err(PluginError::InvalidInfo {
             origin: origin.to_string(),
-            reason: format!("its name `{}` is not made of lowercase letters, digits, `-` and `_`", info.name),
+            reason: format!(
+                "its name `{}` is not made of lowercase letters, digits, `-` and `_`",
+                info.name
+            ),
         });
     }
-    if let Some(bad) = info.programs.iter().find(|p| p.is_empty() || p.contains('/')) {
+    if let Some(bad) = info
+        .programs
+        .iter()
+        .find(|p| p.is_empty() || p.contains('/'))
+    {
         return Err(PluginError::InvalidInfo {
             origin: origin.to_string(),
             reason: format!("it declares program `{bad}`; declare programs by bare name"),
@@ -307,7 +359,10 @@ fn describe(runtime: &Arc<Runtime>, pre: &ServiceKindPre<StoreState>, origin: &s
 
 /// `[a-z0-9_-]+`.
 pub(crate) fn valid_name(name: &str) -> bool {
-    !name.is_empty() && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
 }
 
 pub(crate) fn sha256_hex(bytes: &[u8]) -> String {

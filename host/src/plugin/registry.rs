@@ -56,7 +56,11 @@ pub struct InstalledPlugin {
 impl fmt::Display for InstalledPlugin {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let m = &self.manifest;
-        write!(f, "installed plugin `{}` {} ({})", m.name, m.version, m.summary)?;
+        write!(
+            f,
+            "installed plugin `{}` {} ({})",
+            m.name, m.version, m.summary
+        )?;
         if let Some(old) = &self.replaced {
             write!(f, ", replacing version {old}")?;
         }
@@ -64,7 +68,12 @@ impl fmt::Display for InstalledPlugin {
         writeln!(f, "  sha256:   {}", m.sha256)?;
         writeln!(f, "  declares: {}", list_or_none(&m.programs))?;
         writeln!(f, "  granted:  {}", list_or_none(&m.grants))?;
-        let refused: Vec<String> = m.programs.iter().filter(|p| !m.grants.contains(p)).cloned().collect();
+        let refused: Vec<String> = m
+            .programs
+            .iter()
+            .filter(|p| !m.grants.contains(p))
+            .cloned()
+            .collect();
         if !refused.is_empty() {
             writeln!(
                 f,
@@ -104,15 +113,35 @@ pub struct PluginList(pub Vec<PluginSummary>);
 
 impl fmt::Display for PluginList {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let width = self.0.iter().map(|p| p.name.len()).max().unwrap_or(4).max(4);
-        let vwidth = self.0.iter().map(|p| p.version.len()).max().unwrap_or(7).max(7);
-        writeln!(f, "{:<width$}  {:<vwidth$}  {:<9}  SUMMARY", "NAME", "VERSION", "SOURCE")?;
+        let width = self
+            .0
+            .iter()
+            .map(|p| p.name.len())
+            .max()
+            .unwrap_or(4)
+            .max(4);
+        let vwidth = self
+            .0
+            .iter()
+            .map(|p| p.version.len())
+            .max()
+            .unwrap_or(7)
+            .max(7);
+        writeln!(
+            f,
+            "{:<width$}  {:<vwidth$}  {:<9}  SUMMARY",
+            "NAME", "VERSION", "SOURCE"
+        )?;
         for p in &self.0 {
             let source = match p.source {
                 ListedSource::Builtin => "built-in",
                 ListedSource::Installed => "installed",
             };
-            writeln!(f, "{:<width$}  {:<vwidth$}  {:<9}  {}", p.name, p.version, source, p.summary)?;
+            writeln!(
+                f,
+                "{:<width$}  {:<vwidth$}  {:<9}  {}",
+                p.name, p.version, source, p.summary
+            )?;
         }
         Ok(())
     }
@@ -158,9 +187,21 @@ impl fmt::Display for Inspection {
         writeln!(f, "  sha256:      {}", self.sha256)?;
         writeln!(f, "  declares:    {}", list_or_none(&self.programs))?;
         writeln!(f, "  granted:     {}", list_or_none(&self.grants))?;
-        let subs: Vec<String> = self.subcommands.iter().map(|s| format!("{} ({})", s.name, s.summary)).collect();
+        let subs: Vec<String> = self
+            .subcommands
+            .iter()
+            .map(|s| format!("{} ({})", s.name, s.summary))
+            .collect();
         writeln!(f, "  subcommands: {}", list_or_none(&subs))?;
-        writeln!(f, "  config:      {}", if self.config_schema.is_some() { "schema published" } else { "no schema" })?;
+        writeln!(
+            f,
+            "  config:      {}",
+            if self.config_schema.is_some() {
+                "schema published"
+            } else {
+                "no schema"
+            }
+        )?;
         writeln!(f, "  exports:     {}", list_or_none(&self.exports))?;
         writeln!(f, "  imports:     {}", list_or_none(&self.imports))?;
         Ok(())
@@ -180,7 +221,13 @@ pub struct Removed {
 
 impl fmt::Display for Removed {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "removed plugin `{}` {} ({})", self.name, self.version, self.dir.display())
+        writeln!(
+            f,
+            "removed plugin `{}` {} ({})",
+            self.name,
+            self.version,
+            self.dir.display()
+        )
     }
 }
 
@@ -189,19 +236,26 @@ impl PluginHost {
     /// rejects forbidden imports, asks it to describe itself, checks that every grant is a
     /// declared program, and records it all in the registry.
     pub fn install(&self, path: &Path, grants: &[String]) -> Result<InstalledPlugin, PluginError> {
-        let bytes = std::fs::read(path).map_err(|source| PluginError::Read { path: path.to_path_buf(), source })?;
+        let bytes = std::fs::read(path).map_err(|source| PluginError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
         let plugin = Plugin::load(
             self.runtime(),
             Candidate {
                 bytes: &bytes,
                 origin: path.display().to_string(),
-                source: PluginSource::File { path: path.to_path_buf() },
+                source: PluginSource::File {
+                    path: path.to_path_buf(),
+                },
                 grants: Some(grants.to_vec()),
             },
         )?;
         let info = plugin.describe();
         if PluginHost::builtin_kinds().any(|k| k == info.name) {
-            return Err(PluginError::BuiltinName { name: info.name.clone() });
+            return Err(PluginError::BuiltinName {
+                name: info.name.clone(),
+            });
         }
         for grant in grants {
             if !info.programs.contains(grant) {
@@ -212,7 +266,12 @@ impl PluginHost {
                 });
             }
         }
-        let granted: Vec<String> = info.programs.iter().filter(|p| grants.contains(p)).cloned().collect();
+        let granted: Vec<String> = info
+            .programs
+            .iter()
+            .filter(|p| grants.contains(p))
+            .cloned()
+            .collect();
         let manifest = Manifest {
             name: info.name.clone(),
             version: info.version.clone(),
@@ -226,7 +285,10 @@ impl PluginHost {
         };
         let dir = self.config().plugins_dir.join(&manifest.name);
         let replaced = read_manifest(&dir).ok().map(|m| m.version);
-        let reg_err = |path: &Path, source| PluginError::Registry { path: path.to_path_buf(), source };
+        let reg_err = |path: &Path, source| PluginError::Registry {
+            path: path.to_path_buf(),
+            source,
+        };
         std::fs::create_dir_all(&dir).map_err(|e| reg_err(&dir, e))?;
         // The component goes first and the manifest last: an interrupted install leaves a
         // hash mismatch, which `resolve` reports, never a grant attached to unchecked code.
@@ -234,7 +296,11 @@ impl PluginHost {
         let json = serde_json::to_vec_pretty(&manifest).expect("a manifest always serialises");
         write_atomic(&dir.join(MANIFEST_FILE), &json).map_err(|e| reg_err(&dir, e))?;
         self.forget(&manifest.name);
-        Ok(InstalledPlugin { manifest, dir, replaced })
+        Ok(InstalledPlugin {
+            manifest,
+            dir,
+            replaced,
+        })
     }
 
     /// Built-in kinds and installed plugins.
@@ -291,19 +357,32 @@ impl PluginHost {
     /// Uninstalls a plugin.
     pub fn remove(&self, name: &str) -> Result<Removed, PluginError> {
         if PluginHost::builtin_kinds().any(|k| k == name) {
-            return Err(PluginError::BuiltinName { name: name.to_string() });
+            return Err(PluginError::BuiltinName {
+                name: name.to_string(),
+            });
         }
         if !super::plugin::valid_name(name) {
-            return Err(PluginError::InvalidName { name: name.to_string() });
+            return Err(PluginError::InvalidName {
+                name: name.to_string(),
+            });
         }
         let dir = self.config().plugins_dir.join(name);
         if !dir.join(MANIFEST_FILE).is_file() {
-            return Err(PluginError::NotInstalled { name: name.to_string() });
+            return Err(PluginError::NotInstalled {
+                name: name.to_string(),
+            });
         }
         let manifest = read_manifest(&dir)?;
-        std::fs::remove_dir_all(&dir).map_err(|source| PluginError::Registry { path: dir.clone(), source })?;
+        std::fs::remove_dir_all(&dir).map_err(|source| PluginError::Registry {
+            path: dir.clone(),
+            source,
+        })?;
         self.forget(name);
-        Ok(Removed { name: manifest.name, version: manifest.version, dir })
+        Ok(Removed {
+            name: manifest.name,
+            version: manifest.version,
+            dir,
+        })
     }
 }
 
@@ -315,7 +394,10 @@ pub(crate) struct InstalledBytes {
 }
 
 /// Reads an installed plugin, or `None` if there is none of that name.
-pub(crate) fn read_installed(plugins_dir: &Path, name: &str) -> Result<Option<InstalledBytes>, PluginError> {
+pub(crate) fn read_installed(
+    plugins_dir: &Path,
+    name: &str,
+) -> Result<Option<InstalledBytes>, PluginError> {
     if !super::plugin::valid_name(name) {
         return Ok(None);
     }
@@ -325,12 +407,21 @@ pub(crate) fn read_installed(plugins_dir: &Path, name: &str) -> Result<Option<In
     }
     let manifest = read_manifest(&dir)?;
     let wasm = dir.join(WASM_FILE);
-    let bytes = std::fs::read(&wasm).map_err(|source| PluginError::Registry { path: wasm, source })?;
+    let bytes =
+        std::fs::read(&wasm).map_err(|source| PluginError::Registry { path: wasm, source })?;
     let found = sha256_hex(&bytes);
     if found != manifest.sha256 {
-        return Err(PluginError::Tampered { name: name.to_string(), expected: manifest.sha256, found });
+        return Err(PluginError::Tampered {
+            name: name.to_string(),
+            expected: manifest.sha256,
+            found,
+        });
     }
-    Ok(Some(InstalledBytes { bytes, dir, manifest }))
+    Ok(Some(InstalledBytes {
+        bytes,
+        dir,
+        manifest,
+    }))
 }
 
 /// Names of installed plugins, sorted.
@@ -338,7 +429,12 @@ pub(crate) fn installed_names(plugins_dir: &Path) -> Result<Vec<String>, PluginE
     let entries = match std::fs::read_dir(plugins_dir) {
         Ok(entries) => entries,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(source) => return Err(PluginError::Registry { path: plugins_dir.to_path_buf(), source }),
+        Err(source) => {
+            return Err(PluginError::Registry {
+                path: plugins_dir.to_path_buf(),
+                source,
+            });
+        }
     };
     let mut names: Vec<String> = entries
         .filter_map(Result::ok)
@@ -351,7 +447,10 @@ pub(crate) fn installed_names(plugins_dir: &Path) -> Result<Vec<String>, PluginE
 
 fn read_manifest(dir: &Path) -> Result<Manifest, PluginError> {
     let path = dir.join(MANIFEST_FILE);
-    let text = std::fs::read(&path).map_err(|source| PluginError::Registry { path: path.clone(), source })?;
+    let text = std::fs::read(&path).map_err(|source| PluginError::Registry {
+        path: path.clone(),
+        source,
+    })?;
     serde_json::from_slice(&text).map_err(|source| PluginError::Manifest { path, source })
 }
 
@@ -362,5 +461,9 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 }
 
 fn list_or_none(items: &[String]) -> String {
-    if items.is_empty() { "none".to_string() } else { items.join(", ") }
+    if items.is_empty() {
+        "none".to_string()
+    } else {
+        items.join(", ")
+    }
 }

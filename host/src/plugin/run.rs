@@ -71,7 +71,11 @@ pub(crate) fn run(run_env: &RunEnv, req: &RunRequest<'_>) -> Result<RunOutput, S
         .envs(run_env.extra_env.iter().map(|(k, v)| (k, v)))
         .envs(req.env.iter().map(|(k, v)| (k, v)))
         .current_dir(req.cwd.unwrap_or(&run_env.cwd))
-        .stdin(if req.stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+        .stdin(if req.stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .process_group(0);
@@ -81,7 +85,9 @@ pub(crate) fn run(run_env: &RunEnv, req: &RunRequest<'_>) -> Result<RunOutput, S
             .ok_or_else(|| format!("no such user `{user}`"))?;
         cmd.uid(account.uid.as_raw()).gid(account.gid.as_raw());
     }
-    let mut child = cmd.spawn().map_err(|e| format!("cannot start `{program}`: {e}"))?;
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| format!("cannot start `{program}`: {e}"))?;
     let pgid = nix::unistd::Pid::from_raw(child.id() as i32);
 
     let stdin_writer = match (child.stdin.take(), req.stdin) {
@@ -96,8 +102,14 @@ pub(crate) fn run(run_env: &RunEnv, req: &RunRequest<'_>) -> Result<RunOutput, S
         _ => None,
     };
     let max = req.max_output;
-    let out_reader = child.stdout.take().map(|pipe| std::thread::spawn(move || read_bounded(pipe, max)));
-    let err_reader = child.stderr.take().map(|pipe| std::thread::spawn(move || read_bounded(pipe, max)));
+    let out_reader = child
+        .stdout
+        .take()
+        .map(|pipe| std::thread::spawn(move || read_bounded(pipe, max)));
+    let err_reader = child
+        .stderr
+        .take()
+        .map(|pipe| std::thread::spawn(move || read_bounded(pipe, max)));
 
     let (tx, rx) = mpsc::channel();
     let waiter = std::thread::spawn(move || {
@@ -119,14 +131,25 @@ pub(crate) fn run(run_env: &RunEnv, req: &RunRequest<'_>) -> Result<RunOutput, S
         .map_err(|e| format!("waiting for `{program}` failed: {e}"))?;
     if timed_out {
         // The group may still hold the pipes if a grandchild escaped it; don't wait for them.
-        return Err(format!("`{program}` did not finish within {:?} and was killed", req.timeout));
+        return Err(format!(
+            "`{program}` did not finish within {:?} and was killed",
+            req.timeout
+        ));
     }
     if let Some(writer) = stdin_writer {
         let _ = writer.join();
     }
-    let stdout = out_reader.map(|t| t.join().unwrap_or_default()).unwrap_or_default();
-    let stderr = err_reader.map(|t| t.join().unwrap_or_default()).unwrap_or_default();
-    Ok(RunOutput { exit_code: status.code(), stdout, stderr })
+    let stdout = out_reader
+        .map(|t| t.join().unwrap_or_default())
+        .unwrap_or_default();
+    let stderr = err_reader
+        .map(|t| t.join().unwrap_or_default())
+        .unwrap_or_default();
+    Ok(RunOutput {
+        exit_code: status.code(),
+        stdout,
+        stderr,
+    })
 }
 
 /// Reads a pipe to EOF, keeping at most `max` bytes and draining the rest so the writer
@@ -162,10 +185,18 @@ pub(crate) fn find_program(run_env: &RunEnv, name: &str) -> Option<PathBuf> {
         let path = PathBuf::from(name);
         return is_executable(&path).then_some(path);
     }
-    let path_var = run_env.var("PATH").map(str::to_owned).or_else(|| std::env::var("PATH").ok()).unwrap_or_default();
-    let mut dirs: Vec<PathBuf> = std::env::split_paths(&path_var).filter(|d| d.is_absolute()).collect();
+    let path_var = run_env
+        .var("PATH")
+        .map(str::to_owned)
+        .or_else(|| std::env::var("PATH").ok())
+        .unwrap_or_default();
+    let mut dirs: Vec<PathBuf> = std::env::split_paths(&path_var)
+        .filter(|d| d.is_absolute())
+        .collect();
     dirs.extend(postgres_bin_dirs());
-    dirs.into_iter().map(|d| d.join(name)).find(|p| is_executable(p))
+    dirs.into_iter()
+        .map(|d| d.join(name))
+        .find(|p| is_executable(p))
 }
 
 /// `/usr/lib/postgresql/*/bin`, newest major version first.
@@ -180,7 +211,7 @@ fn postgres_bin_dirs() -> Vec<PathBuf> {
             Some((version, e.path().join("bin")))
         })
         .collect();
-    versions.sort_by(|a, b| b.0.cmp(&a.0));
+    versions.sort_by_key(|v| std::cmp::Reverse(v.0));
     versions.into_iter().map(|(_, dir)| dir).collect()
 }
 

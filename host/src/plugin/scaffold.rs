@@ -29,26 +29,50 @@ pub struct Scaffold {
 impl Scaffold {
     /// Where `cargo build --release` puts the component.
     pub fn artifact(&self) -> PathBuf {
-        self.dir.join(format!("target/wasm32-wasip2/release/{}.wasm", self.name.replace('-', "_")))
+        self.dir.join(format!(
+            "target/wasm32-wasip2/release/{}.wasm",
+            self.name.replace('-', "_")
+        ))
     }
 }
 
 impl fmt::Display for Scaffold {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "created plugin crate `{}` in {}", self.name, self.dir.display())?;
-        writeln!(f, "build it:   cd {} && cargo build --release", self.dir.display())?;
-        writeln!(f, "install it: teamster plugin install {}", self.artifact().display())
+        writeln!(
+            f,
+            "created plugin crate `{}` in {}",
+            self.name,
+            self.dir.display()
+        )?;
+        writeln!(
+            f,
+            "build it:   cd {} && cargo build --release",
+            self.dir.display()
+        )?;
+        writeln!(
+            f,
+            "install it: teamster plugin install {}",
+            self.artifact().display()
+        )
     }
 }
 
 /// Writes a new plugin crate named `name` into `dir` (created; must be absent or empty).
 pub fn new_scaffold(name: &str, dir: &Path, sdk: &SdkSource) -> Result<Scaffold, PluginError> {
     if !valid_name(name) {
-        return Err(PluginError::InvalidName { name: name.to_string() });
+        return Err(PluginError::InvalidName {
+            name: name.to_string(),
+        });
     }
-    let err = |source| PluginError::Scaffold { path: dir.to_path_buf(), source };
+    let err = |source| PluginError::Scaffold {
+        path: dir.to_path_buf(),
+        source,
+    };
     if dir.exists() && std::fs::read_dir(dir).map_err(err)?.next().is_some() {
-        return Err(err(std::io::Error::new(std::io::ErrorKind::AlreadyExists, "the directory is not empty")));
+        return Err(err(std::io::Error::new(
+            std::io::ErrorKind::AlreadyExists,
+            "the directory is not empty",
+        )));
     }
     let sdk_dep = match sdk {
         SdkSource::Path(path) => format!("{{ path = {:?} }}", path.display().to_string()),

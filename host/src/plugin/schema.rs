@@ -58,7 +58,13 @@ fn check(schema: &Value, value: &Value, path: &str) -> Result<(), SchemaError> {
     let Some(rules) = schema.as_object() else {
         return Ok(());
     };
-    let key = || if path.is_empty() { "config".to_string() } else { path.to_string() };
+    let key = || {
+        if path.is_empty() {
+            "config".to_string()
+        } else {
+            path.to_string()
+        }
+    };
     if let Some(ty) = rules.get("type") {
         let allowed: Vec<&str> = match ty {
             Value::String(t) => vec![t.as_str()],
@@ -67,14 +73,22 @@ fn check(schema: &Value, value: &Value, path: &str) -> Result<(), SchemaError> {
         };
         if !allowed.is_empty() && !allowed.iter().any(|t| has_type(value, t)) {
             let expected: Vec<&str> = allowed.iter().map(|t| with_article(t)).collect();
-            return Err(SchemaError::Type { key: key(), expected: expected.join(" or "), found: type_name(value) });
+            return Err(SchemaError::Type {
+                key: key(),
+                expected: expected.join(" or "),
+                found: type_name(value),
+            });
         }
     }
     if let Some(Value::Array(choices)) = rules.get("enum")
         && !choices.contains(value)
     {
         let allowed: Vec<String> = choices.iter().map(Value::to_string).collect();
-        return Err(SchemaError::Enum { key: key(), allowed: allowed.join(", "), found: value.to_string() });
+        return Err(SchemaError::Enum {
+            key: key(),
+            allowed: allowed.join(", "),
+            found: value.to_string(),
+        });
     }
     match value {
         Value::Object(map) => {
@@ -82,7 +96,9 @@ fn check(schema: &Value, value: &Value, path: &str) -> Result<(), SchemaError> {
             if let Some(Value::Array(required)) = rules.get("required") {
                 for name in required.iter().filter_map(Value::as_str) {
                     if !map.contains_key(name) {
-                        return Err(SchemaError::Missing { key: join(path, name) });
+                        return Err(SchemaError::Missing {
+                            key: join(path, name),
+                        });
                     }
                 }
             }
@@ -91,8 +107,13 @@ fn check(schema: &Value, value: &Value, path: &str) -> Result<(), SchemaError> {
                     Some(sub) => check(sub, item, &join(path, name))?,
                     None => match rules.get("additionalProperties") {
                         Some(Value::Bool(false)) => {
-                            let known = props.map(|p| p.keys().cloned().collect()).unwrap_or_default();
-                            return Err(SchemaError::Unknown { key: join(path, name), known });
+                            let known = props
+                                .map(|p| p.keys().cloned().collect())
+                                .unwrap_or_default();
+                            return Err(SchemaError::Unknown {
+                                key: join(path, name),
+                                known,
+                            });
                         }
                         Some(sub @ Value::Object(_)) => check(sub, item, &join(path, name))?,
                         _ => {}
@@ -113,7 +134,11 @@ fn check(schema: &Value, value: &Value, path: &str) -> Result<(), SchemaError> {
 }
 
 fn join(path: &str, name: &str) -> String {
-    if path.is_empty() { name.to_string() } else { format!("{path}.{name}") }
+    if path.is_empty() {
+        name.to_string()
+    } else {
+        format!("{path}.{name}")
+    }
 }
 
 fn has_type(value: &Value, ty: &str) -> bool {

@@ -135,7 +135,9 @@ impl PluginService {
     /// Asks the plugin what process to start.
     pub fn configure(&self) -> Result<ProcessSpecOut, HookError> {
         let spec = self.call(Export::Configure, |kind, res, store| {
-            kind.teamster_plugin_kind().service().call_configure(store, res)
+            kind.teamster_plugin_kind()
+                .service()
+                .call_configure(store, res)
         })?;
         let spec = guest_result(spec).and_then(|spec| self.convert(spec));
         spec.map_err(|cause| self.hook_error(Export::Configure, cause))
@@ -144,7 +146,9 @@ impl PluginService {
     fn lock(&self) -> std::sync::MutexGuard<'_, Slot> {
         // The slot is replaced wholesale, never left half-written, so a panic elsewhere
         // while holding the lock does not make its content unsafe to use.
-        self.slot.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.slot
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Calls one export under its limits; a trap or limit hit poisons the instance.
@@ -156,26 +160,51 @@ impl PluginService {
         let mut slot = self.lock();
         let live = match &mut *slot {
             Slot::Live(live) => live,
-            Slot::Poisoned { export: first, cause } => {
-                return Err(self.hook_error(export, CallError::Poisoned { export: first, cause: cause.clone() }));
+            Slot::Poisoned {
+                export: first,
+                cause,
+            } => {
+                return Err(self.hook_error(
+                    export,
+                    CallError::Poisoned {
+                        export: first,
+                        cause: cause.clone(),
+                    },
+                ));
             }
         };
-        let Live { store, bindings, resource } = &mut **live;
+        let Live {
+            store,
+            bindings,
+            resource,
+        } = &mut **live;
         let (bindings, resource) = (&*bindings, *resource);
-        let result = self.plugin.runtime.call(store, export, |store| f(bindings, resource, store));
+        let result = self
+            .plugin
+            .runtime
+            .call(store, export, |store| f(bindings, resource, store));
         result.map_err(|cause| {
-            *slot = Slot::Poisoned { export: export.name(), cause: cause.to_string() };
+            *slot = Slot::Poisoned {
+                export: export.name(),
+                cause: cause.to_string(),
+            };
             self.hook_error(export, cause)
         })
     }
 
     fn hook_error(&self, export: Export, cause: CallError) -> HookError {
-        HookError { plugin: self.plugin.info.name.clone(), export: export.name(), cause: Box::new(cause) }
+        HookError {
+            plugin: self.plugin.info.name.clone(),
+            export: export.name(),
+            cause: Box::new(cause),
+        }
     }
 
     fn convert(&self, spec: types::ProcessSpec) -> Result<ProcessSpecOut, CallError> {
         if spec.program.is_empty() {
-            return Err(CallError::Invalid("`configure` returned an empty program".to_string()));
+            return Err(CallError::Invalid(
+                "`configure` returned an empty program".to_string(),
+            ));
         }
         let mut command = vec![spec.program];
         command.extend(spec.args);
@@ -196,23 +225,44 @@ impl PluginService {
 
     fn resolve(&self, path: &str) -> PathBuf {
         let path = Path::new(path);
-        if path.is_absolute() { path.to_path_buf() } else { self.ctx.project_dir.join(path) }
+        if path.is_absolute() {
+            path.to_path_buf()
+        } else {
+            self.ctx.project_dir.join(path)
+        }
     }
 
     fn readiness(&self, r: types::Readiness) -> Result<Option<Readiness>, CallError> {
-        let log = |pattern| Readiness::Log(LogReady { pattern, stream: StreamFilter::Any, nth: 1 });
+        let log = |pattern| {
+            Readiness::Log(LogReady {
+                pattern,
+                stream: StreamFilter::Any,
+                nth: 1,
+            })
+        };
         Ok(Some(match r {
             types::Readiness::LogLine(text) => log(LinePattern::Contains(text)),
-            types::Readiness::LogRegex(re) => log(LinePattern::Regex(
-                regex::Regex::new(&re).map_err(|e| CallError::Invalid(format!("readiness regex `{re}`: {e}")))?,
-            )),
-            types::Readiness::Tcp(port) => Readiness::Tcp { host: "127.0.0.1".to_string(), port },
+            types::Readiness::LogRegex(re) => {
+                log(LinePattern::Regex(regex::Regex::new(&re).map_err(|e| {
+                    CallError::Invalid(format!("readiness regex `{re}`: {e}"))
+                })?))
+            }
+            types::Readiness::Tcp(port) => Readiness::Tcp {
+                host: "127.0.0.1".to_string(),
+                port,
+            },
             types::Readiness::Http(url) => Readiness::Http { url, status: None },
-            types::Readiness::UnixSocket(path) => Readiness::Socket { path: self.resolve(&path) },
-            types::Readiness::File(path) => Readiness::File { path: self.resolve(&path) },
+            types::Readiness::UnixSocket(path) => Readiness::Socket {
+                path: self.resolve(&path),
+            },
+            types::Readiness::File(path) => Readiness::File {
+                path: self.resolve(&path),
+            },
             types::Readiness::Probe(argv) => {
                 if argv.is_empty() {
-                    return Err(CallError::Invalid("readiness probe with an empty command".to_string()));
+                    return Err(CallError::Invalid(
+                        "readiness probe with an empty command".to_string(),
+                    ));
                 }
                 Readiness::Command { argv }
             }
@@ -229,7 +279,11 @@ fn guest_result<T>(r: Result<T, String>) -> Result<T, CallError> {
 /// Accepts `SIGINT`, `INT` and `int`.
 fn parse_signal(name: &str) -> Result<Signal, CallError> {
     let upper = name.to_ascii_uppercase();
-    let full = if upper.starts_with("SIG") { upper } else { format!("SIG{upper}") };
+    let full = if upper.starts_with("SIG") {
+        upper
+    } else {
+        format!("SIG{upper}")
+    };
     Signal::from_str(&full).map_err(|_| CallError::Invalid(format!("unknown stop signal `{name}`")))
 }
 
@@ -247,13 +301,17 @@ impl ServiceHooks for PluginService {
             Stream::Err => types::Stream::Stderr,
         };
         self.call(Export::ReadyCheck, |kind, res, store| {
-            kind.teamster_plugin_kind().service().call_ready_check(store, res, stream, line)
+            kind.teamster_plugin_kind()
+                .service()
+                .call_ready_check(store, res, stream, line)
         })
     }
 
     fn poststart(&self) -> Result<(), HookError> {
         let r = self.call(Export::Poststart, |kind, res, store| {
-            kind.teamster_plugin_kind().service().call_poststart(store, res)
+            kind.teamster_plugin_kind()
+                .service()
+                .call_poststart(store, res)
         })?;
         guest_result(r).map_err(|c| self.hook_error(Export::Poststart, c))
     }
@@ -261,20 +319,31 @@ impl ServiceHooks for PluginService {
     fn subcommand(&self, name: &str, args: &[String]) -> Result<CommandSpec, HookError> {
         let args = args.to_vec();
         let r = self.call(Export::Subcommand, |kind, res, store| {
-            kind.teamster_plugin_kind().service().call_subcommand(store, res, name, &args)
+            kind.teamster_plugin_kind()
+                .service()
+                .call_subcommand(store, res, name, &args)
         })?;
         let cmd = guest_result(r).map_err(|c| self.hook_error(Export::Subcommand, c))?;
         if cmd.program.is_empty() {
-            return Err(self.hook_error(Export::Subcommand, CallError::Invalid("empty program".to_string())));
+            return Err(self.hook_error(
+                Export::Subcommand,
+                CallError::Invalid("empty program".to_string()),
+            ));
         }
         let mut argv = vec![cmd.program];
         argv.extend(cmd.args);
-        Ok(CommandSpec { argv, env: cmd.env, cwd: cmd.cwd.map(|d| self.resolve(&d)) })
+        Ok(CommandSpec {
+            argv,
+            env: cmd.env,
+            cwd: cmd.cwd.map(|d| self.resolve(&d)),
+        })
     }
 
     fn connection_info(&self) -> Result<Vec<(String, String)>, HookError> {
         let r = self.call(Export::ConnectionInfo, |kind, res, store| {
-            kind.teamster_plugin_kind().service().call_connection_info(store, res)
+            kind.teamster_plugin_kind()
+                .service()
+                .call_connection_info(store, res)
         })?;
         let pairs = guest_result(r).map_err(|c| self.hook_error(Export::ConnectionInfo, c))?;
         Ok(pairs.into_iter().map(|c| (c.key, c.value)).collect())

@@ -44,16 +44,28 @@ pub(crate) struct MemoryLimiter {
 }
 
 impl wasmtime::ResourceLimiter for MemoryLimiter {
-    fn memory_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
         if desired > self.limit {
             // An error (rather than `Ok(false)`) traps at once with a cause we can name;
             // `Ok(false)` would make the guest's allocator abort with a bare `unreachable`.
-            return Err(wasmtime::Error::new(MemoryLimitExceeded { limit: self.limit }));
+            return Err(wasmtime::Error::new(MemoryLimitExceeded {
+                limit: self.limit,
+            }));
         }
         Ok(true)
     }
 
-    fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
         Ok(desired <= 1_000_000)
     }
 }
@@ -69,7 +81,11 @@ pub(crate) struct CallClock {
 
 impl CallClock {
     pub(crate) fn idle() -> Self {
-        CallClock { started: Instant::now(), host_time: Duration::ZERO, deadline: Duration::MAX }
+        CallClock {
+            started: Instant::now(),
+            host_time: Duration::ZERO,
+            deadline: Duration::MAX,
+        }
     }
 
     /// Time the plugin's own code has used in this call.
@@ -108,13 +124,18 @@ pub(crate) struct StoreState {
 
 impl std::fmt::Debug for StoreState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("StoreState").field("host", &self.host).finish_non_exhaustive()
+        f.debug_struct("StoreState")
+            .field("host", &self.host)
+            .finish_non_exhaustive()
     }
 }
 
 impl WasiView for StoreState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
     }
 }
 
@@ -128,7 +149,10 @@ impl wit_host::Host for StoreState {
             Level::Warn => LogLevel::Warn,
             Level::Error => LogLevel::Error,
         };
-        self.host.logs.log(level, message).map_err(wasmtime::Error::new)
+        self.host
+            .logs
+            .log(level, message)
+            .map_err(wasmtime::Error::new)
     }
 
     fn run(
@@ -137,7 +161,11 @@ impl wit_host::Host for StoreState {
         stdin: Option<String>,
         timeout_ms: u32,
     ) -> wasmtime::Result<Result<wit_host::Output, String>> {
-        Ok(self.host.run(&cmd, stdin.as_deref(), Duration::from_millis(u64::from(timeout_ms))))
+        Ok(self.host.run(
+            &cmd,
+            stdin.as_deref(),
+            Duration::from_millis(u64::from(timeout_ms)),
+        ))
     }
 
     fn find_program(&mut self, name: String) -> wasmtime::Result<Option<String>> {
@@ -149,30 +177,38 @@ impl wit_host::Host for StoreState {
 impl HostState {
     /// Checks the two gates (declared, granted), the budgets, then runs the program. Every
     /// refusal is a message for the plugin to pass on to the user.
-    fn run(&mut self, cmd: &types::Command, stdin: Option<&str>, timeout: Duration) -> Result<wit_host::Output, String> {
+    fn run(
+        &mut self,
+        cmd: &types::Command,
+        stdin: Option<&str>,
+        timeout: Duration,
+    ) -> Result<wit_host::Output, String> {
         let plugin = &self.plugin;
         let Some(run_env) = &self.run_env else {
-            return Err(format!("plugin `{plugin}` cannot run programs outside a service (in `describe`)"));
+            return Err(format!(
+                "plugin `{plugin}` cannot run programs outside a service (in `describe`)"
+            ));
         };
         let name = Path::new(&cmd.program)
             .file_name()
             .and_then(|n| n.to_str())
             .unwrap_or(&cmd.program)
             .to_string();
-        if !self.programs.declared.iter().any(|p| *p == name) {
+        if !self.programs.declared.contains(&name) {
             return Err(format!(
                 "plugin `{plugin}` may not run `{name}`: it is not among the programs the plugin declares ({})",
                 join_or_none(&self.programs.declared)
             ));
         }
-        if !self.programs.granted.iter().any(|p| *p == name) {
+        if !self.programs.granted.contains(&name) {
             return Err(format!(
                 "plugin `{plugin}` may not run `{name}`: the program is declared but not granted; grant it with \
                  `teamster plugin install --grant {name}` or list it in the service's `grants`"
             ));
         }
-        let resolved = run::find_program(run_env, &name)
-            .ok_or_else(|| format!("plugin `{plugin}` asked to run `{name}`, which is not on the service's PATH"))?;
+        let resolved = run::find_program(run_env, &name).ok_or_else(|| {
+            format!("plugin `{plugin}` asked to run `{name}`, which is not on the service's PATH")
+        })?;
         if cmd.program.contains('/') && Path::new(&cmd.program) != resolved {
             return Err(format!(
                 "plugin `{plugin}` asked to run `{}`, but `{name}` resolves to `{}`; only the resolved program may run",
@@ -181,11 +217,17 @@ impl HostState {
             ));
         }
         if self.usage.runs >= self.budgets.runs {
-            return Err(format!("plugin `{plugin}` exceeded its budget of {} runs per call", self.budgets.runs));
+            return Err(format!(
+                "plugin `{plugin}` exceeded its budget of {} runs per call",
+                self.budgets.runs
+            ));
         }
         let left = self.budgets.run_time.saturating_sub(self.usage.time);
         if left.is_zero() {
-            return Err(format!("plugin `{plugin}` spent its run-time budget of {:?} for this call", self.budgets.run_time));
+            return Err(format!(
+                "plugin `{plugin}` spent its run-time budget of {:?} for this call",
+                self.budgets.run_time
+            ));
         }
         let req = RunRequest {
             program: &resolved,
@@ -202,10 +244,18 @@ impl HostState {
         self.usage.runs += 1;
         self.usage.time += spent;
         self.clock.host_time += spent;
-        result.map(|out| wit_host::Output { exit_code: out.exit_code, stdout: out.stdout, stderr: out.stderr })
+        result.map(|out| wit_host::Output {
+            exit_code: out.exit_code,
+            stdout: out.stdout,
+            stderr: out.stderr,
+        })
     }
 }
 
 fn join_or_none(items: &[String]) -> String {
-    if items.is_empty() { "none".to_string() } else { items.join(", ") }
+    if items.is_empty() {
+        "none".to_string()
+    } else {
+        items.join(", ")
+    }
 }

@@ -65,20 +65,29 @@ impl Kind for Generic {
     type Config = Config;
 
     fn info() -> Info {
-        Info::new("generic", env!("CARGO_PKG_VERSION"), "Any command, with optional setup, readiness line and sub-commands")
-            .program("sh")
-            .config_schema(SCHEMA)
+        Info::new(
+            "generic",
+            env!("CARGO_PKG_VERSION"),
+            "Any command, with optional setup, readiness line and sub-commands",
+        )
+        .program("sh")
+        .config_schema(SCHEMA)
     }
 
     fn configure(svc: &Service<Config>) -> Result<Process, Error> {
         let cfg = &svc.config;
         let mut process = match &cfg.command {
-            CommandLine::Shell(line) => Process::new("sh").args(["-c".to_string(), expand(svc, line)?]),
+            CommandLine::Shell(line) => {
+                Process::new("sh").args(["-c".to_string(), expand(svc, line)?])
+            }
             CommandLine::Argv(argv) => {
                 let (program, args) = argv
                     .split_first()
                     .ok_or_else(|| Error::msg("`command` is an empty list"))?;
-                let args = args.iter().map(|a| expand(svc, a)).collect::<Result<Vec<_>, _>>()?;
+                let args = args
+                    .iter()
+                    .map(|a| expand(svc, a))
+                    .collect::<Result<Vec<_>, _>>()?;
                 Process::new(expand(svc, program)?).args(args)
             }
         };
@@ -105,7 +114,10 @@ impl Kind for Generic {
     }
 
     fn ready_check(svc: &Service<Config>, _stream: Stream, line: &str) -> bool {
-        svc.config.ready_line.as_deref().is_some_and(|ready| line.contains(ready))
+        svc.config
+            .ready_line
+            .as_deref()
+            .is_some_and(|ready| line.contains(ready))
     }
 
     fn poststart(svc: &Service<Config>) -> Result<(), Error> {
@@ -118,11 +130,18 @@ impl Kind for Generic {
     fn subcommand(svc: &Service<Config>, name: &str, args: &[String]) -> Result<Command, Error> {
         let line = svc.config.subcommands.get(name).ok_or_else(|| {
             let known: Vec<&str> = svc.config.subcommands.keys().map(String::as_str).collect();
-            Error::msg(format!("unknown sub-command `{name}` (configured: {})", list_or_none(&known)))
+            Error::msg(format!(
+                "unknown sub-command `{name}` (configured: {})",
+                list_or_none(&known)
+            ))
         })?;
         // `"$@"` hands the user's arguments to the snippet without another round of quoting.
         Ok(Command::new("sh")
-            .args(["-c".to_string(), format!("{} \"$@\"", expand(svc, line)?), name.to_string()])
+            .args([
+                "-c".to_string(),
+                format!("{} \"$@\"", expand(svc, line)?),
+                name.to_string(),
+            ])
             .args(args.iter().cloned()))
     }
 
@@ -160,11 +179,15 @@ fn expand(svc: &Service<Config>, text: &str) -> Result<String, Error> {
             continue;
         }
         if tail.starts_with('}') {
-            return Err(Error::msg(format!("unmatched `}}` in `{text}` (write `}}}}` for a brace)")));
+            return Err(Error::msg(format!(
+                "unmatched `}}` in `{text}` (write `}}}}` for a brace)"
+            )));
         }
-        let end = tail
-            .find('}')
-            .ok_or_else(|| Error::msg(format!("unclosed `{{` in `{text}` (write `{{{{` for a brace)")))?;
+        let end = tail.find('}').ok_or_else(|| {
+            Error::msg(format!(
+                "unclosed `{{` in `{text}` (write `{{{{` for a brace)"
+            ))
+        })?;
         let key = &tail[1..end];
         match key {
             "name" => out.push_str(&svc.name),
@@ -172,9 +195,9 @@ fn expand(svc: &Service<Config>, text: &str) -> Result<String, Error> {
             "port" => out.push_str(&svc.main_port()?.to_string()),
             _ => match key.strip_prefix("port.") {
                 Some(role) => {
-                    let port = svc
-                        .port(role)
-                        .ok_or_else(|| Error::msg(format!("service `{}` has no `{role}` port", svc.name)))?;
+                    let port = svc.port(role).ok_or_else(|| {
+                        Error::msg(format!("service `{}` has no `{role}` port", svc.name))
+                    })?;
                     out.push_str(&port.to_string());
                 }
                 None => {
@@ -191,7 +214,11 @@ fn expand(svc: &Service<Config>, text: &str) -> Result<String, Error> {
 }
 
 fn list_or_none(items: &[&str]) -> String {
-    if items.is_empty() { "none".to_string() } else { items.join(", ") }
+    if items.is_empty() {
+        "none".to_string()
+    } else {
+        items.join(", ")
+    }
 }
 
 teamster_plugin_sdk::export_kind!(Generic);

@@ -17,7 +17,11 @@ fn generic_kind_runs_end_to_end_on_a_real_process() {
     let (host, _home) = test_host(Limits::default());
     let plugin = host.resolve("generic").expect("built-in kind");
     assert_eq!(plugin.describe().programs, ["sh"]);
-    assert_eq!(plugin.grants(), ["sh"], "built-ins are granted what they declare");
+    assert_eq!(
+        plugin.grants(),
+        ["sh"],
+        "built-ins are granted what they declare"
+    );
 
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
@@ -33,11 +37,17 @@ fn generic_kind_runs_end_to_end_on_a_real_process() {
     });
     let ctx = context("web", dir.path(), port, config);
     let data_dir = ctx.data_dir.clone();
-    let svc = plugin.instantiate(ctx, run_env(dir.path()), &[]).expect("instantiate");
+    let svc = plugin
+        .instantiate(ctx, run_env(dir.path()), &[])
+        .expect("instantiate");
 
     let spec = svc.configure().expect("configure");
     assert_eq!(spec.command[..2], ["sh", "-c"]);
-    assert!(spec.command[2].contains(&format!("ready on {port}")), "placeholders expanded: {:?}", spec.command);
+    assert!(
+        spec.command[2].contains(&format!("ready on {port}")),
+        "placeholders expanded: {:?}",
+        spec.command
+    );
     assert_eq!(spec.env, [("GREETING".to_string(), "hi".to_string())]);
     assert_eq!(spec.stop_signal, Some(nix::sys::signal::Signal::SIGINT));
     assert!(matches!(spec.ready[..], [Readiness::Plugin]));
@@ -69,24 +79,41 @@ fn generic_kind_runs_end_to_end_on_a_real_process() {
     }
     assert_eq!(
         verdicts,
-        [("booting".to_string(), false), (format!("hi, server ready on {port}"), true)]
+        [
+            ("booting".to_string(), false),
+            (format!("hi, server ready on {port}"), true)
+        ]
     );
 
     svc.poststart().expect("poststart");
-    assert_eq!(std::fs::read_to_string(&state).unwrap(), "prepared\nstarted\n");
+    assert_eq!(
+        std::fs::read_to_string(&state).unwrap(),
+        "prepared\nstarted\n"
+    );
 
-    let cmd = svc.subcommand("greet", &["big world".to_string()]).expect("subcommand");
-    let out = Command::new(&cmd.argv[0]).args(&cmd.argv[1..]).output().expect("run the sub-command");
+    let cmd = svc
+        .subcommand("greet", &["big world".to_string()])
+        .expect("subcommand");
+    let out = Command::new(&cmd.argv[0])
+        .args(&cmd.argv[1..])
+        .output()
+        .expect("run the sub-command");
     assert_eq!(String::from_utf8_lossy(&out.stdout), "hello big world\n");
 
     let err = svc.subcommand("nope", &[]).unwrap_err();
     insta::assert_snapshot!("generic_unknown_subcommand", chain(&err));
-    assert!(!svc.is_poisoned(), "an error the plugin returns does not poison it");
+    assert!(
+        !svc.is_poisoned(),
+        "an error the plugin returns does not poison it"
+    );
 
     let info = svc.connection_info().expect("connection info");
     assert_eq!(
         info,
-        [("service".to_string(), "web".to_string()), ("url".to_string(), format!("http://127.0.0.1:{port}/"))]
+        [
+            ("service".to_string(), "web".to_string()),
+            ("url".to_string(), format!("http://127.0.0.1:{port}/"))
+        ]
     );
 
     child.kill().unwrap();
@@ -98,8 +125,15 @@ fn generic_setup_failure_reports_the_command_and_its_stderr() {
     let (host, _home) = test_host(Limits::default());
     let plugin = host.resolve("generic").unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let config = json!({"command": ["sleep", "100"], "setup_command": "echo no database >&2; exit 3"});
-    let svc = plugin.instantiate(context("db", dir.path(), free_port(), config), run_env(dir.path()), &[]).unwrap();
+    let config =
+        json!({"command": ["sleep", "100"], "setup_command": "echo no database >&2; exit 3"});
+    let svc = plugin
+        .instantiate(
+            context("db", dir.path(), free_port(), config),
+            run_env(dir.path()),
+            &[],
+        )
+        .unwrap();
     let spec = svc.configure().unwrap();
     assert_eq!(spec.command, ["sleep", "100"]);
     assert!(spec.ready.is_empty());
@@ -116,20 +150,34 @@ fn config_errors_name_the_key() {
         ("missing", json!({"ready_line": "x"})),
         ("unknown", json!({"command": "true", "redy_line": "x"})),
         ("wrong_type", json!({"command": 5})),
-        ("nested", json!({"command": "true", "subcommands": {"psql": ["psql"]}})),
+        (
+            "nested",
+            json!({"command": "true", "subcommands": {"psql": ["psql"]}}),
+        ),
         ("array_item", json!({"command": ["sh", 1]})),
     ];
     let mut report = String::new();
     for (name, config) in cases {
         let err = plugin
-            .instantiate(context("web", dir.path(), 1, config), run_env(dir.path()), &[])
+            .instantiate(
+                context("web", dir.path(), 1, config),
+                run_env(dir.path()),
+                &[],
+            )
             .unwrap_err();
         report.push_str(&format!("{name}: {}\n", chain(&err)));
     }
     // A placeholder error comes from the plugin itself, at configure time.
     let svc = plugin
-        .instantiate(context("web", dir.path(), 1, json!({"command": "echo {prot}"})), run_env(dir.path()), &[])
+        .instantiate(
+            context("web", dir.path(), 1, json!({"command": "echo {prot}"})),
+            run_env(dir.path()),
+            &[],
+        )
         .unwrap();
-    report.push_str(&format!("placeholder: {}\n", chain(&svc.configure().unwrap_err())));
+    report.push_str(&format!(
+        "placeholder: {}\n",
+        chain(&svc.configure().unwrap_err())
+    ));
     insta::assert_snapshot!("generic_config_errors", report);
 }

@@ -18,7 +18,9 @@ use super::{Limits, PluginHost, PluginHostConfig, RunEnv, ServiceContext};
 /// once per test.
 fn shared_cache() -> &'static Path {
     static CACHE: OnceLock<tempfile::TempDir> = OnceLock::new();
-    CACHE.get_or_init(|| tempfile::tempdir().expect("temp dir")).path()
+    CACHE
+        .get_or_init(|| tempfile::tempdir().expect("temp dir"))
+        .path()
 }
 
 /// A host with its own registry (in the returned temp dir) and the given limits.
@@ -35,14 +37,22 @@ pub(super) fn test_host(limits: Limits) -> (PluginHost, tempfile::TempDir) {
 /// The service environment a test runs helper programs in.
 pub(super) fn run_env(cwd: &Path) -> RunEnv {
     RunEnv {
-        env: vec![("PATH".to_string(), std::env::var("PATH").unwrap_or_default())],
+        env: vec![(
+            "PATH".to_string(),
+            std::env::var("PATH").unwrap_or_default(),
+        )],
         cwd: cwd.to_path_buf(),
         user: None,
         extra_env: Vec::new(),
     }
 }
 
-pub(super) fn context(name: &str, dir: &Path, port: u16, config: serde_json::Value) -> ServiceContext {
+pub(super) fn context(
+    name: &str,
+    dir: &Path,
+    port: u16,
+    config: serde_json::Value,
+) -> ServiceContext {
     ServiceContext {
         name: name.to_string(),
         project_dir: dir.to_path_buf(),

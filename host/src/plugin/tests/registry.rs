@@ -20,7 +20,10 @@ fn install_list_inspect_remove() {
     let installed = host.install(&path, &["echo".to_string()]).expect("install");
     let sha = installed.manifest.sha256.clone();
     assert_eq!(installed.dir, home.path().join("plugins/misbehave"));
-    assert!(installed.dir.join("plugin.wasm").is_file() && installed.dir.join("manifest.json").is_file());
+    assert!(
+        installed.dir.join("plugin.wasm").is_file()
+            && installed.dir.join("manifest.json").is_file()
+    );
     insta::assert_snapshot!(
         "install",
         redact(&installed.to_string(), home.path(), "[HOME]").replace(&sha, "[SHA256]")
@@ -31,7 +34,11 @@ fn install_list_inspect_remove() {
     let inspection = host.inspect("misbehave").unwrap();
     assert_eq!(inspection.sha256, sha);
     assert_eq!(inspection.size, MISBEHAVE.bytes.len());
-    assert!(inspection.exports.contains(&"teamster:plugin/kind@0.1.0".to_string()));
+    assert!(
+        inspection
+            .exports
+            .contains(&"teamster:plugin/kind@0.1.0".to_string())
+    );
     insta::assert_snapshot!(
         "inspect",
         redact(&inspection.to_string(), home.path(), "[HOME]")
@@ -52,22 +59,35 @@ fn install_list_inspect_remove() {
     assert!(!removed.dir.exists());
     let unknown = host.resolve("misbehave").unwrap_err();
     insta::assert_snapshot!("resolve_removed", chain(&unknown));
-    insta::assert_snapshot!("remove_twice", chain(&host.remove("misbehave").unwrap_err()));
-    insta::assert_snapshot!("remove_builtin", chain(&host.remove("generic").unwrap_err()));
+    insta::assert_snapshot!(
+        "remove_twice",
+        chain(&host.remove("misbehave").unwrap_err())
+    );
+    insta::assert_snapshot!(
+        "remove_builtin",
+        chain(&host.remove("generic").unwrap_err())
+    );
 }
 
 #[test]
 fn install_refuses_grants_of_undeclared_programs() {
     let (host, _home) = test_host(Limits::default());
-    let err = host.install(&artifact_path(&MISBEHAVE), &["rm".to_string()]).unwrap_err();
+    let err = host
+        .install(&artifact_path(&MISBEHAVE), &["rm".to_string()])
+        .unwrap_err();
     insta::assert_snapshot!("undeclared_grant", chain(&err));
 }
 
 #[test]
 fn a_swapped_component_is_refused() {
     let (host, home) = test_host(Limits::default());
-    host.install(&artifact_path(&MISBEHAVE), &["echo".to_string()]).unwrap();
-    std::fs::write(home.path().join("plugins/misbehave/plugin.wasm"), SOCKETS.bytes).unwrap();
+    host.install(&artifact_path(&MISBEHAVE), &["echo".to_string()])
+        .unwrap();
+    std::fs::write(
+        home.path().join("plugins/misbehave/plugin.wasm"),
+        SOCKETS.bytes,
+    )
+    .unwrap();
     let err = host.resolve("misbehave").unwrap_err();
     assert!(matches!(err, PluginError::Tampered { .. }), "{err:?}");
 }
@@ -81,7 +101,10 @@ fn sockets_are_not_available_to_plugins() {
 #[test]
 fn another_wit_version_is_refused() {
     let (host, _home) = test_host(Limits::default());
-    insta::assert_snapshot!("wrong_version", install_error(&host, &artifact_path(&WRONG_VERSION)));
+    insta::assert_snapshot!(
+        "wrong_version",
+        install_error(&host, &artifact_path(&WRONG_VERSION))
+    );
 }
 
 #[test]
@@ -92,17 +115,25 @@ fn corrupt_files_are_refused() {
     let cases: [(&str, Vec<u8>); 3] = [
         ("text", b"#!/bin/sh\necho not wasm\n".to_vec()),
         ("core-module", b"\0asm\x01\0\0\0".to_vec()),
-        ("truncated", MISBEHAVE.bytes[..MISBEHAVE.bytes.len() / 2].to_vec()),
+        (
+            "truncated",
+            MISBEHAVE.bytes[..MISBEHAVE.bytes.len() / 2].to_vec(),
+        ),
     ];
     for (name, bytes) in cases {
         let path = dir.path().join(format!("{name}.wasm"));
         std::fs::write(&path, bytes).unwrap();
         let err = host.install(&path, &[]).unwrap_err();
         // Only the top line: wasmtime's parser detail (the source) is not ours to pin.
-        report.push_str(&format!("{name}: {}\n", redact(&err.to_string(), dir.path(), "[DIR]")));
+        report.push_str(&format!(
+            "{name}: {}\n",
+            redact(&err.to_string(), dir.path(), "[DIR]")
+        ));
     }
     insta::assert_snapshot!("corrupt", report);
-    let missing = host.install(&dir.path().join("absent.wasm"), &[]).unwrap_err();
+    let missing = host
+        .install(&dir.path().join("absent.wasm"), &[])
+        .unwrap_err();
     assert!(matches!(missing, PluginError::Read { .. }));
     // The host still works after all that.
     assert_eq!(host.resolve("generic").unwrap().describe().name, "generic");
@@ -112,7 +143,10 @@ fn corrupt_files_are_refused() {
 fn compiled_components_come_from_the_cache_the_second_time() {
     let cache = tempfile::tempdir().unwrap();
     let home = tempfile::tempdir().unwrap();
-    let config = PluginHostConfig { cache_dir: cache.path().to_path_buf(), ..PluginHostConfig::in_dir(home.path()) };
+    let config = PluginHostConfig {
+        cache_dir: cache.path().to_path_buf(),
+        ..PluginHostConfig::in_dir(home.path())
+    };
     let first = PluginHost::new(config.clone()).unwrap();
     assert!(!first.resolve("generic").unwrap().loaded_from_cache());
     let second = PluginHost::new(config).unwrap();
@@ -123,7 +157,11 @@ fn compiled_components_come_from_the_cache_the_second_time() {
     for entry in std::fs::read_dir(cache.path()).unwrap() {
         std::fs::write(entry.unwrap().path(), b"garbage").unwrap();
     }
-    let third = PluginHost::new(PluginHostConfig { cache_dir: cache.path().to_path_buf(), ..PluginHostConfig::in_dir(home.path()) }).unwrap();
+    let third = PluginHost::new(PluginHostConfig {
+        cache_dir: cache.path().to_path_buf(),
+        ..PluginHostConfig::in_dir(home.path())
+    })
+    .unwrap();
     let plugin = third.resolve("generic").unwrap();
     assert!(!plugin.loaded_from_cache());
     assert_eq!(plugin.describe().name, "generic");

@@ -31,7 +31,12 @@ fn names_the_offending_key() {
         json!({"db": {"port": 1, "host": "x"}}),
         json!({"mode": "yolo"}),
     ];
-    let report: Vec<String> = cases.iter().map(|c| validate(&schema, c).unwrap_err().to_string()).collect();
+    let report: Vec<String> = cases
+        .iter()
+        .map(|c| validate(&schema, c).unwrap_err().to_string())
+        .collect();
     insta::assert_snapshot!("schema_errors", report.join("\n"));
-    assert!(matches!(validate(&schema, &json!({"db": {}})), Err(SchemaError::Missing { key }) if key == "db.port"));
+    assert!(
+        matches!(validate(&schema, &json!({"db": {}})), Err(SchemaError::Missing { key }) if key == "db.port")
+    );
 }

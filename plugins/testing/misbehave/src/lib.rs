@@ -54,7 +54,9 @@ impl Kind for Misbehave {
         if svc.config.mode == Mode::Panic {
             panic!("misbehave was asked to panic");
         }
-        Ok(Process::new("sleep").arg("100").ready(Readiness::plugin_check()))
+        Ok(Process::new("sleep")
+            .arg("100")
+            .ready(Readiness::plugin_check()))
     }
 
     fn setup(svc: &Service<Config>) -> Result<(), Error> {
@@ -78,7 +80,8 @@ impl Kind for Misbehave {
             }
             Mode::ReadOutside => {
                 let path = svc.config.path.as_deref().unwrap_or("/etc/passwd");
-                let text = std::fs::read_to_string(path).map_err(|e| Error::msg(format!("cannot read {path}: {e}")))?;
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| Error::msg(format!("cannot read {path}: {e}")))?;
                 log::info(format!("read {} bytes from {path}", text.len()));
                 Ok(())
             }

@@ -9,7 +9,11 @@ impl Kind for Sockets {
     type Config = NoConfig;
 
     fn info() -> Info {
-        Info::new("sockets", "0.0.1", "Tries to reach the network (test plugin)")
+        Info::new(
+            "sockets",
+            "0.0.1",
+            "Tries to reach the network (test plugin)",
+        )
     }
 
     fn configure(_svc: &Service<NoConfig>) -> Result<Process, Error> {
