@@ -4,6 +4,7 @@
 mod generic;
 mod misbehave;
 mod registry;
+mod run;
 mod scaffold;
 mod schema;
 
