@@ -9,6 +9,7 @@ pub mod cli;
 pub mod clock;
 pub mod logs;
 pub mod orchestrator;
+pub mod plugin;
 pub mod ports;
 pub mod process;
 pub mod ready;

@@ -1,0 +1,391 @@
+//! The WebAssembly runtime shared by all plugins: one `Engine`, its epoch ticker, the
+//! `Linker` with exactly the host interfaces plugins may import, the compile cache, and the
+//! wrapper that puts every call under its limits.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use wasmtime::component::{HasSelf, Linker, ResourceTable};
+use wasmtime::{Engine, Store, Trap, UpdateDeadline};
+use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
+
+use super::WIT_VERSION;
+use super::bindings::ServiceKindPre;
+use super::cache::{CacheOutcome, CompileCache};
+use super::error::{CallError, EngineError, PluginError};
+use super::limits::{CallLimits, Export, Limits};
+use super::logbook::{LogBudgetExceeded, Pipe, SharedLogBook};
+use super::run::RunEnv;
+use super::state::{
+    CallClock, DeadlineExceeded, HostState, MemoryLimitExceeded, MemoryLimiter, Programs, RunUsage,
+    StoreState,
+};
+
+/// How often the ticker advances the engine's epoch. Deadlines are checked against real
+/// elapsed time in the epoch callback, so this only bounds how late a deadline can fire.
+const TICK: Duration = Duration::from_millis(5);
+
+/// The WASI interfaces plugins may import (any 0.2.x version). Everything the Rust standard
+/// library needs, minus sockets; the filesystem only ever holds the data-dir preopen.
+const ALLOWED_WASI: &[&str] = &[
+    "wasi:cli/environment",
+    "wasi:cli/exit",
+    "wasi:cli/stderr",
+    "wasi:cli/stdin",
+    "wasi:cli/stdout",
+    "wasi:cli/terminal-input",
+    "wasi:cli/terminal-output",
+    "wasi:cli/terminal-stderr",
+    "wasi:cli/terminal-stdin",
+    "wasi:cli/terminal-stdout",
+    "wasi:clocks/monotonic-clock",
+    "wasi:clocks/wall-clock",
+    "wasi:filesystem/preopens",
+    "wasi:filesystem/types",
+    "wasi:io/error",
+    "wasi:io/poll",
+    "wasi:io/streams",
+    "wasi:random/insecure",
+    "wasi:random/insecure-seed",
+    "wasi:random/random",
+];
+
+/// The teamster interfaces plugins may import (at exactly [`WIT_VERSION`]).
+const ALLOWED_TEAMSTER: &[&str] = &["teamster:plugin/host", "teamster:plugin/types"];
+
+/// The export every plugin must have.
+pub(crate) fn kind_export() -> String {
+    format!("teamster:plugin/kind@{WIT_VERSION}")
+}
+
+/// Engine, linker, cache and limits: everything plugins share.
+pub(crate) struct Runtime {
+    pub(crate) engine: Engine,
+    linker: Linker<StoreState>,
+    pub(crate) cache: CompileCache,
+    pub(crate) limits: Limits,
+}
+
+impl std::fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runtime")
+            .field("cache", &self.cache)
+            .field("limits", &self.limits)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A component that passed every check, ready to instantiate.
+pub(crate) struct Loaded {
+    pub(crate) pre: ServiceKindPre<StoreState>,
+    pub(crate) imports: Vec<String>,
+    pub(crate) exports: Vec<String>,
+    pub(crate) cache: CacheOutcome,
+}
+
+impl Runtime {
+    pub(crate) fn new(cache_dir: &Path, limits: Limits) -> Result<Arc<Self>, PluginError> {
+        let mut config = wasmtime::Config::new();
+        config
+            .wasm_component_model(true)
+            .epoch_interruption(true)
+            .consume_fuel(true);
+        let engine = Engine::new(&config).map_err(|e| PluginError::Engine(EngineError(e)))?;
+        start_ticker(&engine);
+        let linker = new_linker(&engine).map_err(|e| PluginError::Engine(EngineError(e)))?;
+        let cache = CompileCache::new(cache_dir.to_path_buf(), &engine);
+        Ok(Arc::new(Runtime {
+            engine,
+            linker,
+            cache,
+            limits,
+        }))
+    }
+
+    /// Compiles (or loads from cache) and checks a component: not corrupt, our WIT version,
+    /// no forbidden imports, and linkable against the host.
+    pub(crate) fn load(
+        &self,
+        bytes: &[u8],
+        sha256: &str,
+        origin: &str,
+    ) -> Result<Loaded, PluginError> {
+        check_header(bytes, origin)?;
+        let (component, cache) = self.cache.load(&self.engine, bytes, sha256, origin)?;
+        let ty = component.component_type();
+        let imports: Vec<String> = ty
+            .imports(&self.engine)
+            .map(|(name, _)| name.to_string())
+            .collect();
+        let exports: Vec<String> = ty
+            .exports(&self.engine)
+            .map(|(name, _)| name.to_string())
+            .collect();
+        check_interfaces(&imports, &exports, origin)?;
+        let link_err = |e| PluginError::Link {
+            origin: origin.to_string(),
+            source: EngineError(e),
+        };
+        let instance_pre = self.linker.instantiate_pre(&component).map_err(link_err)?;
+        let pre = ServiceKindPre::new(instance_pre).map_err(link_err)?;
+        Ok(Loaded {
+            pre,
+            imports,
+            exports,
+            cache,
+        })
+    }
+
+    /// A fresh store for one service (or one `describe`), sandboxed: no env, no args, no
+    /// network, stdio captured into the log book, and at most the data dir preopened.
+    pub(crate) fn new_store(
+        &self,
+        plugin: Arc<str>,
+        programs: Arc<Programs>,
+        run_env: Option<RunEnv>,
+        data_dir: Option<&Path>,
+    ) -> wasmtime::Result<Store<StoreState>> {
+        let logs = SharedLogBook::new(self.limits.budgets.log_bytes);
+        let mut wasi = WasiCtxBuilder::new();
+        wasi.stdout(logs.capture(Pipe::Stdout))
+            .stderr(logs.capture(Pipe::Stderr));
+        if let Some(dir) = data_dir {
+            // Same path inside and out, so the plugin can use `service-context.data-dir` as is.
+            wasi.preopened_dir(dir, dir.to_string_lossy(), FsPerms::ReadWrite)?;
+        }
+        let state = StoreState {
+            wasi: wasi.build(),
+            table: ResourceTable::new(),
+            limiter: MemoryLimiter {
+                limit: self.limits.memory_bytes,
+            },
+            host: HostState {
+                plugin,
+                programs,
+                run_env,
+                budgets: self.limits.budgets,
+                usage: RunUsage::default(),
+                clock: CallClock::idle(),
+                logs,
+            },
+        };
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|s| &mut s.limiter);
+        store.epoch_deadline_callback(|ctx| {
+            let clock = ctx.data().host.clock;
+            let used = clock.guest_elapsed();
+            if used >= clock.deadline {
+                return Err(wasmtime::Error::new(DeadlineExceeded {
+                    limit: clock.deadline,
+                }));
+            }
+            // Time spent in `host.run` pushed the real deadline out; wait for the rest.
+            Ok(UpdateDeadline::Continue(ticks(clock.deadline - used)))
+        });
+        Ok(store)
+    }
+
+    /// Runs `f` (one export call) under the limits of `export`, turning traps and limit hits
+    /// into a [`CallError`].
+    pub(crate) fn call<R>(
+        &self,
+        store: &mut Store<StoreState>,
+        export: Export,
+        f: impl FnOnce(&mut Store<StoreState>) -> wasmtime::Result<R>,
+    ) -> Result<R, CallError> {
+        let limits = export.limits(&self.limits);
+        prepare_call(store, limits)?;
+        let result = f(store);
+        store.data().host.logs.end_call();
+        result.map_err(|e| classify(e, limits, &store.data().host.logs))
+    }
+}
+
+fn prepare_call(store: &mut Store<StoreState>, limits: CallLimits) -> Result<(), CallError> {
+    store.set_fuel(limits.fuel).map_err(|e| CallError::Trap {
+        trap: EngineError(e).to_string(),
+        output: None,
+    })?;
+    let host = &mut store.data_mut().host;
+    host.clock = CallClock {
+        started: Instant::now(),
+        host_time: Duration::ZERO,
+        deadline: limits.deadline,
+    };
+    host.usage = RunUsage::default();
+    host.logs.start_call();
+    store.set_epoch_deadline(ticks(limits.deadline));
+    Ok(())
+}
+
+/// Names the cause of a failed call: one of our limits, fuel, or another trap.
+fn classify(err: wasmtime::Error, limits: CallLimits, logs: &SharedLogBook) -> CallError {
+    if let Some(hit) = err.downcast_ref::<MemoryLimitExceeded>() {
+        return CallError::Memory { limit: hit.limit };
+    }
+    if let Some(hit) = err.downcast_ref::<DeadlineExceeded>() {
+        return CallError::Deadline { limit: hit.limit };
+    }
+    if let Some(hit) = err.downcast_ref::<LogBudgetExceeded>() {
+        return CallError::LogBudget { limit: hit.limit };
+    }
+    match err.downcast_ref::<Trap>() {
+        Some(Trap::OutOfFuel) => CallError::OutOfFuel { fuel: limits.fuel },
+        Some(Trap::Interrupt) => CallError::Deadline {
+            limit: limits.deadline,
+        },
+        Some(trap) => match logs.panic() {
+            Some((message, location)) => CallError::Panic { message, location },
+            None => CallError::Trap {
+                trap: trap.to_string(),
+                output: logs.last_printed(),
+            },
+        },
+        None => CallError::Trap {
+            trap: EngineError(err).to_string(),
+            output: logs.last_printed(),
+        },
+    }
+}
+
+fn ticks(d: Duration) -> u64 {
+    (d.as_nanos() / TICK.as_nanos())
+        .saturating_add(1)
+        .try_into()
+        .unwrap_or(u64::MAX)
+}
+
+/// Advances the epoch every [`TICK`] for as long as the engine lives.
+fn start_ticker(engine: &Engine) {
+    let weak = engine.weak();
+    let spawned = std::thread::Builder::new()
+        .name("teamster-epoch".into())
+        .spawn(move || {
+            loop {
+                std::thread::sleep(TICK);
+                match weak.upgrade() {
+                    Some(engine) => engine.increment_epoch(),
+                    None => break,
+                }
+            }
+        });
+    // Without a ticker deadlines never fire, but fuel still bounds every call, so a failed
+    // spawn (thread limit reached) degrades rather than aborts.
+    drop(spawned);
+}
+
+/// Tells a core module or garbage from a component before the compiler does, for a message
+/// that says what to do.
+fn check_header(bytes: &[u8], origin: &str) -> Result<(), PluginError> {
+    if bytes.len() < 8 || &bytes[..4] != b"\0asm" {
+        return Err(PluginError::NotWasm {
+            origin: origin.to_string(),
+        });
+    }
+    // Core modules have version 1 and layer 0; components have layer 1.
+    if bytes[4..8] == [1, 0, 0, 0] {
+        return Err(PluginError::CoreModule {
+            origin: origin.to_string(),
+        });
+    }
+    Ok(())
+}
+
+/// Checks names before types: a wrong WIT version or a forbidden import gets its own message
+/// instead of a linker error.
+fn check_interfaces(
+    imports: &[String],
+    exports: &[String],
+    origin: &str,
+) -> Result<(), PluginError> {
+    let wanted = kind_export();
+    if !exports.contains(&wanted) {
+        let other_version = exports
+            .iter()
+            .chain(imports.iter())
+            .find_map(|name| {
+                name.strip_prefix("teamster:plugin/")
+                    .and_then(|rest| rest.split_once('@'))
+            })
+            .map(|(_, version)| version.to_string());
+        return Err(match other_version {
+            Some(found) if found != WIT_VERSION => PluginError::WitVersion {
+                origin: origin.to_string(),
+                found,
+            },
+            _ => PluginError::NotAPlugin {
+                origin: origin.to_string(),
+                exports: exports.to_vec(),
+            },
+        });
+    }
+    let mut forbidden = Vec::new();
+    for name in imports {
+        let (interface, version) = name.split_once('@').unwrap_or((name.as_str(), ""));
+        let allowed = if ALLOWED_TEAMSTER.contains(&interface) {
+            if version != WIT_VERSION {
+                return Err(PluginError::WitVersion {
+                    origin: origin.to_string(),
+                    found: version.to_string(),
+                });
+            }
+            true
+        } else {
+            ALLOWED_WASI.contains(&interface) && version.starts_with("0.2.")
+        };
+        if !allowed {
+            forbidden.push(name.clone());
+        }
+    }
+    if !forbidden.is_empty() {
+        return Err(PluginError::ForbiddenImports {
+            origin: origin.to_string(),
+            imports: forbidden,
+        });
+    }
+    Ok(())
+}
+
+/// The `ResourceTable` is all the `wasi:io` host functions need.
+struct IoTable;
+
+impl wasmtime::component::HasData for IoTable {
+    type Data<'a> = &'a mut ResourceTable;
+}
+
+/// Links exactly the interfaces of [`ALLOWED_WASI`] plus the teamster host, and nothing
+/// else: no sockets, so a plugin has no way to reach the network.
+fn new_linker(engine: &Engine) -> wasmtime::Result<Linker<StoreState>> {
+    use wasmtime_wasi::cli::{WasiCli, WasiCliView};
+    use wasmtime_wasi::clocks::{WasiClocks, WasiClocksView};
+    use wasmtime_wasi::filesystem::{WasiFilesystem, WasiFilesystemView};
+    use wasmtime_wasi::p2::bindings::{cli, clocks, filesystem, random, sync};
+    use wasmtime_wasi::random::{WasiRandom, WasiRandomView};
+
+    type S = StoreState;
+    let mut linker = Linker::<S>::new(engine);
+    let l = &mut linker;
+    sync::io::error::add_to_linker::<S, IoTable>(l, |s| &mut s.table)?;
+    sync::io::poll::add_to_linker::<S, IoTable>(l, |s| &mut s.table)?;
+    sync::io::streams::add_to_linker::<S, IoTable>(l, |s| &mut s.table)?;
+    clocks::wall_clock::add_to_linker::<S, WasiClocks>(l, S::clocks)?;
+    clocks::monotonic_clock::add_to_linker::<S, WasiClocks>(l, S::clocks)?;
+    filesystem::preopens::add_to_linker::<S, WasiFilesystem>(l, S::filesystem)?;
+    sync::filesystem::types::add_to_linker::<S, WasiFilesystem>(l, S::filesystem)?;
+    random::random::add_to_linker::<S, WasiRandom>(l, S::random)?;
+    random::insecure::add_to_linker::<S, WasiRandom>(l, S::random)?;
+    random::insecure_seed::add_to_linker::<S, WasiRandom>(l, S::random)?;
+    cli::exit::add_to_linker::<S, WasiCli>(l, S::cli)?;
+    cli::environment::add_to_linker::<S, WasiCli>(l, S::cli)?;
+    cli::stdin::add_to_linker::<S, WasiCli>(l, S::cli)?;
+    cli::stdout::add_to_linker::<S, WasiCli>(l, S::cli)?;
+    cli::stderr::add_to_linker::<S, WasiCli>(l, S::cli)?;
+    cli::terminal_input::add_to_linker::<S, WasiCli>(l, S::cli)?;
+    cli::terminal_output::add_to_linker::<S, WasiCli>(l, S::cli)?;
+    cli::terminal_stdin::add_to_linker::<S, WasiCli>(l, S::cli)?;
+    cli::terminal_stdout::add_to_linker::<S, WasiCli>(l, S::cli)?;
+    cli::terminal_stderr::add_to_linker::<S, WasiCli>(l, S::cli)?;
+    super::bindings::ServiceKind::add_to_linker::<S, HasSelf<S>>(l, |s| s)?;
+    Ok(linker)
+}

@@ -1,0 +1,78 @@
+//! The WebAssembly component plugin platform: every service kind is a plugin.
+//!
+//! Why plugins: kinds such as postgres or django need logic (prepare a data directory,
+//! recognise a ready line, build a `psql` command line) that third parties should be able to
+//! write and install without recompiling teamster, and that must not be able to harm the
+//! machine. A component targeting the `teamster:plugin@0.1.0` world (see `wit/`) gives both:
+//! a stable, versioned interface, and a sandbox with nothing but what the host links.
+//!
+//! ```text
+//!  PluginHost ── one Engine (epoch ticker thread), one Linker, compile cache on disk
+//!     │ resolve("generic") → built-in (embedded) or installed (registry dir, sha256-checked)
+//!     ▼
+//!  Plugin ── checked component + InstancePre, describe() info, install-time grants
+//!     │ instantiate(ctx, run_env, bundle grants)   (one Store per service)
+//!     ▼
+//!  PluginService ── implements ServiceHooks: configure, setup, ready_check, poststart,
+//!                   subcommand, connection_info; a trap poisons this store only
+//! ```
+//!
+//! # Limits
+//! Every export call runs with fuel, an epoch deadline ([`Limits`]), a memory cap and
+//! per-call host budgets (log bytes, `run` count, time and output size). A limit hit is a
+//! [`CallError`] inside a [`HookError`](crate::service::hooks::HookError) naming the plugin
+//! and export.
+//!
+//! # Capabilities
+//! A plugin may `run` a program only if it declares it in `describe` *and* the user granted
+//! it (at `plugin install`, or in the bundle). Built-in plugins are granted what they
+//! declare. Plugins get no network (no sockets are linked), no environment, and no files
+//! beyond the service's data directory; a component importing anything else is refused at
+//! load, with the offending imports listed.
+//!
+//! # Caveats
+//! - Calls block: the orchestrator must make them from blocking threads.
+//! - Calls into one service are serialised; services do not share stores.
+//! - Compiling a plugin the first time takes a second or more; later loads come from the
+//!   cache in microseconds.
+
+mod bindings;
+mod cache;
+mod engine;
+mod error;
+mod host;
+mod limits;
+mod logbook;
+#[expect(
+    clippy::module_inception,
+    reason = "the `Plugin` type deserves its own file"
+)]
+mod plugin;
+mod registry;
+mod run;
+mod scaffold;
+mod schema;
+mod service;
+mod state;
+
+#[cfg(test)]
+mod tests;
+
+pub use error::{CallError, EngineError, PluginError};
+pub use host::{PluginHost, PluginHostConfig};
+pub use limits::{CallLimits, HostBudgets, Limits};
+pub use logbook::{LogLevel, LogSink, PluginLog};
+pub use plugin::{KindInfo, Plugin, PluginSource, SubcommandInfo};
+pub use registry::{
+    Inspection, InstalledPlugin, ListedSource, Manifest, PluginList, PluginSummary, Removed,
+};
+pub use run::RunEnv;
+pub use scaffold::{Scaffold, SdkSource, new_scaffold};
+pub use schema::SchemaError;
+pub use service::{PluginService, ProcessSpecOut, ServiceContext};
+
+/// The version of the plugin interface this host speaks.
+pub const WIT_VERSION: &str = "0.1.0";
+
+/// The WIT package this host speaks, with its version.
+pub const WIT_PACKAGE: &str = "teamster:plugin@0.1.0";

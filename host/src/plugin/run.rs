@@ -1,0 +1,221 @@
+//! Running helper programs for plugins (`host.run`) and finding them (`host.find-program`).
+//!
+//! A plugin cannot spawn processes; it asks the host, which runs the program the way the
+//! service itself runs: the service's environment (including the clock variables), working
+//! directory and user. The child gets its own process group so a timeout kills whatever it
+//! started too, and its output is read to a bound so a chatty program cannot exhaust memory.
+
+use std::io::{Read, Write};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// Directories searched after PATH: where distributions hide server binaries.
+const POSTGRES_LIB: &str = "/usr/lib/postgresql";
+
+/// The environment helper programs run in: the service's, so `psql` sees the same
+/// variables, user and (travelled) clock as the service.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RunEnv {
+    /// The service's complete environment (not added to the host's).
+    pub env: Vec<(String, String)>,
+    /// The service's working directory.
+    pub cwd: PathBuf,
+    /// The user to run as, when the host runs as root and the service must not.
+    pub user: Option<String>,
+    /// Variables added last, such as the clock preload settings.
+    pub extra_env: Vec<(String, String)>,
+}
+
+impl RunEnv {
+    /// The value of `key` as the service sees it.
+    pub fn var(&self, key: &str) -> Option<&str> {
+        self.extra_env
+            .iter()
+            .chain(self.env.iter())
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// What to run.
+#[derive(Debug)]
+pub(crate) struct RunRequest<'a> {
+    pub(crate) program: &'a Path,
+    pub(crate) args: &'a [String],
+    pub(crate) env: &'a [(String, String)],
+    pub(crate) cwd: Option<&'a Path>,
+    pub(crate) stdin: Option<&'a str>,
+    pub(crate) timeout: Duration,
+    pub(crate) max_output: usize,
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct RunOutput {
+    pub(crate) exit_code: Option<i32>,
+    pub(crate) stdout: String,
+    pub(crate) stderr: String,
+}
+
+/// Runs `req` in `run_env`, killing its process group past the timeout. Errors are strings
+/// because they go back to the plugin, which passes them on to the user.
+pub(crate) fn run(run_env: &RunEnv, req: &RunRequest<'_>) -> Result<RunOutput, String> {
+    let program = req.program.display();
+    let mut cmd = Command::new(req.program);
+    cmd.args(req.args)
+        .env_clear()
+        .envs(run_env.env.iter().map(|(k, v)| (k, v)))
+        .envs(run_env.extra_env.iter().map(|(k, v)| (k, v)))
+        .envs(req.env.iter().map(|(k, v)| (k, v)))
+        .current_dir(req.cwd.unwrap_or(&run_env.cwd))
+        .stdin(if req.stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0);
+    if let Some(user) = &run_env.user {
+        let account = nix::unistd::User::from_name(user)
+            .map_err(|e| format!("cannot look up user `{user}`: {e}"))?
+            .ok_or_else(|| format!("no such user `{user}`"))?;
+        cmd.uid(account.uid.as_raw()).gid(account.gid.as_raw());
+    }
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| format!("cannot start `{program}`: {e}"))?;
+    let pgid = nix::unistd::Pid::from_raw(child.id() as i32);
+
+    let stdin_writer = match (child.stdin.take(), req.stdin) {
+        (Some(mut pipe), Some(input)) => {
+            let input = input.to_owned();
+            // A program that exits without reading its input gets EPIPE here; that is its
+            // business, so the write error is ignored.
+            Some(std::thread::spawn(move || {
+                let _ = pipe.write_all(input.as_bytes());
+            }))
+        }
+        _ => None,
+    };
+    let max = req.max_output;
+    let out_reader = child
+        .stdout
+        .take()
+        .map(|pipe| std::thread::spawn(move || read_bounded(pipe, max)));
+    let err_reader = child
+        .stderr
+        .take()
+        .map(|pipe| std::thread::spawn(move || read_bounded(pipe, max)));
+
+    let (tx, rx) = mpsc::channel();
+    let waiter = std::thread::spawn(move || {
+        let status = child.wait();
+        let _ = tx.send(());
+        status
+    });
+    let timed_out = match rx.recv_timeout(req.timeout) {
+        Ok(()) => false,
+        Err(_) => {
+            // Kill the whole group: a shell's children would otherwise keep the pipes open.
+            let _ = nix::sys::signal::killpg(pgid, nix::sys::signal::Signal::SIGKILL);
+            true
+        }
+    };
+    let status = waiter
+        .join()
+        .map_err(|_| format!("waiting for `{program}` failed"))?
+        .map_err(|e| format!("waiting for `{program}` failed: {e}"))?;
+    if timed_out {
+        // The group may still hold the pipes if a grandchild escaped it; don't wait for them.
+        return Err(format!(
+            "`{program}` did not finish within {:?} and was killed",
+            req.timeout
+        ));
+    }
+    if let Some(writer) = stdin_writer {
+        let _ = writer.join();
+    }
+    let stdout = out_reader
+        .map(|t| t.join().unwrap_or_default())
+        .unwrap_or_default();
+    let stderr = err_reader
+        .map(|t| t.join().unwrap_or_default())
+        .unwrap_or_default();
+    Ok(RunOutput {
+        exit_code: status.code(),
+        stdout,
+        stderr,
+    })
+}
+
+/// Reads a pipe to EOF, keeping at most `max` bytes and draining the rest so the writer
+/// never blocks on a full pipe.
+fn read_bounded(mut pipe: impl Read, max: usize) -> String {
+    let mut kept = Vec::new();
+    let mut buf = [0u8; 8192];
+    let mut dropped = false;
+    loop {
+        match pipe.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => {
+                let room = max.saturating_sub(kept.len());
+                kept.extend_from_slice(&buf[..n.min(room)]);
+                dropped |= n > room;
+            }
+        }
+    }
+    let mut text = String::from_utf8_lossy(&kept).into_owned();
+    if dropped {
+        text.push_str("\n[output truncated]");
+    }
+    text
+}
+
+/// Finds `name` the way `host.run` will: the service's PATH, then the newest
+/// `/usr/lib/postgresql/<version>/bin`. A name with a slash is returned as is if it exists.
+pub(crate) fn find_program(run_env: &RunEnv, name: &str) -> Option<PathBuf> {
+    if name.is_empty() {
+        return None;
+    }
+    if name.contains('/') {
+        let path = PathBuf::from(name);
+        return is_executable(&path).then_some(path);
+    }
+    let path_var = run_env
+        .var("PATH")
+        .map(str::to_owned)
+        .or_else(|| std::env::var("PATH").ok())
+        .unwrap_or_default();
+    let mut dirs: Vec<PathBuf> = std::env::split_paths(&path_var)
+        .filter(|d| d.is_absolute())
+        .collect();
+    dirs.extend(postgres_bin_dirs());
+    dirs.into_iter()
+        .map(|d| d.join(name))
+        .find(|p| is_executable(p))
+}
+
+/// `/usr/lib/postgresql/*/bin`, newest major version first.
+fn postgres_bin_dirs() -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(POSTGRES_LIB) else {
+        return Vec::new();
+    };
+    let mut versions: Vec<(u32, PathBuf)> = entries
+        .filter_map(Result::ok)
+        .filter_map(|e| {
+            let version = e.file_name().to_str()?.parse::<u32>().ok()?;
+            Some((version, e.path().join("bin")))
+        })
+        .collect();
+    versions.sort_by_key(|v| std::cmp::Reverse(v.0));
+    versions.into_iter().map(|(_, dir)| dir).collect()
+}
+
+fn is_executable(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}

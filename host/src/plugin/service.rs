@@ -1,0 +1,351 @@
+//! One service's plugin instance: the [`ServiceHooks`] the orchestrator calls.
+//!
+//! Each service owns one `Store`, so a plugin that traps or hits a limit takes down only
+//! its own instance. After such a failure the instance is *poisoned*: its memory may be
+//! half-updated, so every later call fails at once with an error that names the first
+//! failure, while other services (and the host) carry on. An error the plugin *returns*
+//! (a `result` error string) is an ordinary outcome and does not poison anything.
+
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::sync::{Arc, Mutex};
+
+use nix::sys::signal::Signal;
+use wasmtime::Store;
+use wasmtime::component::ResourceAny;
+
+use super::bindings::{ServiceKind, types};
+use super::error::CallError;
+use super::limits::Export;
+use super::logbook::{LogSink, PluginLog, SharedLogBook};
+use super::plugin::Plugin;
+use super::state::StoreState;
+use crate::bundle::spec::{LinePattern, LogReady, Readiness, ServiceSpec, StreamFilter};
+use crate::logs::Stream;
+use crate::service::hooks::{CommandSpec, HookError, ServiceHooks};
+
+/// What the host tells a plugin about one service.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServiceContext {
+    /// The service's name in the bundle.
+    pub name: String,
+    /// The bundle's project directory.
+    pub project_dir: PathBuf,
+    /// The service's data directory; created if missing, and the only directory the plugin
+    /// can touch.
+    pub data_dir: PathBuf,
+    /// Ports allocated for the service, by role (`main` at least).
+    pub ports: Vec<(String, u16)>,
+    /// The service's `config` table (an object; `{}` when absent).
+    pub config: serde_json::Value,
+}
+
+/// The process a plugin's `configure` asks for, in the host's types. Maps onto the
+/// matching fields of [`ServiceSpec`].
+#[derive(Debug, Clone)]
+pub struct ProcessSpecOut {
+    /// Program and arguments.
+    pub command: Vec<String>,
+    /// Variables set on top of the service's environment.
+    pub env: Vec<(String, String)>,
+    /// Working directory, resolved against the project directory.
+    pub directory: Option<PathBuf>,
+    /// The graceful-stop signal, if the plugin chose one.
+    pub stop_signal: Option<Signal>,
+    /// Readiness conditions (all must hold).
+    pub ready: Vec<Readiness>,
+}
+
+impl ProcessSpecOut {
+    /// Writes these fields into `spec`. What the bundle file says wins: its variables come
+    /// after the plugin's, its directory is kept if set, and its readiness conditions are
+    /// kept alongside the plugin's.
+    pub fn apply_to(self, spec: &mut ServiceSpec) {
+        spec.command = self.command;
+        let mut env = self.env;
+        env.append(&mut spec.env);
+        spec.env = env;
+        if spec.directory.is_none() {
+            spec.directory = self.directory;
+        }
+        if let Some(signal) = self.stop_signal {
+            spec.stop_signal = signal;
+        }
+        spec.ready.extend(self.ready);
+    }
+}
+
+/// A live instance and its open `service` resource.
+pub(crate) struct Live {
+    pub(crate) store: Store<StoreState>,
+    pub(crate) bindings: ServiceKind,
+    pub(crate) resource: ResourceAny,
+}
+
+/// Whether the instance can still be called.
+pub(crate) enum Slot {
+    Live(Box<Live>),
+    Poisoned { export: &'static str, cause: String },
+}
+
+/// One service's plugin instance. Implements [`ServiceHooks`]; calls are serialised (one
+/// store, one thread at a time) and should run on a blocking thread.
+pub struct PluginService {
+    pub(crate) plugin: Arc<Plugin>,
+    pub(crate) ctx: ServiceContext,
+    pub(crate) logs: SharedLogBook,
+    pub(crate) slot: Mutex<Slot>,
+}
+
+impl std::fmt::Debug for PluginService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PluginService")
+            .field("plugin", &self.plugin.info.name)
+            .field("service", &self.ctx.name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PluginService {
+    /// The plugin behind this service.
+    pub fn plugin(&self) -> &Arc<Plugin> {
+        &self.plugin
+    }
+
+    /// The context the service was opened with.
+    pub fn context(&self) -> &ServiceContext {
+        &self.ctx
+    }
+
+    /// Sends every later plugin message (`host.log`, stdout, stderr) to `sink` too.
+    pub fn set_log_sink(&self, sink: Option<LogSink>) {
+        self.logs.set_sink(sink);
+    }
+
+    /// The most recent plugin messages, oldest first.
+    pub fn recent_logs(&self) -> Vec<PluginLog> {
+        self.logs.recent()
+    }
+
+    /// Whether an earlier failure left the instance unusable.
+    pub fn is_poisoned(&self) -> bool {
+        matches!(*self.lock(), Slot::Poisoned { .. })
+    }
+
+    /// Asks the plugin what process to start.
+    pub fn configure(&self) -> Result<ProcessSpecOut, HookError> {
+        let spec = self.call(Export::Configure, |kind, res, store| {
+            kind.teamster_plugin_kind()
+                .service()
+                .call_configure(store, res)
+        })?;
+        let spec = guest_result(spec).and_then(|spec| self.convert(spec));
+        spec.map_err(|cause| self.hook_error(Export::Configure, cause))
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Slot> {
+        // The slot is replaced wholesale, never left half-written, so a panic elsewhere
+        // while holding the lock does not make its content unsafe to use.
+        self.slot
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Calls one export under its limits; a trap or limit hit poisons the instance.
+    fn call<R>(
+        &self,
+        export: Export,
+        f: impl FnOnce(&ServiceKind, ResourceAny, &mut Store<StoreState>) -> wasmtime::Result<R>,
+    ) -> Result<R, HookError> {
+        let mut slot = self.lock();
+        let live = match &mut *slot {
+            Slot::Live(live) => live,
+            Slot::Poisoned {
+                export: first,
+                cause,
+            } => {
+                return Err(self.hook_error(
+                    export,
+                    CallError::Poisoned {
+                        export: first,
+                        cause: cause.clone(),
+                    },
+                ));
+            }
+        };
+        let Live {
+            store,
+            bindings,
+            resource,
+        } = &mut **live;
+        let (bindings, resource) = (&*bindings, *resource);
+        let result = self
+            .plugin
+            .runtime
+            .call(store, export, |store| f(bindings, resource, store));
+        result.map_err(|cause| {
+            *slot = Slot::Poisoned {
+                export: export.name(),
+                cause: cause.to_string(),
+            };
+            self.hook_error(export, cause)
+        })
+    }
+
+    fn hook_error(&self, export: Export, cause: CallError) -> HookError {
+        HookError {
+            plugin: self.plugin.info.name.clone(),
+            export: export.name(),
+            cause: Box::new(cause),
+        }
+    }
+
+    fn convert(&self, spec: types::ProcessSpec) -> Result<ProcessSpecOut, CallError> {
+        if spec.program.is_empty() {
+            return Err(CallError::Invalid(
+                "`configure` returned an empty program".to_string(),
+            ));
+        }
+        let mut command = vec![spec.program];
+        command.extend(spec.args);
+        let stop_signal = spec.stop_signal.as_deref().map(parse_signal).transpose()?;
+        let ready = spec
+            .readiness
+            .into_iter()
+            .filter_map(|r| self.readiness(r).transpose())
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(ProcessSpecOut {
+            command,
+            env: spec.env,
+            directory: spec.cwd.map(|dir| self.resolve(&dir)),
+            stop_signal,
+            ready,
+        })
+    }
+
+    fn resolve(&self, path: &str) -> PathBuf {
+        let path = Path::new(path);
+        if path.is_absolute() {
+            path.to_path_buf()
+        } else {
+            self.ctx.project_dir.join(path)
+        }
+    }
+
+    fn readiness(&self, r: types::Readiness) -> Result<Option<Readiness>, CallError> {
+        let log = |pattern| {
+            Readiness::Log(LogReady {
+                pattern,
+                stream: StreamFilter::Any,
+                nth: 1,
+            })
+        };
+        Ok(Some(match r {
+            types::Readiness::LogLine(text) => log(LinePattern::Contains(text)),
+            types::Readiness::LogRegex(re) => {
+                log(LinePattern::Regex(regex::Regex::new(&re).map_err(|e| {
+                    CallError::Invalid(format!("readiness regex `{re}`: {e}"))
+                })?))
+            }
+            types::Readiness::Tcp(port) => Readiness::Tcp {
+                host: "127.0.0.1".to_string(),
+                port,
+            },
+            types::Readiness::Http(url) => Readiness::Http { url, status: None },
+            types::Readiness::UnixSocket(path) => Readiness::Socket {
+                path: self.resolve(&path),
+            },
+            types::Readiness::File(path) => Readiness::File {
+                path: self.resolve(&path),
+            },
+            types::Readiness::Probe(argv) => {
+                if argv.is_empty() {
+                    return Err(CallError::Invalid(
+                        "readiness probe with an empty command".to_string(),
+                    ));
+                }
+                Readiness::Command { argv }
+            }
+            types::Readiness::PluginCheck => Readiness::Plugin,
+            types::Readiness::None => return Ok(None),
+        }))
+    }
+}
+
+fn guest_result<T>(r: Result<T, String>) -> Result<T, CallError> {
+    r.map_err(CallError::Guest)
+}
+
+/// Accepts `SIGINT`, `INT` and `int`.
+fn parse_signal(name: &str) -> Result<Signal, CallError> {
+    let upper = name.to_ascii_uppercase();
+    let full = if upper.starts_with("SIG") {
+        upper
+    } else {
+        format!("SIG{upper}")
+    };
+    Signal::from_str(&full).map_err(|_| CallError::Invalid(format!("unknown stop signal `{name}`")))
+}
+
+impl ServiceHooks for PluginService {
+    fn setup(&self) -> Result<(), HookError> {
+        let r = self.call(Export::Setup, |kind, res, store| {
+            kind.teamster_plugin_kind().service().call_setup(store, res)
+        })?;
+        guest_result(r).map_err(|c| self.hook_error(Export::Setup, c))
+    }
+
+    fn ready_check(&self, stream: Stream, line: &str) -> Result<bool, HookError> {
+        let stream = match stream {
+            Stream::Out => types::Stream::Stdout,
+            Stream::Err => types::Stream::Stderr,
+        };
+        self.call(Export::ReadyCheck, |kind, res, store| {
+            kind.teamster_plugin_kind()
+                .service()
+                .call_ready_check(store, res, stream, line)
+        })
+    }
+
+    fn poststart(&self) -> Result<(), HookError> {
+        let r = self.call(Export::Poststart, |kind, res, store| {
+            kind.teamster_plugin_kind()
+                .service()
+                .call_poststart(store, res)
+        })?;
+        guest_result(r).map_err(|c| self.hook_error(Export::Poststart, c))
+    }
+
+    fn subcommand(&self, name: &str, args: &[String]) -> Result<CommandSpec, HookError> {
+        let args = args.to_vec();
+        let r = self.call(Export::Subcommand, |kind, res, store| {
+            kind.teamster_plugin_kind()
+                .service()
+                .call_subcommand(store, res, name, &args)
+        })?;
+        let cmd = guest_result(r).map_err(|c| self.hook_error(Export::Subcommand, c))?;
+        if cmd.program.is_empty() {
+            return Err(self.hook_error(
+                Export::Subcommand,
+                CallError::Invalid("empty program".to_string()),
+            ));
+        }
+        let mut argv = vec![cmd.program];
+        argv.extend(cmd.args);
+        Ok(CommandSpec {
+            argv,
+            env: cmd.env,
+            cwd: cmd.cwd.map(|d| self.resolve(&d)),
+        })
+    }
+
+    fn connection_info(&self) -> Result<Vec<(String, String)>, HookError> {
+        let r = self.call(Export::ConnectionInfo, |kind, res, store| {
+            kind.teamster_plugin_kind()
+                .service()
+                .call_connection_info(store, res)
+        })?;
+        let pairs = guest_result(r).map_err(|c| self.hook_error(Export::ConnectionInfo, c))?;
+        Ok(pairs.into_iter().map(|c| (c.key, c.value)).collect())
+    }
+}

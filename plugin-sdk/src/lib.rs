@@ -1,0 +1,176 @@
+//! Write teamster service kinds as WebAssembly component plugins.
+//!
+//! teamster starts and supervises processes itself; a plugin only *describes* a kind of
+//! service: what to launch, how to prepare its data directory, when it is ready, which
+//! sub-commands it offers and how to connect to it. This crate hides the component-model
+//! plumbing (`wit-bindgen`, the `teamster:plugin@0.1.0` world in `wit/`) behind one trait,
+//! [`Kind`], and one macro, [`export_kind!`].
+//!
+//! A plugin runs sandboxed: no environment, no network, and a file system limited to the
+//! service's data directory. Helper programs run through the host with [`Command::run`],
+//! and only if the plugin declared them in [`Info::program`] and the user granted them.
+//!
+//! # A complete plugin
+//!
+//! ```no_run
+//! use serde::Deserialize;
+//! use teamster_plugin_sdk::{Command, Error, Info, Kind, Process, Readiness, Service, Stream};
+//!
+//! /// The `[services.<name>.config]` table users write.
+//! #[derive(Deserialize)]
+//! #[serde(deny_unknown_fields)]
+//! struct Config {
+//!     /// The greeting the server prints once it listens.
+//!     greeting: String,
+//! }
+//!
+//! struct Echo;
+//!
+//! impl Kind for Echo {
+//!     type Config = Config;
+//!
+//!     fn info() -> Info {
+//!         Info::new("echo", env!("CARGO_PKG_VERSION"), "A toy server that echoes a greeting")
+//!             .program("sh")
+//!             .subcommand("hello", "Print the greeting")
+//!             .config_schema(r#"{"type":"object","required":["greeting"],
+//!                 "properties":{"greeting":{"type":"string"}},"additionalProperties":false}"#)
+//!     }
+//!
+//!     fn configure(svc: &Service<Config>) -> Result<Process, Error> {
+//!         let port = svc.main_port()?;
+//!         Ok(Process::new("sh")
+//!             .args(["-c", &format!("echo {}; exec nc -l -p {port}", svc.config.greeting)])
+//!             .ready(Readiness::plugin_check())
+//!             .ready(Readiness::tcp(port)))
+//!     }
+//!
+//!     fn setup(svc: &Service<Config>) -> Result<(), Error> {
+//!         // The data directory is the only place a plugin can write.
+//!         std::fs::write(svc.data_path("greeting"), &svc.config.greeting)?;
+//!         let out = Command::new("sh").args(["-c", "echo prepared"]).run()?;
+//!         teamster_plugin_sdk::log::info(out.stdout.trim());
+//!         Ok(())
+//!     }
+//!
+//!     fn ready_check(svc: &Service<Config>, _stream: Stream, line: &str) -> bool {
+//!         line.contains(&svc.config.greeting)
+//!     }
+//!
+//!     fn subcommand(svc: &Service<Config>, name: &str, _args: &[String]) -> Result<Command, Error> {
+//!         match name {
+//!             "hello" => Ok(Command::new("echo").arg(&svc.config.greeting)),
+//!             other => Err(Error::unknown_subcommand(other)),
+//!         }
+//!     }
+//!
+//!     fn connection_info(svc: &Service<Config>) -> Result<Vec<(String, String)>, Error> {
+//!         Ok(vec![("url".into(), format!("tcp://127.0.0.1:{}", svc.main_port()?))])
+//!     }
+//! }
+//!
+//! teamster_plugin_sdk::export_kind!(Echo);
+//! ```
+//!
+//! Build it with `cargo build --release --target wasm32-wasip2` (a crate of type `cdylib`)
+//! and install the resulting `.wasm` with `teamster plugin install`. `teamster plugin new`
+//! scaffolds such a crate.
+
+mod command;
+mod error;
+pub mod log;
+mod process;
+mod service;
+
+#[doc(hidden)]
+pub mod __bindings {
+    //! The generated bindings. Plugin authors never name these directly; they are public
+    //! only so that [`crate::export_kind!`] can reach them from the plugin's crate.
+    wit_bindgen::generate!({
+        path: "../wit",
+        world: "service-kind",
+        pub_export_macro: true,
+        export_macro_name: "__export_service_kind",
+        default_bindings_module: "::teamster_plugin_sdk::__bindings",
+        additional_derives: [PartialEq, Eq],
+    });
+}
+
+#[doc(hidden)]
+pub mod __private;
+
+pub use command::{Command, Output, find_program};
+pub use error::Error;
+pub use process::{Process, Readiness};
+pub use service::{Info, NoConfig, Service, Stream};
+
+/// The re-exported `serde`, so plugins can derive `Deserialize` for their config without
+/// pinning their own version.
+pub use serde;
+
+/// A service kind. Implement it on a unit struct and export it with [`export_kind!`].
+///
+/// Every method gets the [`Service`] it is about: its name, directories, ports and its parsed
+/// configuration. Only [`Kind::info`] and [`Kind::configure`] are required; the rest default
+/// to doing nothing.
+pub trait Kind: 'static {
+    /// The service's `config` table. The SDK parses the JSON the host sends into this type
+    /// and reports errors with the offending key. Use [`NoConfig`] for kinds without one.
+    type Config: serde::de::DeserializeOwned + 'static;
+
+    /// Describes the kind: name, version, programs it may run, sub-commands and config schema.
+    fn info() -> Info;
+
+    /// Says what process to start and when it counts as ready.
+    fn configure(svc: &Service<Self::Config>) -> Result<Process, Error>;
+
+    /// Prepares the data directory before the process starts. Runs on every start, so it
+    /// should be idempotent.
+    fn setup(svc: &Service<Self::Config>) -> Result<(), Error> {
+        let _ = svc;
+        Ok(())
+    }
+
+    /// Judges a log line for [`Readiness::plugin_check`]. Keep it to string matching: the host
+    /// gives it a deadline of a few milliseconds.
+    fn ready_check(svc: &Service<Self::Config>, stream: Stream, line: &str) -> bool {
+        let _ = (svc, stream, line);
+        false
+    }
+
+    /// Runs once the service is ready (create a database, load fixtures, ...).
+    fn poststart(svc: &Service<Self::Config>) -> Result<(), Error> {
+        let _ = svc;
+        Ok(())
+    }
+
+    /// Builds the command line of a sub-command for the host to run.
+    fn subcommand(
+        svc: &Service<Self::Config>,
+        name: &str,
+        args: &[String],
+    ) -> Result<Command, Error> {
+        let _ = (svc, args);
+        Err(Error::unknown_subcommand(name))
+    }
+
+    /// Connection details such as `url`, `host` and `port`.
+    fn connection_info(svc: &Service<Self::Config>) -> Result<Vec<(String, String)>, Error> {
+        let _ = svc;
+        Ok(Vec::new())
+    }
+}
+
+/// Exports a [`Kind`] as the plugin's implementation of the `teamster:plugin/kind` interface.
+///
+/// Call it exactly once, at the root of a `cdylib` crate built for `wasm32-wasip2`.
+#[macro_export]
+macro_rules! export_kind {
+    ($kind:ty) => {
+        #[doc(hidden)]
+        type __TeamsterPluginExport = $crate::__private::Adapter<$kind>;
+        $crate::__bindings::__export_service_kind!(
+            __TeamsterPluginExport with_types_in $crate::__bindings
+        );
+    };
+}

@@ -1,0 +1,140 @@
+use crate::__bindings::teamster::plugin::types;
+
+/// One readiness condition; a service is ready when all of its conditions hold.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Readiness(pub(crate) types::Readiness);
+
+impl Readiness {
+    /// A line containing `text` appears on stdout or stderr.
+    pub fn log_line(text: impl Into<String>) -> Self {
+        Readiness(types::Readiness::LogLine(text.into()))
+    }
+
+    /// A line matching this regular expression (Rust `regex` syntax) appears.
+    pub fn log_regex(pattern: impl Into<String>) -> Self {
+        Readiness(types::Readiness::LogRegex(pattern.into()))
+    }
+
+    /// A TCP connection to 127.0.0.1 on `port` succeeds.
+    pub fn tcp(port: u16) -> Self {
+        Readiness(types::Readiness::Tcp(port))
+    }
+
+    /// An HTTP GET on `url` answers with a 2xx status.
+    pub fn http(url: impl Into<String>) -> Self {
+        Readiness(types::Readiness::Http(url.into()))
+    }
+
+    /// A unix socket at `path` accepts a connection.
+    pub fn unix_socket(path: impl Into<String>) -> Self {
+        Readiness(types::Readiness::UnixSocket(path.into()))
+    }
+
+    /// A file exists at `path`.
+    pub fn file(path: impl Into<String>) -> Self {
+        Readiness(types::Readiness::File(path.into()))
+    }
+
+    /// This command exits with status 0 (the host retries it until the deadline).
+    pub fn probe<I, S>(argv: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        Readiness(types::Readiness::Probe(
+            argv.into_iter().map(Into::into).collect(),
+        ))
+    }
+
+    /// The host feeds log lines to [`crate::Kind::ready_check`] until it returns `true`.
+    pub fn plugin_check() -> Self {
+        Readiness(types::Readiness::PluginCheck)
+    }
+
+    /// Ready as soon as the process is spawned.
+    pub fn none() -> Self {
+        Readiness(types::Readiness::None)
+    }
+}
+
+/// The process the host starts for a service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Process {
+    program: String,
+    args: Vec<String>,
+    env: Vec<(String, String)>,
+    cwd: Option<String>,
+    stop_signal: Option<String>,
+    readiness: Vec<Readiness>,
+}
+
+impl Process {
+    /// A process running `program` (a name on the service's PATH or an absolute path).
+    pub fn new(program: impl Into<String>) -> Self {
+        Process {
+            program: program.into(),
+            args: Vec::new(),
+            env: Vec::new(),
+            cwd: None,
+            stop_signal: None,
+            readiness: Vec::new(),
+        }
+    }
+
+    /// Adds an argument.
+    #[must_use]
+    pub fn arg(mut self, arg: impl Into<String>) -> Self {
+        self.args.push(arg.into());
+        self
+    }
+
+    /// Adds arguments.
+    #[must_use]
+    pub fn args<I, S>(mut self, args: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.args.extend(args.into_iter().map(Into::into));
+        self
+    }
+
+    /// Sets a variable on top of the service's environment.
+    #[must_use]
+    pub fn env(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.env.push((key.into(), value.into()));
+        self
+    }
+
+    /// Sets the working directory (default: the project directory).
+    #[must_use]
+    pub fn cwd(mut self, dir: impl Into<String>) -> Self {
+        self.cwd = Some(dir.into());
+        self
+    }
+
+    /// Sets the signal that asks the process to stop gracefully (`SIGINT`, `SIGQUIT`, ...).
+    #[must_use]
+    pub fn stop_signal(mut self, signal: impl Into<String>) -> Self {
+        self.stop_signal = Some(signal.into());
+        self
+    }
+
+    /// Adds a readiness condition; all must hold.
+    #[must_use]
+    pub fn ready(mut self, condition: Readiness) -> Self {
+        self.readiness.push(condition);
+        self
+    }
+
+    pub(crate) fn into_wit(self) -> types::ProcessSpec {
+        types::ProcessSpec {
+            program: self.program,
+            args: self.args,
+            env: self.env,
+            cwd: self.cwd,
+            stop_signal: self.stop_signal,
+            readiness: self.readiness.into_iter().map(|r| r.0).collect(),
+        }
+    }
+}

@@ -1,0 +1,128 @@
+use std::path::PathBuf;
+
+use crate::__bindings::teamster::plugin::types;
+use crate::Error;
+
+/// Which output stream a log line came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stream {
+    /// Standard output.
+    Stdout,
+    /// Standard error.
+    Stderr,
+}
+
+impl From<types::Stream> for Stream {
+    fn from(stream: types::Stream) -> Self {
+        match stream {
+            types::Stream::Stdout => Stream::Stdout,
+            types::Stream::Stderr => Stream::Stderr,
+        }
+    }
+}
+
+/// What a kind is and what it needs, returned by [`crate::Kind::info`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Info {
+    name: String,
+    version: String,
+    summary: String,
+    programs: Vec<String>,
+    subcommands: Vec<(String, String)>,
+    config_schema: Option<String>,
+}
+
+impl Info {
+    /// A kind named `name` (`[a-z0-9_-]+`, as written in `kind = "..."`).
+    pub fn new(
+        name: impl Into<String>,
+        version: impl Into<String>,
+        summary: impl Into<String>,
+    ) -> Self {
+        Info {
+            name: name.into(),
+            version: version.into(),
+            summary: summary.into(),
+            programs: Vec::new(),
+            subcommands: Vec::new(),
+            config_schema: None,
+        }
+    }
+
+    /// Declares a program the plugin may [`run`](crate::Command::run). Users see the list at
+    /// install time and grant it; anything undeclared is refused.
+    #[must_use]
+    pub fn program(mut self, name: impl Into<String>) -> Self {
+        self.programs.push(name.into());
+        self
+    }
+
+    /// Declares a sub-command (see [`crate::Kind::subcommand`]).
+    #[must_use]
+    pub fn subcommand(mut self, name: impl Into<String>, summary: impl Into<String>) -> Self {
+        self.subcommands.push((name.into(), summary.into()));
+        self
+    }
+
+    /// Sets the JSON schema of the config table. The host checks configs against it and names
+    /// the offending key; it understands `type`, `properties`, `required`,
+    /// `additionalProperties`, `items` and `enum`.
+    #[must_use]
+    pub fn config_schema(mut self, schema: impl Into<String>) -> Self {
+        self.config_schema = Some(schema.into());
+        self
+    }
+
+    pub(crate) fn into_wit(self) -> types::KindInfo {
+        types::KindInfo {
+            name: self.name,
+            version: self.version,
+            summary: self.summary,
+            programs: self.programs,
+            subcommands: self
+                .subcommands
+                .into_iter()
+                .map(|(name, summary)| types::SubcommandInfo { name, summary })
+                .collect(),
+            config_schema: self.config_schema,
+        }
+    }
+}
+
+/// The config of a kind that takes none: accepts only an empty table.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NoConfig {}
+
+/// One service of a kind, as the plugin sees it.
+#[derive(Debug, Clone)]
+pub struct Service<C> {
+    /// The service's name in the bundle.
+    pub name: String,
+    /// The bundle's project directory (absolute; not readable from the plugin).
+    pub project_dir: String,
+    /// The service's data directory (absolute; the only directory the plugin can write).
+    pub data_dir: String,
+    /// Ports the host allocated, by role (`main` at least).
+    pub ports: Vec<(String, u16)>,
+    /// The parsed config table.
+    pub config: C,
+}
+
+impl<C> Service<C> {
+    /// The port allocated for `role`, if any.
+    pub fn port(&self, role: &str) -> Option<u16> {
+        self.ports.iter().find(|(r, _)| r == role).map(|(_, p)| *p)
+    }
+
+    /// The `main` port; an error if the host allocated none.
+    pub fn main_port(&self) -> Result<u16, Error> {
+        self.port("main")
+            .ok_or_else(|| Error::msg(format!("service `{}` has no `main` port", self.name)))
+    }
+
+    /// A path inside the data directory.
+    pub fn data_path(&self, relative: &str) -> PathBuf {
+        PathBuf::from(&self.data_dir).join(relative)
+    }
+}

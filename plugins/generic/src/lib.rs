@@ -1,0 +1,224 @@
+//! The `generic` kind: wraps an ordinary command described in the service's config.
+//!
+//! It exists so that every plugin phase (configure, setup, plugin ready-check, poststart,
+//! sub-commands, connection info) can be used, and tested end to end, with nothing but a
+//! shell. Shell snippets (`setup_command`, `poststart_command`, sub-commands) run through
+//! `sh -c`, which is the one program this kind declares.
+//!
+//! Strings may use placeholders: `{name}`, `{data_dir}`, `{port}` (the `main` port) and
+//! `{port.<role>}`.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use teamster_plugin_sdk::{Command, Error, Info, Kind, Process, Readiness, Service, Stream, log};
+
+/// The JSON schema of [`Config`], checked by the host before the plugin sees the config.
+const SCHEMA: &str = r#"{
+  "type": "object",
+  "required": ["command"],
+  "additionalProperties": false,
+  "properties": {
+    "command": {"type": ["string", "array"], "items": {"type": "string"}},
+    "env": {"type": "object", "additionalProperties": {"type": "string"}},
+    "cwd": {"type": "string"},
+    "ready_line": {"type": "string"},
+    "stop_signal": {"type": "string"},
+    "setup_command": {"type": "string"},
+    "poststart_command": {"type": "string"},
+    "subcommands": {"type": "object", "additionalProperties": {"type": "string"}},
+    "connection": {"type": "object", "additionalProperties": {"type": "string"}}
+  }
+}"#;
+
+/// How the service's command is written: one shell string or an argument vector.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum CommandLine {
+    /// Run through `sh -c`.
+    Shell(String),
+    /// Run as is: program then arguments.
+    Argv(Vec<String>),
+}
+
+/// The `[services.<name>.config]` table of a generic service.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Config {
+    command: CommandLine,
+    #[serde(default)]
+    env: BTreeMap<String, String>,
+    cwd: Option<String>,
+    ready_line: Option<String>,
+    stop_signal: Option<String>,
+    setup_command: Option<String>,
+    poststart_command: Option<String>,
+    #[serde(default)]
+    subcommands: BTreeMap<String, String>,
+    #[serde(default)]
+    connection: BTreeMap<String, String>,
+}
+
+struct Generic;
+
+impl Kind for Generic {
+    type Config = Config;
+
+    fn info() -> Info {
+        Info::new(
+            "generic",
+            env!("CARGO_PKG_VERSION"),
+            "Any command, with optional setup, readiness line and sub-commands",
+        )
+        .program("sh")
+        .config_schema(SCHEMA)
+    }
+
+    fn configure(svc: &Service<Config>) -> Result<Process, Error> {
+        let cfg = &svc.config;
+        let mut process = match &cfg.command {
+            CommandLine::Shell(line) => {
+                Process::new("sh").args(["-c".to_string(), expand(svc, line)?])
+            }
+            CommandLine::Argv(argv) => {
+                let (program, args) = argv
+                    .split_first()
+                    .ok_or_else(|| Error::msg("`command` is an empty list"))?;
+                let args = args
+                    .iter()
+                    .map(|a| expand(svc, a))
+                    .collect::<Result<Vec<_>, _>>()?;
+                Process::new(expand(svc, program)?).args(args)
+            }
+        };
+        for (key, value) in &cfg.env {
+            process = process.env(key.clone(), expand(svc, value)?);
+        }
+        if let Some(cwd) = &cfg.cwd {
+            process = process.cwd(expand(svc, cwd)?);
+        }
+        if let Some(signal) = &cfg.stop_signal {
+            process = process.stop_signal(signal.clone());
+        }
+        if cfg.ready_line.is_some() {
+            process = process.ready(Readiness::plugin_check());
+        }
+        Ok(process)
+    }
+
+    fn setup(svc: &Service<Config>) -> Result<(), Error> {
+        match &svc.config.setup_command {
+            Some(line) => run_shell(svc, "setup_command", line),
+            None => Ok(()),
+        }
+    }
+
+    fn ready_check(svc: &Service<Config>, _stream: Stream, line: &str) -> bool {
+        svc.config
+            .ready_line
+            .as_deref()
+            .is_some_and(|ready| line.contains(ready))
+    }
+
+    fn poststart(svc: &Service<Config>) -> Result<(), Error> {
+        match &svc.config.poststart_command {
+            Some(line) => run_shell(svc, "poststart_command", line),
+            None => Ok(()),
+        }
+    }
+
+    fn subcommand(svc: &Service<Config>, name: &str, args: &[String]) -> Result<Command, Error> {
+        let line = svc.config.subcommands.get(name).ok_or_else(|| {
+            let known: Vec<&str> = svc.config.subcommands.keys().map(String::as_str).collect();
+            Error::msg(format!(
+                "unknown sub-command `{name}` (configured: {})",
+                list_or_none(&known)
+            ))
+        })?;
+        // `"$@"` hands the user's arguments to the snippet without another round of quoting.
+        Ok(Command::new("sh")
+            .args([
+                "-c".to_string(),
+                format!("{} \"$@\"", expand(svc, line)?),
+                name.to_string(),
+            ])
+            .args(args.iter().cloned()))
+    }
+
+    fn connection_info(svc: &Service<Config>) -> Result<Vec<(String, String)>, Error> {
+        svc.config
+            .connection
+            .iter()
+            .map(|(key, value)| Ok((key.clone(), expand(svc, value)?)))
+            .collect()
+    }
+}
+
+/// Runs a configured shell snippet through the host and fails with its stderr if it fails.
+fn run_shell(svc: &Service<Config>, what: &str, line: &str) -> Result<(), Error> {
+    let out = Command::new("sh")
+        .args(["-c".to_string(), expand(svc, line)?])
+        .run_checked()
+        .map_err(|e| e.context(format!("`{what}` of service `{}`", svc.name)))?;
+    for line in out.stdout.lines() {
+        log::info(line);
+    }
+    Ok(())
+}
+
+/// Replaces `{name}`, `{data_dir}`, `{port}` and `{port.<role>}`; `{{` and `}}` stand for braces.
+fn expand(svc: &Service<Config>, text: &str) -> Result<String, Error> {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find(['{', '}']) {
+        out.push_str(&rest[..start]);
+        let tail = &rest[start..];
+        if tail.starts_with("{{") || tail.starts_with("}}") {
+            out.push_str(&tail[..1]);
+            rest = &tail[2..];
+            continue;
+        }
+        if tail.starts_with('}') {
+            return Err(Error::msg(format!(
+                "unmatched `}}` in `{text}` (write `}}}}` for a brace)"
+            )));
+        }
+        let end = tail.find('}').ok_or_else(|| {
+            Error::msg(format!(
+                "unclosed `{{` in `{text}` (write `{{{{` for a brace)"
+            ))
+        })?;
+        let key = &tail[1..end];
+        match key {
+            "name" => out.push_str(&svc.name),
+            "data_dir" => out.push_str(&svc.data_dir),
+            "port" => out.push_str(&svc.main_port()?.to_string()),
+            _ => match key.strip_prefix("port.") {
+                Some(role) => {
+                    let port = svc.port(role).ok_or_else(|| {
+                        Error::msg(format!("service `{}` has no `{role}` port", svc.name))
+                    })?;
+                    out.push_str(&port.to_string());
+                }
+                None => {
+                    return Err(Error::msg(format!(
+                        "unknown placeholder `{{{key}}}` in `{text}` (known: {{name}}, {{data_dir}}, {{port}}, {{port.<role>}})"
+                    )));
+                }
+            },
+        }
+        rest = &tail[end + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+fn list_or_none(items: &[&str]) -> String {
+    if items.is_empty() {
+        "none".to_string()
+    } else {
+        items.join(", ")
+    }
+}
+
+teamster_plugin_sdk::export_kind!(Generic);
