@@ -5,4 +5,5 @@
 mod fixture;
 
 mod host_core;
+mod plugins;
 mod time_travel;

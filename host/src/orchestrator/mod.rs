@@ -3,12 +3,15 @@
 mod clock;
 pub mod error;
 pub mod event;
+pub mod kinds;
 pub mod run_dir;
 mod running;
 mod start;
+pub mod subcommand;
 
 pub use clock::TravelError;
 pub use error::{CrashReport, ServiceReport, StartError};
 pub use event::{Event, EventStream};
 pub use running::{KillSwitch, Running, ServiceHandle};
+pub use subcommand::{Subcommand, SubcommandError};
 pub use start::{Bundle, DEFAULT_MAX_LINE_LEN};

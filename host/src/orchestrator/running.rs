@@ -17,10 +17,12 @@ use super::error::{CrashReport, REPORT_LINES, ServiceReport};
 use super::event::{Event, EventStream};
 use super::clock::{BundleClock, TravelError};
 use super::run_dir::RunDir;
+use super::subcommand::{Subcommand, SubcommandError};
 use crate::clock::{Travel, TravelReport};
 use crate::bundle::spec::{BundleSpec, ServiceSpec};
 use crate::logs::{LogHub, Logs};
 use crate::service::ServiceState;
+use crate::service::hooks::ServiceHooks;
 use crate::service::run::{ServiceEvent, ServiceLink};
 use crate::supervisor::protocol::Control;
 
@@ -35,6 +37,10 @@ pub(crate) struct Shared {
 #[derive(Debug, Clone)]
 pub struct ServiceHandle {
     spec: Arc<ServiceSpec>,
+    hooks: Option<Arc<dyn ServiceHooks>>,
+    ports: Vec<(String, u16)>,
+    /// The service's complete environment, clock included.
+    env: Arc<Vec<(String, String)>>,
     pub(crate) state: watch::Receiver<ServiceState>,
     pid: watch::Receiver<Option<u32>>,
     logs: Logs,
@@ -64,6 +70,43 @@ impl ServiceHandle {
     /// Its logs.
     pub fn logs(&self) -> Logs {
         self.logs.clone()
+    }
+
+    /// The ports the host allocated for this service, by role (`main` first).
+    pub fn ports(&self) -> &[(String, u16)] {
+        &self.ports
+    }
+
+    /// Connection details (`url`, `host`, `port`, …) from the service's kind.
+    pub fn connection(&self) -> Result<Vec<(String, String)>, crate::service::hooks::HookError> {
+        match &self.hooks {
+            Some(h) => h.connection_info(),
+            None => Ok(Vec::new()),
+        }
+    }
+
+    /// Builds one of the service's sub-commands (`psql`, `cli`, `manage`, …) to run in the
+    /// service's environment, directory, user and clock.
+    pub fn subcommand<S: AsRef<str>>(
+        &self,
+        name: &str,
+        args: impl IntoIterator<Item = S>,
+    ) -> Result<Subcommand, SubcommandError> {
+        let hooks = self.hooks.as_ref().ok_or_else(|| SubcommandError::NoKind { service: self.name().to_owned() })?;
+        let args: Vec<String> = args.into_iter().map(|a| a.as_ref().to_owned()).collect();
+        let spec = hooks.subcommand(name, &args).map_err(|source| SubcommandError::Build {
+            service: self.name().to_owned(),
+            name: name.to_owned(),
+            source,
+        })?;
+        Ok(Subcommand {
+            service: self.name().to_owned(),
+            spec,
+            base_env: self.env.clone(),
+            cwd: self.spec.directory.clone().unwrap_or_default(),
+            user: self.spec.user.clone(),
+            stdin: None,
+        })
     }
 
     /// Process statistics of the service and its whole tree, read from /proc.
@@ -96,6 +139,8 @@ pub struct Running {
     clock: BundleClock,
     services: Vec<ServiceHandle>,
     links: Vec<Option<ServiceLink>>,
+    /// Port leases of kind services: held until the bundle is gone.
+    _kinds: Vec<Option<super::kinds::KindSlot>>,
     events: broadcast::Sender<Event>,
     crash: watch::Receiver<Option<CrashReport>>,
     shared: Arc<Shared>,
@@ -112,6 +157,9 @@ impl Running {
         events: broadcast::Sender<Event>,
         ev_rx: mpsc::UnboundedReceiver<(usize, ServiceEvent)>,
         links: Vec<Option<ServiceLink>>,
+        kinds: Vec<Option<super::kinds::KindSlot>>,
+        hooks: Vec<Option<Arc<dyn ServiceHooks>>>,
+        envs: Vec<Vec<(String, String)>>,
         effective: Vec<Arc<ServiceSpec>>,
         shared: Arc<Shared>,
     ) -> Running {
@@ -124,6 +172,9 @@ impl Running {
                     None => (watch::channel(ServiceState::Pending).1, watch::channel(None).1),
                 };
                 ServiceHandle {
+                    env: Arc::new(envs[i].clone()),
+                    hooks: hooks[i].clone(),
+                    ports: kinds[i].as_ref().map(|k| k.leases.iter().map(|(r, l)| (r.clone(), l.port())).collect()).unwrap_or_default(),
                     spec: s.clone(),
                     state,
                     pid,
@@ -139,7 +190,7 @@ impl Running {
             shared.clone(),
             services.clone(),
         ));
-        Running { spec, run, hub, clock, services, links, events, crash, shared, monitor }
+        Running { spec, run, hub, clock, services, links, _kinds: kinds, events, crash, shared, monitor }
     }
 
     /// The bundle's spec.

@@ -72,6 +72,7 @@ impl Bundle {
     /// On failure everything already started is stopped before the error is returned.
     pub async fn start(self) -> Result<Running, StartError> {
         self.spec.validate().map_err(StartError::Invalid)?;
+        let kinds = self.spec.services.iter().map(super::kinds::resolve).collect::<Result<Vec<_>, _>>()?;
         let spec = Arc::new(self.spec);
         let run = RunDir::create(&spec.run_root, spec.keep_runs, spec.source.as_deref())
             .map_err(|source| StartError::RunDir { path: spec.run_root.clone(), source })?;
@@ -103,6 +104,8 @@ impl Bundle {
             ev_rx,
             links: (0..n).map(|_| None).collect(),
             hooks: (0..n).map(|_| None).collect(),
+            kinds,
+            envs: vec![Vec::new(); n],
             effective: spec.services.iter().map(|s| Arc::new(s.clone())).collect(),
             ready: vec![false; n],
             finished: vec![false; n],
@@ -117,6 +120,9 @@ impl Bundle {
             self.events,
             starter.ev_rx,
             starter.links,
+            starter.kinds,
+            starter.hooks,
+            starter.envs,
             starter.effective,
             shared,
         );
@@ -141,6 +147,8 @@ struct Starter {
     ev_rx: mpsc::UnboundedReceiver<(usize, ServiceEvent)>,
     links: Vec<Option<ServiceLink>>,
     hooks: Vec<Option<Arc<dyn ServiceHooks>>>,
+    kinds: Vec<Option<super::kinds::KindSlot>>,
+    envs: Vec<Vec<(String, String)>>,
     effective: Vec<Arc<ServiceSpec>>,
     ready: Vec<bool>,
     finished: Vec<bool>,
@@ -176,12 +184,25 @@ impl Starter {
     }
 
     async fn start_one(&mut self, i: usize) -> Result<(), StartError> {
-        let spec = self.effective[i].clone();
-        let data = self.run.data(&spec.name);
+        let name = self.spec.services[i].name.clone();
+        let data = self.run.data(&name);
         std::fs::create_dir_all(&data).map_err(|source| StartError::RunDir { path: data.clone(), source })?;
-        if let Some(user) = &spec.user {
+        if let Some(user) = &self.spec.services[i].user {
             chown_to(&data, user).map_err(|source| StartError::RunDir { path: data.clone(), source })?;
         }
+        if let Some(slot) = &self.kinds[i] {
+            let mut spec = (*self.effective[i]).clone();
+            let env = service_env(&spec, &self.run, &data);
+            let cwd = spec.directory.clone().unwrap_or_else(|| self.spec.project_dir.clone());
+            let mut run_env = env.clone();
+            if spec.faketime {
+                self.clock.apply(&mut run_env);
+            }
+            let hooks = super::kinds::configure(slot, &mut spec, &self.spec.project_dir, &data, &run_env, &cwd)?;
+            self.hooks[i] = Some(hooks);
+            self.effective[i] = Arc::new(spec);
+        }
+        let spec = self.effective[i].clone();
         for r in &spec.ready {
             if let Some(probe) = crate::ready::already_serving(r).await {
                 return Err(StartError::AlreadyRunning { service: spec.name.clone(), probe });
@@ -208,6 +229,7 @@ impl Starter {
             stop_signal: spec.stop_signal as i32,
             grace_ms: grace.as_millis() as u64,
         };
+        self.envs[i] = env.clone();
         let probe = ProbeContext { env, inherit_env: false, cwd: Some(cwd) };
         let _ = self.events.send(Event::Starting { service: spec.name.clone() });
         self.started_at[i] = Some(Instant::now());

@@ -1,0 +1,143 @@
+//! Sub-commands of a service (`psql`, `redis-cli`, `manage.py …`) run in its environment.
+//!
+//! A sub-command sees what the service sees: the same variables (the faked clock
+//! included), working directory and user. It runs in its own process group, killed if
+//! the future running it is dropped, so an abandoned `psql` cannot outlive a test.
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::Arc;
+
+use crate::service::hooks::{CommandSpec, HookError};
+
+/// Why a sub-command could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum SubcommandError {
+    /// The service has no kind, so it offers no sub-commands.
+    #[error("service `{service}` has no kind, so it offers no sub-commands")]
+    NoKind {
+        /// The service.
+        service: String,
+    },
+    /// The plugin refused or failed to build the command.
+    #[error("service `{service}` cannot build sub-command `{name}`")]
+    Build {
+        /// The service.
+        service: String,
+        /// The sub-command.
+        name: String,
+        /// The plugin's error.
+        #[source]
+        source: HookError,
+    },
+    /// The program could not be started.
+    #[error("cannot run `{program}` for service `{service}`")]
+    Spawn {
+        /// The service.
+        service: String,
+        /// The program.
+        program: String,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The user to run as does not exist.
+    #[error("user `{user}` of service `{service}` does not exist")]
+    NoUser {
+        /// The service.
+        service: String,
+        /// The user.
+        user: String,
+    },
+}
+
+/// A built sub-command, ready to run.
+#[derive(Debug, Clone)]
+pub struct Subcommand {
+    pub(crate) service: String,
+    pub(crate) spec: CommandSpec,
+    pub(crate) base_env: Arc<Vec<(String, String)>>,
+    pub(crate) cwd: PathBuf,
+    pub(crate) user: Option<String>,
+    pub(crate) stdin: Option<Vec<u8>>,
+}
+
+impl Subcommand {
+    /// The program and arguments.
+    pub fn argv(&self) -> &[String] {
+        &self.spec.argv
+    }
+
+    /// Feeds these bytes to the command's stdin (default: none).
+    pub fn stdin(mut self, input: impl Into<Vec<u8>>) -> Subcommand {
+        self.stdin = Some(input.into());
+        self
+    }
+
+    /// The command as a tokio `Command`, for callers who want full control of its stdio.
+    pub fn command(&self) -> Result<tokio::process::Command, SubcommandError> {
+        let (program, args) = self.spec.argv.split_first().ok_or_else(|| SubcommandError::Spawn {
+            service: self.service.clone(),
+            program: String::new(),
+            source: std::io::Error::other("the plugin built an empty command"),
+        })?;
+        let mut cmd = tokio::process::Command::new(program);
+        cmd.args(args)
+            .env_clear()
+            .envs(self.base_env.iter().map(|(k, v)| (k, v)))
+            .envs(self.spec.env.iter().map(|(k, v)| (k, v)))
+            .current_dir(self.spec.cwd.as_ref().unwrap_or(&self.cwd))
+            .process_group(0)
+            .kill_on_drop(true);
+        if let Some(user) = &self.user
+            && nix::unistd::Uid::effective().is_root()
+        {
+            let u = nix::unistd::User::from_name(user)
+                .ok()
+                .flatten()
+                .ok_or_else(|| SubcommandError::NoUser { service: self.service.clone(), user: user.clone() })?;
+            cmd.uid(u.uid.as_raw()).gid(u.gid.as_raw());
+            cmd.env("HOME", &u.dir).env("USER", user).env("LOGNAME", user);
+        }
+        Ok(cmd)
+    }
+
+    fn spawn_error(&self, source: std::io::Error) -> SubcommandError {
+        SubcommandError::Spawn {
+            service: self.service.clone(),
+            program: self.spec.argv.first().cloned().unwrap_or_default(),
+            source,
+        }
+    }
+
+    /// Runs it with the caller's stdout and stderr; returns its exit status.
+    pub async fn run(&self) -> Result<std::process::ExitStatus, SubcommandError> {
+        let mut cmd = self.command()?;
+        cmd.stdin(if self.stdin.is_some() { Stdio::piped() } else { Stdio::inherit() });
+        let mut child = cmd.spawn().map_err(|e| self.spawn_error(e))?;
+        self.feed(&mut child).await;
+        child.wait().await.map_err(|e| self.spawn_error(e))
+    }
+
+    /// Runs it and collects its output.
+    pub async fn output(&self) -> Result<std::process::Output, SubcommandError> {
+        let mut cmd = self.command()?;
+        cmd.stdin(if self.stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().map_err(|e| self.spawn_error(e))?;
+        self.feed(&mut child).await;
+        child.wait_with_output().await.map_err(|e| self.spawn_error(e))
+    }
+
+    async fn feed(&self, child: &mut tokio::process::Child) {
+        if let (Some(input), Some(mut stdin)) = (self.stdin.clone(), child.stdin.take()) {
+            // Written concurrently with the child's run, so a large input cannot deadlock
+            // against a full stdout pipe.
+            tokio::spawn(async move {
+                use tokio::io::AsyncWriteExt;
+                let _ = stdin.write_all(&input).await;
+            });
+        }
+    }
+}

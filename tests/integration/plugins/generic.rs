@@ -1,0 +1,55 @@
+use crate::fixture::Project;
+
+/// The whole path: configure → setup → spawn → plugin ready-check → poststart →
+/// sub-command → connection info, on a real HTTP server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn generic_kind_end_to_end() {
+    let p = Project::new();
+    let running = p
+        .bundle(
+            r#"
+[services.web]
+kind = "generic"
+[services.web.config]
+command = "echo setup-ran-before: $(cat {data_dir}/setup.txt); exec python3 -u -m http.server {port} --bind 127.0.0.1"
+ready_line = "Serving HTTP"
+setup_command = "echo yes > {data_dir}/setup.txt"
+poststart_command = "echo poststart > {data_dir}/poststart.txt"
+subcommands = { hello = "echo hello from {name}:" }
+connection = { url = "http://127.0.0.1:{port}/", port = "{port}" }
+"#,
+        )
+        .start()
+        .await
+        .unwrap_or_else(|e| panic!("{}", teamster::error_chain(&e)));
+    let web = &running["web"];
+    let port = web.ports()[0].1;
+    let conn = web.connection().expect("connection info");
+    assert!(conn.contains(&("url".to_owned(), format!("http://127.0.0.1:{port}/"))), "{conn:?}");
+    // The server really listens on the allocated port.
+    assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_ok());
+    // setup ran before spawn, poststart after ready.
+    let lines: Vec<String> = web.logs().lines().expect("lines").into_iter().map(|l| l.text).collect();
+    assert!(lines.iter().any(|l| l == "setup-ran-before: yes"), "{lines:?}");
+    assert!(running.run_dir().join("data/web/poststart.txt").exists());
+    // A sub-command runs with the user's arguments.
+    let out = web.subcommand("hello", ["a b", "c"]).expect("build").output().await.expect("run");
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "hello from web: a b c");
+    running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_kind_and_bad_config_fail_before_anything_starts() {
+    let p = Project::new();
+    let err = p.bundle("[services.x]\nkind = \"no-such-kind\"\n").start().await.expect_err("unknown kind");
+    let text = teamster::error_chain(&err);
+    assert!(text.contains("no-such-kind"), "{text}");
+
+    let err = p
+        .bundle("[services.x]\nkind = \"generic\"\n[services.x.config]\ncommand = \"true\"\nbogus = 1\n")
+        .start()
+        .await
+        .expect_err("bad config");
+    let text = teamster::error_chain(&err);
+    assert!(text.contains("bogus"), "{text}");
+}

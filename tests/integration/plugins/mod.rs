@@ -1,0 +1,3 @@
+//! Plugin kinds driven through the orchestrator, on real processes.
+
+mod generic;
