@@ -32,6 +32,15 @@ pub enum Command {
         #[arg(short, long)]
         quiet: bool,
     },
+    /// A mock SMTP server: accepts every message and prints one JSON object per message.
+    SmtpSink {
+        /// Port to listen on (0: any free port; the ready line names it).
+        #[arg(long, default_value_t = 0)]
+        port: u16,
+        /// Address to bind.
+        #[arg(long, default_value = "127.0.0.1")]
+        host: std::net::IpAddr,
+    },
     /// Validate a bundle file without starting anything.
     Check {
         /// The bundle file.
@@ -54,5 +63,21 @@ pub fn run(cli: Cli) -> ExitCode {
             }
         },
         Command::Up { bundle, quiet } => up::up(&bundle, quiet),
+        Command::SmtpSink { port, host } => {
+            let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                Ok(rt) => rt,
+                Err(e) => {
+                    eprintln!("error: cannot start the async runtime: {e}");
+                    return ExitCode::Internal;
+                }
+            };
+            match rt.block_on(crate::smtp::run(std::net::SocketAddr::new(host, port))) {
+                Ok(()) => ExitCode::Ok,
+                Err(e) => {
+                    eprintln!("error: {}", crate::error_chain(&e));
+                    ExitCode::Internal
+                }
+            }
+        }
     }
 }
