@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use super::duration::ParseDurationError;
-use super::interpolate::{Field, ReferenceError};
+use super::interpolate::{CycleReference, Field, ReferenceError};
 use super::signal::ParseSignalError;
 
 /// Where an error was found.
@@ -287,21 +287,15 @@ pub enum BundleError {
         source: Box<ReferenceError>,
     },
     /// `needs` and the needs implied by references such as `${db.url}` form a cycle.
-    #[error("{}dependency cycle: {}; `{reference}` in {field} of service `{service}` makes it need `{needs}`; remove that reference or break the cycle elsewhere",
+    #[error("{}dependency cycle: {}; {via}; remove that reference or break the cycle elsewhere",
         at.prefix(), cycle_text(cycle))]
     ReferenceCycle {
         /// The reference that implies the first such need of the cycle.
         at: Location,
         /// The services of the cycle in `needs` order, the first not repeated at the end.
         cycle: Vec<String>,
-        /// The service holding the reference.
-        service: String,
-        /// The value holding the reference.
-        field: Box<Field>,
-        /// The reference as written.
-        reference: String,
-        /// The service the reference names.
-        needs: String,
+        /// That reference and the need it implies.
+        via: Box<CycleReference>,
     },
     /// A `connection` table on a `kind` service, whose plugin provides the connection info.
     #[error("{}service `{service}` has a `connection` table and a `kind`; the kind's plugin provides its connection info, so remove the table", at.prefix())]

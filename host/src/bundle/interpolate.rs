@@ -189,9 +189,9 @@ impl Template {
             text.push_str(&rest[..dollar]);
             let offset = value.len() - rest.len() + dollar;
             let after = &rest[dollar..];
-            if after.starts_with("$${") {
+            if let Some(escaped) = after.strip_prefix("$${") {
                 text.push_str("${");
-                rest = &after[3..];
+                rest = escaped;
             } else if after.starts_with("${") {
                 let (reference, len) = parse_reference(after, offset)?;
                 if !text.is_empty() {
@@ -393,6 +393,29 @@ pub(crate) fn fields(service: &ServiceSpec) -> impl Iterator<Item = (Place, &str
     connection.chain(env).chain(args)
 }
 
+/// A reference that implies a need of a `needs` cycle, as a cycle error explains it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CycleReference {
+    /// The service holding the reference.
+    pub service: String,
+    /// The value holding the reference.
+    pub field: Field,
+    /// The reference as written.
+    pub reference: String,
+    /// The service the reference names, and so needs.
+    pub needs: String,
+}
+
+impl fmt::Display for CycleReference {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "`{}` in {} of service `{}` makes it need `{}`",
+            self.reference, self.field, self.service, self.needs
+        )
+    }
+}
+
 /// What is wrong with a reference, found while loading or validating.
 #[derive(Debug, thiserror::Error)]
 pub enum ReferenceError {
@@ -418,13 +441,17 @@ pub enum ReferenceError {
         key: String,
     },
     /// `${self.…}` in a `kind` service, whose connection info its plugin provides.
-    #[error("`{reference}` needs a `connection` table, but a `kind` service's connection info comes from its plugin once it is ready")]
+    #[error(
+        "`{reference}` needs a `connection` table, but a `kind` service's connection info comes from its plugin once it is ready"
+    )]
     OwnOfKind {
         /// The reference as written.
         reference: String,
     },
     /// `${self.…}` in a service without a `connection` table.
-    #[error("`{reference}` refers to this service's `connection` table, which it does not have; add one, such as `connection = {{ {key} = \"…\" }}`")]
+    #[error(
+        "`{reference}` refers to this service's `connection` table, which it does not have; add one, such as `connection = {{ {key} = \"…\" }}`"
+    )]
     OwnWithoutConnection {
         /// The reference as written.
         reference: String,
@@ -432,7 +459,9 @@ pub enum ReferenceError {
         key: String,
     },
     /// A command service that offers no connection info.
-    #[error("`{reference}` refers to the connection info of `{service}`, which has none; give `{service}` a `connection` table, such as `connection = {{ url = \"http://127.0.0.1:8000/\" }}`")]
+    #[error(
+        "`{reference}` refers to the connection info of `{service}`, which has none; give `{service}` a `connection` table, such as `connection = {{ url = \"http://127.0.0.1:8000/\" }}`"
+    )]
     NoConnection {
         /// The reference as written.
         reference: String,
@@ -454,7 +483,9 @@ pub enum ReferenceError {
     },
     /// A referenced service missing from `needs` (only in specs edited by hand: loading and
     /// building add implied needs).
-    #[error("`{reference}` refers to `{service}`, which is not in `needs`; add `{service}` to `needs`")]
+    #[error(
+        "`{reference}` refers to `{service}`, which is not in `needs`; add `{service}` to `needs`"
+    )]
     NotNeeded {
         /// The reference as written.
         reference: String,
@@ -462,7 +493,10 @@ pub enum ReferenceError {
         service: String,
     },
     /// `${self.…}` references between `connection` keys that go round in a circle.
-    #[error("the `connection` keys refer to each other in a cycle: {}", cycle_text(keys))]
+    #[error(
+        "the `connection` keys refer to each other in a cycle: {}",
+        cycle_text(keys)
+    )]
     OwnCycle {
         /// The keys of the cycle, the first not repeated at the end.
         keys: Vec<String>,
@@ -592,12 +626,10 @@ fn check_reference(
         Target::Own if service.kind.is_some() => {
             Err(ReferenceError::OwnOfKind { reference: written })
         }
-        Target::Own if service.connection.is_empty() => {
-            Err(ReferenceError::OwnWithoutConnection {
-                reference: written,
-                key: key.clone(),
-            })
-        }
+        Target::Own if service.connection.is_empty() => Err(ReferenceError::OwnWithoutConnection {
+            reference: written,
+            key: key.clone(),
+        }),
         Target::Own => check_key(&service.connection, key, &written, "this service"),
         Target::Service(name) if *name == service.name => Err(ReferenceError::ItSelf {
             reference: written,
@@ -832,7 +864,7 @@ pub enum InterpolationError {
         /// The reference as written.
         reference: String,
         /// What is missing.
-        problem: Unresolved,
+        problem: Box<Unresolved>,
     },
     /// A value has a malformed reference (only in specs that skipped validation).
     #[error("service `{service}`: invalid reference in {field}")]
@@ -943,37 +975,35 @@ impl Resolver<'_> {
         template.render(|reference| self.lookup(place, reference))
     }
 
-    fn lookup(&mut self, place: Place, reference: &Reference) -> Result<String, InterpolationError> {
+    fn lookup(
+        &mut self,
+        place: Place,
+        reference: &Reference,
+    ) -> Result<String, InterpolationError> {
         let key = &reference.key;
         match &reference.target {
             Target::HostEnv => (self.host_env)(key).ok_or_else(|| {
-                self.unresolved(
+                self.unresolved(place, reference, Unresolved::UnsetEnv { name: key.clone() })
+            }),
+            Target::Own => match self.service.connection.iter().position(|(k, _)| k == key) {
+                Some(index) if self.own[index] == OwnValue::InProgress => {
+                    Err(self.unresolved(place, reference, Unresolved::OwnCycle))
+                }
+                Some(index) => self.own_value(index),
+                None => Err(self.unresolved(
                     place,
                     reference,
-                    Unresolved::UnsetEnv { name: key.clone() },
-                )
-            }),
-            Target::Own => {
-                match self.service.connection.iter().position(|(k, _)| k == key) {
-                    Some(index) if self.own[index] == OwnValue::InProgress => {
-                        Err(self.unresolved(place, reference, Unresolved::OwnCycle))
-                    }
-                    Some(index) => self.own_value(index),
-                    None => Err(self.unresolved(
-                        place,
-                        reference,
-                        Unresolved::MissingKey {
-                            service: "self".to_owned(),
-                            available: self
-                                .service
-                                .connection
-                                .iter()
-                                .map(|(k, _)| k.clone())
-                                .collect(),
-                        },
-                    )),
-                }
-            }
+                    Unresolved::MissingKey {
+                        service: "self".to_owned(),
+                        available: self
+                            .service
+                            .connection
+                            .iter()
+                            .map(|(k, _)| k.clone())
+                            .collect(),
+                    },
+                )),
+            },
             Target::Service(name) => {
                 let Some(info) = self.connections.connection(name) else {
                     return Err(self.unresolved(
@@ -1009,7 +1039,7 @@ impl Resolver<'_> {
             service: self.service.name.clone(),
             field: place.field(self.service),
             reference: reference.to_string(),
-            problem,
+            problem: Box::new(problem),
         }
     }
 }
@@ -1065,8 +1095,15 @@ mod tests {
             ("", ""),
         ];
         for (value, expected) in cases {
-            assert_eq!(interpolate(value, &none).as_deref(), Ok(expected), "{value}");
-            assert!(Template::parse(value).expect("valid").is_literal(), "{value}");
+            assert_eq!(
+                interpolate(value, &none).as_deref(),
+                Ok(expected),
+                "{value}"
+            );
+            assert!(
+                Template::parse(value).expect("valid").is_literal(),
+                "{value}"
+            );
         }
     }
 
@@ -1213,9 +1250,7 @@ mod tests {
             env: pairs(&[("P", "${env.PATH}")]),
             ..ServiceSpec::new("probe")
         };
-        let filled = spec
-            .interpolated(&BTreeMap::new())
-            .expect("PATH is set");
+        let filled = spec.interpolated(&BTreeMap::new()).expect("PATH is set");
         assert_eq!(filled.env[0].1, path);
     }
 

@@ -22,11 +22,11 @@ use super::duration::{
     ParseDurationError, duration_from_secs, duration_from_secs_f64, parse_duration,
 };
 use super::error::{BundleError, KeyPath, Location, ReadinessError};
-use super::interpolate::{Place, REFERENCE_IN_DIRECTORY, add_implied_needs};
 use super::file::{
     BundleFile, ClockValue, CommandValue, DurationValue, HttpValue, LogValue, ReadyEntry,
     ReadyTable, ReadyValue, ServiceFile, SignalValue, StreamValue, TcpValue,
 };
+use super::interpolate::{Place, REFERENCE_IN_DIRECTORY, add_implied_needs};
 use super::resolve::{absolute, against, resolve_paths};
 use super::signal::{parse_signal_name, parse_signal_number};
 use super::spec::{
@@ -224,7 +224,8 @@ impl Loader<'_> {
             for (key, value) in connection.into_inner().0 {
                 spans.connection_keys.push(key.span());
                 spans.connection_values.push(value.span());
-                spec.connection.push((key.into_inner(), value.into_inner().0));
+                spec.connection
+                    .push((key.into_inner(), value.into_inner().0));
             }
         }
         spec.inherit_env = file.inherit_env.unwrap_or(true);

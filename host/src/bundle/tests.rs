@@ -662,7 +662,10 @@ mod references {
             spec.services[0].connection,
             [
                 ("port".to_owned(), "8080".to_owned()),
-                ("url".to_owned(), "http://127.0.0.1:${self.port}/".to_owned())
+                (
+                    "url".to_owned(),
+                    "http://127.0.0.1:${self.port}/".to_owned()
+                )
             ]
         );
     }
@@ -692,7 +695,10 @@ mod references {
         assert_eq!(
             web.env,
             [
-                ("REDIS_URL".to_owned(), "redis://127.0.0.1:6390/0".to_owned()),
+                (
+                    "REDIS_URL".to_owned(),
+                    "redis://127.0.0.1:6390/0".to_owned()
+                ),
                 ("RAW".to_owned(), "${cache.url}".to_owned())
             ]
         );
@@ -754,7 +760,8 @@ mod references {
         insta::assert_snapshot!(error(both), @"bundle.toml:3:32: dependency cycle: `api` → `web` → `api`; `${web.url}` in `connection.url` of service `api` makes it need `web`; remove that reference or break the cycle elsewhere");
         let own = "[services.web]\ncommand = \"web\"\nconnection = { base = \"${self.url}/x\", url = \"${self.host}\", host = \"${self.base}\" }\n";
         insta::assert_snapshot!(error(own), @"bundle.toml:3:24: invalid reference in `connection.base` of service `web`: the `connection` keys refer to each other in a cycle: `base` → `url` → `host` → `base`");
-        let itself = "[services.web]\ncommand = \"web\"\nconnection = { url = \"http://h/${self.url}\" }\n";
+        let itself =
+            "[services.web]\ncommand = \"web\"\nconnection = { url = \"http://h/${self.url}\" }\n";
         insta::assert_snapshot!(error(itself), @"bundle.toml:3:32: invalid reference in `connection.url` of service `web`: the `connection` keys refer to each other in a cycle: `url` → `url`");
     }
 
@@ -807,4 +814,34 @@ mod references {
         spec.services[1].needs.clear();
         insta::assert_snapshot!(error_chain(&spec.validate().expect_err("db is not needed")), @"/proj/bundle.toml: invalid reference in env `URL` of service `web`: `${db.url}` refers to `db`, which is not in `needs`; add `db` to `needs`");
     }
+}
+
+/// The example of the References section of `docs/bundle-format.md` loads, so the document
+/// cannot drift from the format.
+#[test]
+fn the_documented_references_example_loads() {
+    let doc = include_str!("../../../docs/bundle-format.md");
+    let section = doc
+        .split("## References")
+        .nth(1)
+        .expect("the document has a References section");
+    let example = section
+        .split("```toml\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .expect("the section has a TOML example");
+    let spec = parse(example);
+    let web = spec.service("web").expect("web");
+    assert_eq!(web.needs, ["db", "cache"]);
+    let mut published = std::collections::HashMap::new();
+    published.insert(
+        "db".to_owned(),
+        vec![("url".to_owned(), "postgres://db".to_owned())],
+    );
+    let cache = spec.services[1].interpolated(&published).expect("cache");
+    published.insert("cache".to_owned(), cache.connection);
+    let web = web.interpolated(&published).expect("web");
+    assert_eq!(web.command, ["python3", "manage.py", "runserver", "8000"]);
+    assert_eq!(web.env[0].1, "postgres://db");
+    assert_eq!(web.env[1].1, "redis://127.0.0.1:6390/0");
 }

@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::error::{BundleError, Location, ReadinessError, closest};
-use super::interpolate::{Place, check_references, find_reference_to};
+use super::interpolate::{CycleReference, Place, check_references, find_reference_to};
 use super::spec::{BundleSpec, LogReady, Readiness, ServiceSpec};
 
 /// A place in a bundle that a finding can point at.
@@ -311,10 +311,12 @@ fn cycle_error(spec: &BundleSpec, cycle: &[usize], locate: &dyn Locate) -> Bundl
                     end: reference.offset + reference.len,
                 }),
                 cycle: names,
-                service: service.name.clone(),
-                field: Box::new(place.field(service)),
-                reference: reference.to_string(),
-                needs: target,
+                via: Box::new(CycleReference {
+                    service: service.name.clone(),
+                    field: place.field(service),
+                    reference: reference.to_string(),
+                    needs: target,
+                }),
             };
         }
     }
