@@ -143,10 +143,16 @@ impl fmt::Display for SyntaxError {
                         f,
                         "`{text}` names no variable; write `${{env.NAME}}`, such as `${{env.HOME}}`"
                     )
-                } else {
+                } else if text.ends_with(".}") {
                     write!(
                         f,
                         "`{text}` names no key; write `${{{namespace}.<key>}}`, such as `${{{namespace}.url}}`"
+                    )
+                } else {
+                    // `${HOME}` is as likely a shell variable as a service without a key.
+                    write!(
+                        f,
+                        "`{text}` names no key; write `${{{namespace}.<key>}}` for a service's connection info, `${{env.{namespace}}}` for teamster's environment, or `$${{{namespace}}}` to leave `{text}` to a shell"
                     )
                 }
             }
@@ -156,7 +162,7 @@ impl fmt::Display for SyntaxError {
             ),
             SyntaxProblem::InvalidChar(c) => write!(
                 f,
-                "`{text}` contains {c:?}; a reference is `${{service.key}}` with names of ASCII letters, digits, `_` and `-`"
+                "`{text}` contains {c:?}; a reference is `${{service.key}}` with names of ASCII letters, digits, `_` and `-`; write `$${{` for a literal `${{`"
             ),
         }
     }
@@ -1127,7 +1133,7 @@ mod tests {
 
     #[test]
     fn malformed_references() {
-        insta::assert_snapshot!(syntax("${db}"), @"`${db}` names no key; write `${db.<key>}`, such as `${db.url}`");
+        insta::assert_snapshot!(syntax("${db}"), @"`${db}` names no key; write `${db.<key>}` for a service's connection info, `${env.db}` for teamster's environment, or `$${db}` to leave `${db}` to a shell");
         insta::assert_snapshot!(syntax("x ${db.}"), @"`${db.}` names no key; write `${db.<key>}`, such as `${db.url}`");
         insta::assert_snapshot!(syntax("${env}"), @"`${env}` names no variable; write `${env.NAME}`, such as `${env.HOME}`");
         insta::assert_snapshot!(syntax("${}"), @"`${}` names nothing; write `${service.key}`, such as `${db.url}`");
@@ -1135,9 +1141,11 @@ mod tests {
         insta::assert_snapshot!(syntax("http://${db.url"), @"`${db.url` is not closed by `}`; write `$${` for a literal `${`");
         insta::assert_snapshot!(syntax("${db.url/x"), @"`${db.url` is not closed by `}`; write `$${` for a literal `${`");
         insta::assert_snapshot!(syntax("${"), @"`${` is not closed by `}`; write `$${` for a literal `${`");
-        insta::assert_snapshot!(syntax("${ db.url }"), @r#"`${ db.url }` contains ' '; a reference is `${service.key}` with names of ASCII letters, digits, `_` and `-`"#);
-        insta::assert_snapshot!(syntax("${db.url.x}"), @"`${db.url.x}` contains '.'; a reference is `${service.key}` with names of ASCII letters, digits, `_` and `-`");
-        insta::assert_snapshot!(syntax("${db.url then } later"), @"`${db.url then }` contains ' '; a reference is `${service.key}` with names of ASCII letters, digits, `_` and `-`");
+        insta::assert_snapshot!(syntax("${ db.url }"), @"`${ db.url }` contains ' '; a reference is `${service.key}` with names of ASCII letters, digits, `_` and `-`; write `$${` for a literal `${`");
+        insta::assert_snapshot!(syntax("${db.url.x}"), @"`${db.url.x}` contains '.'; a reference is `${service.key}` with names of ASCII letters, digits, `_` and `-`; write `$${` for a literal `${`");
+        insta::assert_snapshot!(syntax("sh -c 'echo ${HOME}'"), @"`${HOME}` names no key; write `${HOME.<key>}` for a service's connection info, `${env.HOME}` for teamster's environment, or `$${HOME}` to leave `${HOME}` to a shell");
+        insta::assert_snapshot!(syntax("${PORT:-8000}"), @"`${PORT:-8000}` contains ':'; a reference is `${service.key}` with names of ASCII letters, digits, `_` and `-`; write `$${` for a literal `${`");
+        insta::assert_snapshot!(syntax("${db.url then } later"), @"`${db.url then }` contains ' '; a reference is `${service.key}` with names of ASCII letters, digits, `_` and `-`; write `$${` for a literal `${`");
     }
 
     #[test]

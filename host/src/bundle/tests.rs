@@ -717,10 +717,10 @@ mod references {
 
     #[test]
     fn malformed_references_point_inside_the_string() {
-        insta::assert_snapshot!(with_web("command = \"srv\"\nenv = { DATABASE_URL = \"postgres://${db}\" }"), @"bundle.toml:10:36: invalid reference in env `DATABASE_URL` of service `web`: `${db}` names no key; write `${db.<key>}`, such as `${db.url}`");
+        insta::assert_snapshot!(with_web("command = \"srv\"\nenv = { DATABASE_URL = \"postgres://${db}\" }"), @"bundle.toml:10:36: invalid reference in env `DATABASE_URL` of service `web`: `${db}` names no key; write `${db.<key>}` for a service's connection info, `${env.db}` for teamster's environment, or `$${db}` to leave `${db}` to a shell");
         insta::assert_snapshot!(with_web("command = \"srv\"\nenv = { URL = \"${}\" }"), @"bundle.toml:10:16: invalid reference in env `URL` of service `web`: `${}` names nothing; write `${service.key}`, such as `${db.url}`");
         insta::assert_snapshot!(with_web("command = [\"srv\", \"--db\", \"${db.url\"]"), @"bundle.toml:9:28: invalid reference in `command[2]` of service `web`: `${db.url` is not closed by `}`; write `$${` for a literal `${`");
-        insta::assert_snapshot!(with_web("command = \"srv --cache '${ cache.port }'\""), @"bundle.toml:9:25: invalid reference in `command[2]` of service `web`: `${ cache.port }` contains ' '; a reference is `${service.key}` with names of ASCII letters, digits, `_` and `-`");
+        insta::assert_snapshot!(with_web("command = \"srv --cache '${ cache.port }'\""), @"bundle.toml:9:25: invalid reference in `command[2]` of service `web`: `${ cache.port }` contains ' '; a reference is `${service.key}` with names of ASCII letters, digits, `_` and `-`; write `$${` for a literal `${`");
         insta::assert_snapshot!(with_web("command = \"srv\"\nconnection = { url = \"${self.port\" }"), @"bundle.toml:10:23: invalid reference in `connection.url` of service `web`: `${self.port` is not closed by `}`; write `$${` for a literal `${`");
     }
 
@@ -801,7 +801,7 @@ mod references {
             error_chain(&error)
         };
         insta::assert_snapshot!(build_error(ServiceSpec::builder("web").command(["srv"]).env("URL", "${dbb.url}")), @"invalid reference in env `URL` of service `web`: `${dbb.url}` names unknown service `dbb` (did you mean `db`?)");
-        insta::assert_snapshot!(build_error(ServiceSpec::builder("web").command(["srv", "${db}"])), @"invalid reference in `command[1]` of service `web`: `${db}` names no key; write `${db.<key>}`, such as `${db.url}`");
+        insta::assert_snapshot!(build_error(ServiceSpec::builder("web").command(["srv", "${db}"])), @"invalid reference in `command[1]` of service `web`: `${db}` names no key; write `${db.<key>}` for a service's connection info, `${env.db}` for teamster's environment, or `$${db}` to leave `${db}` to a shell");
         insta::assert_snapshot!(build_error(ServiceSpec::builder("web").command(["srv"]).directory("${env.HOME}")), @"invalid `directory` of service `web`: references such as `${…}` cannot be used here, because the directory is fixed when the bundle is loaded");
         insta::assert_snapshot!(build_error(ServiceSpec::builder("web").kind("x", json!({})).connection("url", "u")), @"service `web` has a `connection` table and a `kind`; the kind's plugin provides its connection info, so remove the table");
     }
