@@ -647,6 +647,47 @@ mod references {
         assert_eq!(order, ["db", "cache", "web"]);
     }
 
+    /// The contract with the orchestrator, end to end: load a real file, fill in a
+    /// dependent from what its need published, and run the command it gives.
+    #[test]
+    fn filled_in_values_reach_a_real_process() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("bundle.toml");
+        std::fs::write(
+            &path,
+            r#"
+            [services.api]
+            command = "api"
+            connection = { port = 18080, url = "http://127.0.0.1:${self.port}/v1" }
+
+            [services.client]
+            command = ["sh", "-c", "printf '%s|%s|%s' \"$API_URL\" \"$${API_URL}\" \"$0\"", "${api.port}"]
+            env = { API_URL = "${api.url}" }
+            "#,
+        )
+        .expect("write");
+        let spec = BundleSpec::load(&path).expect("valid");
+        let api = spec.services[0]
+            .interpolated(&std::collections::BTreeMap::new())
+            .expect("api needs nothing");
+        let published =
+            std::collections::BTreeMap::from([("api".to_owned(), api.connection.clone())]);
+        let client = spec.services[1]
+            .interpolated(&published)
+            .expect("api has published");
+        let output = std::process::Command::new(&client.command[0])
+            .args(&client.command[1..])
+            .envs(client.env.iter().map(|(k, v)| (k, v)))
+            .output()
+            .expect("sh runs");
+        assert!(output.status.success(), "{output:?}");
+        // `$API_URL` and `${API_URL}` (written `$${API_URL}`) are the shell's to expand.
+        assert_eq!(
+            String::from_utf8_lossy(&output.stdout),
+            "http://127.0.0.1:18080/v1|http://127.0.0.1:18080/v1|18080"
+        );
+    }
+
     #[test]
     fn a_connection_table_may_be_written_with_a_header() {
         let spec = parse(
