@@ -11,7 +11,8 @@ use std::time::Duration;
 
 use nix::sys::signal::Signal;
 
-use super::error::{BundleError, Location};
+use super::error::{BundleError, KeyPath, Location};
+use super::interpolate::{REFERENCE_IN_DIRECTORY, add_implied_needs};
 use super::resolve::{absolute, resolve_paths};
 use super::spec::{
     BundleSpec, ClockKind, DEFAULT_KEEP_RUNS, DEFAULT_SHUTDOWN_TIMEOUT, DEFAULT_STARTUP_TIMEOUT,
@@ -109,6 +110,15 @@ impl BundleBuilder {
                     source,
                 });
             }
+            if let Some(dir) = &service.spec.directory
+                && dir.to_string_lossy().contains("${")
+            {
+                return Err(BundleError::InvalidValue {
+                    at: Location::Code,
+                    key: KeyPath::service(&service.spec.name, "directory"),
+                    reason: REFERENCE_IN_DIRECTORY.to_owned(),
+                });
+            }
             services.push(service.spec);
         }
         let mut spec = BundleSpec {
@@ -122,6 +132,7 @@ impl BundleBuilder {
             services,
         };
         resolve_paths(&mut spec);
+        add_implied_needs(&mut spec);
         validate(&spec, &Unplaced(Location::Code))?;
         Ok(spec)
     }
@@ -206,7 +217,20 @@ impl ServiceBuilder {
         self
     }
 
-    /// A service that must be ready before this one starts.
+    /// Adds a key to the connection info this service offers to the services that need it;
+    /// setting it again replaces the value but keeps its original position. Values may hold
+    /// references such as `${self.port}`.
+    pub fn connection(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        let (key, value) = (key.into(), value.into());
+        match self.spec.connection.iter_mut().find(|(k, _)| *k == key) {
+            Some(entry) => entry.1 = value,
+            None => self.spec.connection.push((key, value)),
+        }
+        self
+    }
+
+    /// A service that must be ready before this one starts. Services named in references
+    /// such as `${db.url}` are added by [`BundleBuilder::build`] without this.
     pub fn needs(mut self, service: impl Into<String>) -> Self {
         self.spec.needs.push(service.into());
         self

@@ -12,6 +12,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use super::duration::ParseDurationError;
+use super::interpolate::{CycleReference, Field, ReferenceError};
 use super::signal::ParseSignalError;
 
 /// Where an error was found.
@@ -272,6 +273,48 @@ pub enum BundleError {
         /// The kind as written.
         kind: String,
     },
+    /// A `${…}` reference in a value is malformed or names something that does not exist.
+    #[error("{}invalid reference in {field} of service `{service}`", at.prefix())]
+    InvalidReference {
+        /// The reference's position (the value's, when it cannot be pinned down).
+        at: Location,
+        /// The service holding the value.
+        service: String,
+        /// The value holding the reference.
+        field: Field,
+        /// What is wrong with it.
+        #[source]
+        source: Box<ReferenceError>,
+    },
+    /// `needs` and the needs implied by references such as `${db.url}` form a cycle.
+    #[error("{}dependency cycle: {}; {via}; remove that reference or break the cycle elsewhere",
+        at.prefix(), cycle_text(cycle))]
+    ReferenceCycle {
+        /// The reference that implies the first such need of the cycle.
+        at: Location,
+        /// The services of the cycle in `needs` order, the first not repeated at the end.
+        cycle: Vec<String>,
+        /// That reference and the need it implies.
+        via: Box<CycleReference>,
+    },
+    /// A `connection` table on a `kind` service, whose plugin provides the connection info.
+    #[error("{}service `{service}` has a `connection` table and a `kind`; the kind's plugin provides its connection info, so remove the table", at.prefix())]
+    ConnectionWithKind {
+        /// The table's position.
+        at: Location,
+        /// The service.
+        service: String,
+    },
+    /// A `connection` key that no `${service.key}` reference could name.
+    #[error("{}invalid `connection` key `{key}` of service `{service}`: use only ASCII letters, digits, `_` and `-`, so that `${{{service}.<key>}}` can name it", at.prefix())]
+    InvalidConnectionKey {
+        /// The key's position.
+        at: Location,
+        /// The service.
+        service: String,
+        /// The key as written.
+        key: String,
+    },
     /// An environment variable name cannot be passed to a process.
     #[error("{}invalid environment variable name `{name}` in service `{service}`: it must be non-empty and contain no `=` or NUL", at.prefix())]
     InvalidEnvName {
@@ -369,7 +412,11 @@ impl BundleError {
             | BundleError::InvalidCommand { at, .. }
             | BundleError::ConfigWithoutKind { at, .. }
             | BundleError::InvalidKind { at, .. }
-            | BundleError::InvalidEnvName { at, .. } => Some(at),
+            | BundleError::InvalidEnvName { at, .. }
+            | BundleError::InvalidReference { at, .. }
+            | BundleError::ReferenceCycle { at, .. }
+            | BundleError::ConnectionWithKind { at, .. }
+            | BundleError::InvalidConnectionKey { at, .. } => Some(at),
         }
     }
 }

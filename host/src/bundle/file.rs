@@ -45,7 +45,7 @@ pub(crate) enum ClockValue {
 #[serde(deny_unknown_fields)]
 pub(crate) struct ServiceFile {
     pub command: Option<Spanned<CommandValue>>,
-    pub directory: Option<PathBuf>,
+    pub directory: Option<Spanned<PathBuf>>,
     #[serde(default)]
     pub env: Ordered<EnvValue>,
     pub inherit_env: Option<bool>,
@@ -57,6 +57,7 @@ pub(crate) struct ServiceFile {
     pub shutdown_timeout: Option<Spanned<DurationValue>>,
     pub kind: Option<Spanned<String>>,
     pub config: Option<Spanned<toml::Table>>,
+    pub connection: Option<Spanned<Ordered<EnvValue>>>,
     pub ready: Option<Spanned<ReadyValue>>,
 }
 
@@ -90,11 +91,12 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for Ordered<T> {
     }
 }
 
-/// `command = ["prog", "arg"]` or `command = "prog arg"`.
+/// `command = ["prog", "arg"]` or `command = "prog arg"`. Words keep their spans so that
+/// an error about a `${…}` reference in one of them can point inside it.
 #[derive(Debug)]
 pub(crate) enum CommandValue {
     Shell(String),
-    Argv(Vec<String>),
+    Argv(Vec<Spanned<String>>),
 }
 
 impl<'de> Deserialize<'de> for CommandValue {
@@ -110,7 +112,7 @@ impl<'de> Deserialize<'de> for CommandValue {
             }
             fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
                 let mut argv = Vec::new();
-                while let Some(word) = seq.next_element::<String>()? {
+                while let Some(word) = seq.next_element::<Spanned<String>>()? {
                     argv.push(word);
                 }
                 Ok(CommandValue::Argv(argv))
@@ -188,7 +190,7 @@ impl<'de> Deserialize<'de> for SignalValue {
     }
 }
 
-/// An environment value: strings as they are, numbers and booleans as TOML writes them,
+/// An environment (or `connection`) value: strings as they are, numbers and booleans as TOML writes them,
 /// because `PORT = 8000` is what people type.
 #[derive(Debug)]
 pub(crate) struct EnvValue(pub String);

@@ -6,7 +6,8 @@
 //! parsed document. The raw values are then given meaning (durations, signals, commands,
 //! readiness conditions), with errors pointing at the spans kept for that purpose. Finally
 //! the shared rules of [`super::validate`] run with a locator that knows every service's
-//! spans, so that `needs` problems point at the offending entry.
+//! spans, so that `needs` problems point at the offending entry and reference problems at
+//! the `${…}` inside the string.
 
 use std::collections::HashMap;
 use std::ops::Range;
@@ -25,6 +26,7 @@ use super::file::{
     BundleFile, ClockValue, CommandValue, DurationValue, HttpValue, LogValue, ReadyEntry,
     ReadyTable, ReadyValue, ServiceFile, SignalValue, StreamValue, TcpValue,
 };
+use super::interpolate::{Place, REFERENCE_IN_DIRECTORY, add_implied_needs};
 use super::resolve::{absolute, against, resolve_paths};
 use super::signal::{parse_signal_name, parse_signal_number};
 use super::spec::{
@@ -62,7 +64,27 @@ struct ServiceSpans {
     needs: Vec<Range<usize>>,
     ready: Vec<Range<usize>>,
     env: Vec<Range<usize>>,
+    env_values: Vec<Range<usize>>,
+    command: CommandSpans,
     kind: Option<Range<usize>>,
+    connection: Option<Range<usize>>,
+    connection_keys: Vec<Range<usize>>,
+    connection_values: Vec<Range<usize>>,
+}
+
+/// Where the words of a command are, for errors about references inside them.
+#[derive(Debug, Default)]
+enum CommandSpans {
+    /// No command was written.
+    #[default]
+    Absent,
+    /// An array: each word has its own span.
+    Words(Vec<Range<usize>>),
+    /// A string split into `words`: only the whole string has a span.
+    Line {
+        span: Range<usize>,
+        words: Vec<String>,
+    },
 }
 
 struct Loader<'a> {
@@ -128,6 +150,7 @@ impl Loader<'_> {
             services,
         };
         resolve_paths(&mut spec);
+        add_implied_needs(&mut spec);
         validate(
             &spec,
             &FileLocator {
@@ -161,20 +184,49 @@ impl Loader<'_> {
         if let Some(command) = file.command {
             let span = command.span();
             spec.command = match command.into_inner() {
-                CommandValue::Argv(argv) => argv,
+                CommandValue::Argv(argv) => {
+                    spans.command = CommandSpans::Words(argv.iter().map(Spanned::span).collect());
+                    argv.into_iter().map(Spanned::into_inner).collect()
+                }
                 CommandValue::Shell(line) => {
-                    shell_words::split(&line).map_err(|source| BundleError::InvalidCommand {
-                        at: self.at(span),
-                        service: name.clone(),
-                        source,
-                    })?
+                    let words = shell_words::split(&line).map_err(|source| {
+                        BundleError::InvalidCommand {
+                            at: self.at(span.clone()),
+                            service: name.clone(),
+                            source,
+                        }
+                    })?;
+                    spans.command = CommandSpans::Line {
+                        span,
+                        words: words.clone(),
+                    };
+                    words
                 }
             };
         }
-        spec.directory = file.directory;
+        if let Some(directory) = file.directory {
+            if directory.get_ref().to_string_lossy().contains("${") {
+                return Err(BundleError::InvalidValue {
+                    at: self.at(directory.span()),
+                    key: KeyPath::service(&name, "directory"),
+                    reason: REFERENCE_IN_DIRECTORY.to_owned(),
+                });
+            }
+            spec.directory = Some(directory.into_inner());
+        }
         for (key, value) in file.env.0 {
             spans.env.push(key.span());
+            spans.env_values.push(value.span());
             spec.env.push((key.into_inner(), value.into_inner().0));
+        }
+        if let Some(connection) = file.connection {
+            spans.connection = Some(connection.span());
+            for (key, value) in connection.into_inner().0 {
+                spans.connection_keys.push(key.span());
+                spans.connection_values.push(value.span());
+                spec.connection
+                    .push((key.into_inner(), value.into_inner().0));
+            }
         }
         spec.inherit_env = file.inherit_env.unwrap_or(true);
         for need in file.needs {
@@ -323,7 +375,9 @@ impl Loader<'_> {
             },
             ReadyEntry::Socket(path) => Readiness::socket(path),
             ReadyEntry::File(path) => Readiness::file(path),
-            ReadyEntry::Command(CommandValue::Argv(argv)) => Readiness::command(argv),
+            ReadyEntry::Command(CommandValue::Argv(argv)) => {
+                Readiness::command(argv.into_iter().map(Spanned::into_inner))
+            }
             ReadyEntry::Command(CommandValue::Shell(line)) => Readiness::command(
                 shell_words::split(&line).map_err(|e| plain(ReadinessError::SplitCommand(e)))?,
             ),
@@ -400,7 +454,9 @@ impl Locate for FileLocator<'_> {
         | Site::Need(name, _)
         | Site::Ready(name, _)
         | Site::Env(name, _)
-        | Site::Kind(name)) = site;
+        | Site::Kind(name)
+        | Site::Connection(name, _)
+        | Site::Reference { service: name, .. }) = site;
         let Some(spans) = self.spans.get(name) else {
             return self.loader.whole_file();
         };
@@ -410,8 +466,65 @@ impl Locate for FileLocator<'_> {
             Site::Ready(_, i) => spans.ready.get(i),
             Site::Env(_, i) => spans.env.get(i),
             Site::Kind(_) => spans.kind.as_ref(),
+            Site::Connection(_, None) => spans.connection.as_ref(),
+            Site::Connection(_, Some(i)) => spans.connection_keys.get(i),
+            Site::Reference {
+                place,
+                value,
+                start,
+                end,
+                ..
+            } => {
+                if let Some(offset) = self.reference_offset(spans, place, value, start..end) {
+                    return self.loader.at(offset..offset);
+                }
+                match place {
+                    Place::Env(i) => spans.env_values.get(i),
+                    Place::Connection(i) => spans.connection_values.get(i),
+                    Place::Arg(_) => None,
+                }
+            }
         };
         self.loader.at(span.unwrap_or(&spans.name).clone())
+    }
+}
+
+impl FileLocator<'_> {
+    /// The byte offset in the file of the text `range` of `value`, found by looking for the
+    /// same text in the value's source. Counting the earlier occurrences of that text picks
+    /// the right one when it appears twice; escapes such as `\t` cannot shift it, because a
+    /// reference holds only plain ASCII. `None` when the value's span is unknown or the
+    /// text is not in it as written (it was built by escapes).
+    fn reference_offset(
+        &self,
+        spans: &ServiceSpans,
+        place: Place,
+        value: &str,
+        range: Range<usize>,
+    ) -> Option<usize> {
+        let needle = value.get(range.clone())?;
+        if needle.is_empty() {
+            return None;
+        }
+        let before = |text: &str| text.matches(needle).count();
+        let (span, nth) = match (place, &spans.command) {
+            (Place::Env(i), _) => (spans.env_values.get(i)?, before(&value[..range.start])),
+            (Place::Connection(i), _) => (
+                spans.connection_values.get(i)?,
+                before(&value[..range.start]),
+            ),
+            (Place::Arg(i), CommandSpans::Words(words)) => {
+                (words.get(i)?, before(&value[..range.start]))
+            }
+            (Place::Arg(i), CommandSpans::Line { span, words }) => {
+                let earlier: usize = words.iter().take(i).map(|w| before(w)).sum();
+                (span, earlier + before(&value[..range.start]))
+            }
+            (Place::Arg(_), CommandSpans::Absent) => return None,
+        };
+        let source = self.loader.text.get(span.clone())?;
+        let (offset, _) = source.match_indices(needle).nth(nth)?;
+        Some(span.start + offset)
     }
 }
 

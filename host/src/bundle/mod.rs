@@ -29,12 +29,16 @@
 //! ```
 //!
 //! Every error names the file, line and column, and the service it concerns.
+//!
+//! Values may refer to other services' connection info, such as `"${db.url}"`; see
+//! [`interpolate`] for the syntax and for what the orchestrator calls before a spawn.
 
 mod builder;
 pub mod duration;
 pub mod error;
 mod file;
 mod graph;
+pub mod interpolate;
 mod load;
 mod resolve;
 pub mod signal;

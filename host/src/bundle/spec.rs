@@ -57,7 +57,9 @@ pub struct ServiceSpec {
     pub command: Vec<String>,
     /// Working directory (absolute once validated; default: the project dir).
     pub directory: Option<PathBuf>,
-    /// Variables set on top of the base environment, in declaration order.
+    /// Variables set on top of the base environment, in declaration order. Values may hold
+    /// `${service.key}` references, filled in by [`ServiceSpec::interpolated`]; so may the
+    /// words of `command`.
     pub env: Vec<(String, String)>,
     /// Whether the base environment is the host's (`true`) or empty (`false`).
     pub inherit_env: bool,
@@ -75,6 +77,10 @@ pub struct ServiceSpec {
     pub shutdown_timeout: Option<Duration>,
     /// The plugin kind that configures this service, if any.
     pub kind: Option<KindRef>,
+    /// The connection info this service offers to the services that need it (`url`,
+    /// `port`, …), as written: values may hold references. Only services without a `kind`
+    /// have one; a plugin provides its service's info itself.
+    pub connection: Vec<(String, String)>,
 }
 
 /// A reference to a plugin kind and its config table.
@@ -247,6 +253,7 @@ impl ServiceSpec {
             ready: Vec::new(),
             shutdown_timeout: None,
             kind: None,
+            connection: Vec::new(),
         }
     }
 

@@ -501,7 +501,7 @@ mod errors {
     #[test]
     fn unknown_keys() {
         insta::assert_snapshot!(error("startup_timeot = \"1s\"\n"), @"bundle.toml:1:1: unknown key `startup_timeot` in the top level (did you mean `startup_timeout`?); allowed keys: `project_dir`, `startup_timeout`, `shutdown_timeout`, `run_dir`, `keep_runs`, `clock`, `services`");
-        insta::assert_snapshot!(error("[services.web]\ncomand = \"srv\"\n"), @"bundle.toml:2:1: unknown key `comand` in service `web` (did you mean `command`?); allowed keys: `command`, `directory`, `env`, `inherit_env`, `needs`, `stop_signal`, `user`, `faketime`, `shutdown_timeout`, `kind`, `config`, `ready`");
+        insta::assert_snapshot!(error("[services.web]\ncomand = \"srv\"\n"), @"bundle.toml:2:1: unknown key `comand` in service `web` (did you mean `command`?); allowed keys: `command`, `directory`, `env`, `inherit_env`, `needs`, `stop_signal`, `user`, `faketime`, `shutdown_timeout`, `kind`, `config`, `connection`, `ready`");
         insta::assert_snapshot!(error("[services.web]\ncommand = \"srv\"\nready = { tpc = 8000 }\n"), @"bundle.toml:3:11: unknown key `tpc` in `ready` of service `web`; allowed keys: `log`, `tcp`, `http`, `socket`, `file`, `command`, `plugin`");
         insta::assert_snapshot!(error("[services.web]\ncommand = \"srv\"\nready = [{ tcp = 1 }, { log = { regex = \"x\", steam = \"stderr\" } }]\n"), @"bundle.toml:3:46: unknown key `steam` in `ready[1].log` of service `web` (did you mean `stream`?); allowed keys: `contains`, `regex`, `stream`, `nth`");
         insta::assert_snapshot!(error("[services.web]\ncommand = \"srv\"\nready = { http = { url = \"http://x/\", code = 200 } }\n"), @"bundle.toml:3:39: unknown key `code` in `ready.http` of service `web`; allowed keys: `url`, `status`");
@@ -604,4 +604,285 @@ needs = [\"a\"]
         insta::assert_snapshot!(ready("{ plugin = false }"), @"bundle.toml:3:20: invalid readiness condition for service `web`: `plugin = false` sets no condition; remove it");
         insta::assert_snapshot!(ready("{ plugin = true }"), @"bundle.toml:3:20: invalid readiness condition for service `web`: `plugin` readiness needs a `kind`, whose plugin decides when the service is ready");
     }
+}
+
+/// `${…}` references: what loading keeps, the needs they imply, and every error with the
+/// position of the reference inside its string.
+mod references {
+    use super::*;
+
+    #[test]
+    fn references_are_kept_as_written_and_imply_needs() {
+        let spec = parse(
+            r#"
+            [services.web]
+            command = ["srv", "--db", "${db.url}"]
+            env = { CACHE = "redis://${cache.host}:${cache.port}/0", HOME_COPY = "${env.HOME}" }
+            needs = ["cache"]
+
+            [services.db]
+            kind = "postgres"
+
+            [services.cache]
+            command = "redis-server --port ${self.port}"
+            connection = { host = "127.0.0.1", port = 6390 }
+            "#,
+        );
+        let web = spec.service("web").expect("web");
+        assert_eq!(web.command, ["srv", "--db", "${db.url}"]);
+        assert_eq!(web.env[0].1, "redis://${cache.host}:${cache.port}/0");
+        // The need written by hand comes first, then the implied one.
+        assert_eq!(web.needs, ["cache", "db"]);
+        let cache = spec.service("cache").expect("cache");
+        assert_eq!(cache.command, ["redis-server", "--port", "${self.port}"]);
+        assert_eq!(
+            cache.connection,
+            [
+                ("host".to_owned(), "127.0.0.1".to_owned()),
+                ("port".to_owned(), "6390".to_owned())
+            ]
+        );
+        assert!(cache.needs.is_empty(), "`self` and `env` imply no need");
+        let order: Vec<&str> = spec.topo_order().iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(order, ["db", "cache", "web"]);
+    }
+
+    /// The contract with the orchestrator, end to end: load a real file, fill in a
+    /// dependent from what its need published, and run the command it gives.
+    #[test]
+    fn filled_in_values_reach_a_real_process() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("bundle.toml");
+        std::fs::write(
+            &path,
+            r#"
+            [services.api]
+            command = "api"
+            connection = { port = 18080, url = "http://127.0.0.1:${self.port}/v1" }
+
+            [services.client]
+            command = ["sh", "-c", "printf '%s|%s|%s' \"$API_URL\" \"$${API_URL}\" \"$0\"", "${api.port}"]
+            env = { API_URL = "${api.url}" }
+            "#,
+        )
+        .expect("write");
+        let spec = BundleSpec::load(&path).expect("valid");
+        let api = spec.services[0]
+            .interpolated(&std::collections::BTreeMap::new())
+            .expect("api needs nothing");
+        let published =
+            std::collections::BTreeMap::from([("api".to_owned(), api.connection.clone())]);
+        let client = spec.services[1]
+            .interpolated(&published)
+            .expect("api has published");
+        let output = std::process::Command::new(&client.command[0])
+            .args(&client.command[1..])
+            .envs(client.env.iter().map(|(k, v)| (k, v)))
+            .output()
+            .expect("sh runs");
+        assert!(output.status.success(), "{output:?}");
+        // `$API_URL` and `${API_URL}` (written `$${API_URL}`) are the shell's to expand.
+        assert_eq!(
+            String::from_utf8_lossy(&output.stdout),
+            "http://127.0.0.1:18080/v1|http://127.0.0.1:18080/v1|18080"
+        );
+    }
+
+    #[test]
+    fn a_connection_table_may_be_written_with_a_header() {
+        let spec = parse(
+            r#"
+            [services.api]
+            command = "api"
+            [services.api.connection]
+            port = "8080"
+            url = "http://127.0.0.1:${self.port}/"
+            "#,
+        );
+        assert_eq!(
+            spec.services[0].connection,
+            [
+                ("port".to_owned(), "8080".to_owned()),
+                (
+                    "url".to_owned(),
+                    "http://127.0.0.1:${self.port}/".to_owned()
+                )
+            ]
+        );
+    }
+
+    #[test]
+    fn a_loaded_bundle_fills_in_like_the_orchestrator_will() {
+        let spec = parse(
+            r#"
+            [services.cache]
+            command = ["redis-server", "--port", "${self.port}"]
+            connection = { port = "6390", url = "redis://127.0.0.1:${self.port}/0" }
+
+            [services.web]
+            command = "srv"
+            env = { REDIS_URL = "${cache.url}", RAW = "$${cache.url}" }
+            "#,
+        );
+        let mut published = std::collections::HashMap::new();
+        let cache = spec.services[0]
+            .interpolated(&published)
+            .expect("cache needs nothing");
+        assert_eq!(cache.command, ["redis-server", "--port", "6390"]);
+        published.insert("cache".to_owned(), cache.connection.clone());
+        let web = spec.services[1]
+            .interpolated(&published)
+            .expect("cache has published");
+        assert_eq!(
+            web.env,
+            [
+                (
+                    "REDIS_URL".to_owned(),
+                    "redis://127.0.0.1:6390/0".to_owned()
+                ),
+                ("RAW".to_owned(), "${cache.url}".to_owned())
+            ]
+        );
+    }
+
+    /// A bundle with a plugin service `db`, a command service `cache` offering `host` and
+    /// `port`, a command service `worker` offering nothing, and `web` with `extra` lines.
+    fn with_web(extra: &str) -> String {
+        error(&format!(
+            "[services.db]\nkind = \"postgres\"\n\
+             [services.cache]\ncommand = \"redis-server\"\nconnection = {{ host = \"127.0.0.1\", port = \"6390\" }}\n\
+             [services.worker]\ncommand = \"work\"\n\
+             [services.web]\n{extra}\n"
+        ))
+    }
+
+    #[test]
+    fn malformed_references_point_inside_the_string() {
+        insta::assert_snapshot!(with_web("command = \"srv\"\nenv = { DATABASE_URL = \"postgres://${db}\" }"), @"bundle.toml:10:36: invalid reference in env `DATABASE_URL` of service `web`: `${db}` names no key; write `${db.<key>}` for a service's connection info, `${env.db}` for teamster's environment, or `$${db}` to leave `${db}` to a shell");
+        insta::assert_snapshot!(with_web("command = \"srv\"\nenv = { URL = \"${}\" }"), @"bundle.toml:10:16: invalid reference in env `URL` of service `web`: `${}` names nothing; write `${service.key}`, such as `${db.url}`");
+        insta::assert_snapshot!(with_web("command = [\"srv\", \"--db\", \"${db.url\"]"), @"bundle.toml:9:28: invalid reference in `command[2]` of service `web`: `${db.url` is not closed by `}`; write `$${` for a literal `${`");
+        insta::assert_snapshot!(with_web("command = \"srv --cache '${ cache.port }'\""), @"bundle.toml:9:25: invalid reference in `command[2]` of service `web`: `${ cache.port }` contains ' '; a reference is `${service.key}` with names of ASCII letters, digits, `_` and `-`; write `$${` for a literal `${`");
+        insta::assert_snapshot!(with_web("command = \"srv\"\nconnection = { url = \"${self.port\" }"), @"bundle.toml:10:23: invalid reference in `connection.url` of service `web`: `${self.port` is not closed by `}`; write `$${` for a literal `${`");
+    }
+
+    #[test]
+    fn references_to_what_does_not_exist() {
+        insta::assert_snapshot!(with_web("command = \"srv\"\nenv = { DATABASE_URL = \"${dbb.url}\" }"), @"bundle.toml:10:25: invalid reference in env `DATABASE_URL` of service `web`: `${dbb.url}` names unknown service `dbb` (did you mean `db`?)");
+        insta::assert_snapshot!(with_web("command = \"srv\"\nenv = { Q = \"${queue.url}\" }"), @"bundle.toml:10:14: invalid reference in env `Q` of service `web`: `${queue.url}` names unknown service `queue`");
+        insta::assert_snapshot!(with_web("command = [\"srv\", \"--port=${web.port}\"]"), @"bundle.toml:9:27: invalid reference in `command[1]` of service `web`: `${web.port}` names the service itself; write `${self.port}`");
+        insta::assert_snapshot!(with_web("command = \"srv --port ${self.port}\""), @r#"bundle.toml:9:23: invalid reference in `command[2]` of service `web`: `${self.port}` refers to this service's `connection` table, which it does not have; add one, such as `connection = { port = "…" }`"#);
+        insta::assert_snapshot!(with_web("command = \"srv\"\nenv = { W = \"${worker.url}\" }"), @r#"bundle.toml:10:14: invalid reference in env `W` of service `web`: `${worker.url}` refers to the connection info of `worker`, which has none; give `worker` a `connection` table, such as `connection = { url = "http://127.0.0.1:8000/" }`"#);
+        insta::assert_snapshot!(with_web("command = \"srv\"\nenv = { REDIS_PORT = \"${cache.prot}\" }"), @"bundle.toml:10:23: invalid reference in env `REDIS_PORT` of service `web`: `${cache.prot}` names a key `cache` does not offer; `cache` offers: `host`, `port`");
+        insta::assert_snapshot!(with_web("command = \"srv\"\nconnection = { port = \"80\", url = \"http://h:${self.prot}/\" }"), @"bundle.toml:10:45: invalid reference in `connection.url` of service `web`: `${self.prot}` names a key this service does not offer; this service offers: `port`, `url`");
+        insta::assert_snapshot!(error("[services.db]\nkind = \"postgres\"\nenv = { PGPORT = \"${self.port}\" }\n"), @"bundle.toml:3:19: invalid reference in env `PGPORT` of service `db`: `${self.port}` needs a `connection` table, but a `kind` service's connection info comes from its plugin once it is ready");
+    }
+
+    #[test]
+    fn positions_survive_escapes_and_repeats() {
+        // `\t` is two characters in the file but one in the value.
+        insta::assert_snapshot!(with_web("command = \"srv\"\nenv = { A = \"\\t\\t${dbb.url}\" }"), @"bundle.toml:10:18: invalid reference in env `A` of service `web`: `${dbb.url}` names unknown service `dbb` (did you mean `db`?)");
+        // The escaped text contains the same characters as the reference that fails.
+        insta::assert_snapshot!(with_web("command = \"srv\"\nenv = { A = \"$${dbb.url} ${dbb.url}\" }"), @"bundle.toml:10:26: invalid reference in env `A` of service `web`: `${dbb.url}` names unknown service `dbb` (did you mean `db`?)");
+        // In a command string, a repeated word is found in the right place.
+        insta::assert_snapshot!(with_web("command = \"srv ${cache.port} ${cache.port} ${cache.x}\""), @"bundle.toml:9:44: invalid reference in `command[3]` of service `web`: `${cache.x}` names a key `cache` does not offer; `cache` offers: `host`, `port`");
+        insta::assert_snapshot!(with_web("command = 'srv ${cache.host} x${cache.host}y \"${cache.nope}\"'"), @"bundle.toml:9:47: invalid reference in `command[3]` of service `web`: `${cache.nope}` names a key `cache` does not offer; `cache` offers: `host`, `port`");
+        // A reference spelt with a unicode escape cannot be found: the value is pointed at.
+        insta::assert_snapshot!(with_web("command = \"srv\"\nenv = { A = \"\\u0024{dbb.url}\" }"), @"bundle.toml:10:13: invalid reference in env `A` of service `web`: `${dbb.url}` names unknown service `dbb` (did you mean `db`?)");
+        insta::assert_snapshot!(with_web("command = \"srv\"\nenv = { A = \"\"\"\nline\n${dbb.url}\"\"\" }"), @"bundle.toml:12:1: invalid reference in env `A` of service `web`: `${dbb.url}` names unknown service `dbb` (did you mean `db`?)");
+    }
+
+    #[test]
+    fn cycles_through_references() {
+        let implied = "[services.api]\ncommand = \"api\"\nenv = { WEB_URL = \"${web.url}\" }\nconnection = { url = \"http://a/\" }\n\
+                       [services.web]\ncommand = \"web\"\nneeds = [\"api\"]\nconnection = { url = \"http://w/\" }\n";
+        insta::assert_snapshot!(error(implied), @"bundle.toml:3:20: dependency cycle: `api` → `web` → `api`; `${web.url}` in env `WEB_URL` of service `api` makes it need `web`; remove that reference or break the cycle elsewhere");
+        let both = "[services.api]\ncommand = \"api\"\nconnection = { url = \"http://a/${web.url}\" }\n\
+                    [services.web]\ncommand = [\"web\", \"${api.url}\"]\nconnection = { url = \"http://w/\" }\n";
+        insta::assert_snapshot!(error(both), @"bundle.toml:3:32: dependency cycle: `api` → `web` → `api`; `${web.url}` in `connection.url` of service `api` makes it need `web`; remove that reference or break the cycle elsewhere");
+        let own = "[services.web]\ncommand = \"web\"\nconnection = { base = \"${self.url}/x\", url = \"${self.host}\", host = \"${self.base}\" }\n";
+        insta::assert_snapshot!(error(own), @"bundle.toml:3:24: invalid reference in `connection.base` of service `web`: the `connection` keys refer to each other in a cycle: `base` → `url` → `host` → `base`");
+        let itself =
+            "[services.web]\ncommand = \"web\"\nconnection = { url = \"http://h/${self.url}\" }\n";
+        insta::assert_snapshot!(error(itself), @"bundle.toml:3:32: invalid reference in `connection.url` of service `web`: the `connection` keys refer to each other in a cycle: `url` → `url`");
+    }
+
+    #[test]
+    fn connection_tables_and_directories() {
+        insta::assert_snapshot!(error("[services.db]\nkind = \"postgres\"\nconnection = { url = \"x\" }\n"), @"bundle.toml:3:14: service `db` has a `connection` table and a `kind`; the kind's plugin provides its connection info, so remove the table");
+        insta::assert_snapshot!(error("[services.db]\nkind = \"postgres\"\n[services.db.connection]\nurl = \"x\"\n"), @"bundle.toml:3:1: service `db` has a `connection` table and a `kind`; the kind's plugin provides its connection info, so remove the table");
+        insta::assert_snapshot!(error("[services.web]\ncommand = \"web\"\nconnection = { url = \"x\", \"my url\" = \"y\" }\n"), @"bundle.toml:3:27: invalid `connection` key `my url` of service `web`: use only ASCII letters, digits, `_` and `-`, so that `${web.<key>}` can name it");
+        insta::assert_snapshot!(error("[services.web]\ncommand = \"web\"\nconnection = { url = [1] }\n"), @"bundle.toml:3:22: invalid `connection.url` of service `web`: invalid type: sequence, expected a string, number or boolean");
+        insta::assert_snapshot!(error("[services.web]\ncommand = \"web\"\ndirectory = \"${env.HOME}/app\"\n"), @"bundle.toml:3:13: invalid `directory` of service `web`: references such as `${…}` cannot be used here, because the directory is fixed when the bundle is loaded");
+    }
+
+    #[test]
+    fn the_builder_implies_needs_and_reports_without_positions() {
+        let spec = BundleSpec::builder("/p")
+            .service(ServiceSpec::builder("db").kind("postgres", json!({})))
+            .service(
+                ServiceSpec::builder("web")
+                    .command(["srv", "--port", "${self.port}"])
+                    .connection("port", "8000")
+                    .connection("url", "http://127.0.0.1:${self.port}/")
+                    .connection("port", "8001")
+                    .env("DATABASE_URL", "${db.url}"),
+            )
+            .build()
+            .expect("valid");
+        let web = spec.service("web").expect("web");
+        assert_eq!(web.needs, ["db"]);
+        assert_eq!(web.connection[0], ("port".to_owned(), "8001".to_owned()));
+
+        let build_error = |service: crate::bundle::ServiceBuilder| {
+            let error = BundleSpec::builder("/p")
+                .service(ServiceSpec::builder("db").kind("postgres", json!({})))
+                .service(service)
+                .build()
+                .expect_err("the bundle should be rejected");
+            error_chain(&error)
+        };
+        insta::assert_snapshot!(build_error(ServiceSpec::builder("web").command(["srv"]).env("URL", "${dbb.url}")), @"invalid reference in env `URL` of service `web`: `${dbb.url}` names unknown service `dbb` (did you mean `db`?)");
+        insta::assert_snapshot!(build_error(ServiceSpec::builder("web").command(["srv", "${db}"])), @"invalid reference in `command[1]` of service `web`: `${db}` names no key; write `${db.<key>}` for a service's connection info, `${env.db}` for teamster's environment, or `$${db}` to leave `${db}` to a shell");
+        insta::assert_snapshot!(build_error(ServiceSpec::builder("web").command(["srv"]).directory("${env.HOME}")), @"invalid `directory` of service `web`: references such as `${…}` cannot be used here, because the directory is fixed when the bundle is loaded");
+        insta::assert_snapshot!(build_error(ServiceSpec::builder("web").kind("x", json!({})).connection("url", "u")), @"service `web` has a `connection` table and a `kind`; the kind's plugin provides its connection info, so remove the table");
+    }
+
+    #[test]
+    fn a_spec_edited_by_hand_must_still_need_what_it_refers_to() {
+        let mut spec = parse(
+            "[services.db]\nkind = \"postgres\"\n[services.web]\ncommand = \"srv\"\nenv = { URL = \"${db.url}\" }\n",
+        );
+        spec.services[1].needs.clear();
+        insta::assert_snapshot!(error_chain(&spec.validate().expect_err("db is not needed")), @"/proj/bundle.toml: invalid reference in env `URL` of service `web`: `${db.url}` refers to `db`, which is not in `needs`; add `db` to `needs`");
+    }
+}
+
+/// The example of the References section of `docs/bundle-format.md` loads, so the document
+/// cannot drift from the format.
+#[test]
+fn the_documented_references_example_loads() {
+    let doc = include_str!("../../../docs/bundle-format.md");
+    let section = doc
+        .split("## References")
+        .nth(1)
+        .expect("the document has a References section");
+    let example = section
+        .split("```toml\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .expect("the section has a TOML example");
+    let spec = parse(example);
+    let web = spec.service("web").expect("web");
+    assert_eq!(web.needs, ["db", "cache"]);
+    let mut published = std::collections::HashMap::new();
+    published.insert(
+        "db".to_owned(),
+        vec![("url".to_owned(), "postgres://db".to_owned())],
+    );
+    let cache = spec.services[1].interpolated(&published).expect("cache");
+    published.insert("cache".to_owned(), cache.connection);
+    let web = web.interpolated(&published).expect("web");
+    assert_eq!(web.command, ["python3", "manage.py", "runserver", "8000"]);
+    assert_eq!(web.env[0].1, "postgres://db");
+    assert_eq!(web.env[1].1, "redis://127.0.0.1:6390/0");
 }

@@ -3,13 +3,15 @@
 //! The TOML loader and the builder both end here, so a rule is written once and the
 //! orchestrator can rely on it: names are well formed and unique, every `needs` entry names
 //! another service of the bundle, `needs` form a DAG, commands and readiness conditions are
-//! usable. The checks work on the finished [`BundleSpec`], which has no positions; a
+//! usable, and every `${…}` reference names something that exists (see
+//! [`super::interpolate`]). The checks work on the finished [`BundleSpec`], which has no positions; a
 //! [`Locate`] implementation maps each finding back to the file (or to nothing, for code).
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::error::{BundleError, Location, ReadinessError, closest};
+use super::interpolate::{CycleReference, Place, check_references, find_reference_to};
 use super::spec::{BundleSpec, LogReady, Readiness, ServiceSpec};
 
 /// A place in a bundle that a finding can point at.
@@ -25,6 +27,21 @@ pub(crate) enum Site<'a> {
     Env(&'a str, usize),
     /// The service's `kind`.
     Kind(&'a str),
+    /// The service's `connection` table, or the key of its entry `index`.
+    Connection(&'a str, Option<usize>),
+    /// The text `start..end` (byte offsets) of `value`, a value that may hold references.
+    Reference {
+        /// The service holding the value.
+        service: &'a str,
+        /// Which value it is.
+        place: Place,
+        /// The value as the spec holds it.
+        value: &'a str,
+        /// Where the text starts in `value`.
+        start: usize,
+        /// Where the text ends in `value`.
+        end: usize,
+    },
 }
 
 /// Maps a [`Site`] to a [`Location`] for error messages.
@@ -85,6 +102,9 @@ pub(crate) fn validate(spec: &BundleSpec, locate: &dyn Locate) -> Result<(), Bun
         }
         check_service(service, locate)?;
     }
+    // References go before `needs`: a reference to an unknown service also appears as an
+    // implied need, and the message about the reference is the one that helps.
+    check_references(spec, locate)?;
     for service in &spec.services {
         check_needs(service, &seen, locate)?;
     }
@@ -114,6 +134,21 @@ fn check_service(service: &ServiceSpec, locate: &dyn Locate) -> Result<(), Bundl
                 at: locate.locate(Site::Env(name, index)),
                 service: name.to_owned(),
                 name: key.escape_debug().to_string(),
+            });
+        }
+    }
+    if !service.connection.is_empty() && service.kind.is_some() {
+        return Err(BundleError::ConnectionWithKind {
+            at: locate.locate(Site::Connection(name, None)),
+            service: name.to_owned(),
+        });
+    }
+    for (index, (key, _)) in service.connection.iter().enumerate() {
+        if !is_valid_name(key) {
+            return Err(BundleError::InvalidConnectionKey {
+                at: locate.locate(Site::Connection(name, Some(index))),
+                service: name.to_owned(),
+                key: key.escape_debug().to_string(),
             });
         }
     }
@@ -256,7 +291,35 @@ fn check_cycles(
     Ok(())
 }
 
+/// Names the cycle. When one of its needs is implied by a reference, the message points at
+/// the first such reference, since that is what the user has to change.
 fn cycle_error(spec: &BundleSpec, cycle: &[usize], locate: &dyn Locate) -> BundleError {
+    let names: Vec<String> = cycle
+        .iter()
+        .map(|&i| spec.services[i].name.clone())
+        .collect();
+    for (position, &from) in cycle.iter().enumerate() {
+        let service = &spec.services[from];
+        let target = names[(position + 1) % names.len()].clone();
+        if let Some((place, value, reference)) = find_reference_to(service, &target) {
+            return BundleError::ReferenceCycle {
+                at: locate.locate(Site::Reference {
+                    service: &service.name,
+                    place,
+                    value,
+                    start: reference.offset,
+                    end: reference.offset + reference.len,
+                }),
+                cycle: names,
+                via: Box::new(CycleReference {
+                    service: service.name.clone(),
+                    field: place.field(service),
+                    reference: reference.to_string(),
+                    needs: target,
+                }),
+            };
+        }
+    }
     let first = &spec.services[cycle[0]];
     let second = &spec.services[cycle[1 % cycle.len()]].name;
     let need_index = first.needs.iter().position(|n| n == second).unwrap_or(0);
