@@ -102,6 +102,9 @@ pub enum StartError {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+    /// A `${service.key}` reference could not be filled in.
+    #[error("cannot fill in the references of a service")]
+    Interpolation(#[source] crate::bundle::interpolate::InterpolationError),
     /// Something already answers on a service's port or socket before it started.
     #[error("service `{service}` cannot start: {probe}; another process holds it (stop it or pick another port)")]
     AlreadyRunning {

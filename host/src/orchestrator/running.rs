@@ -141,6 +141,7 @@ pub struct Running {
     links: Vec<Option<ServiceLink>>,
     /// Port leases of kind services: held until the bundle is gone.
     _kinds: Vec<Option<super::kinds::KindSlot>>,
+    published: std::collections::BTreeMap<String, Vec<(String, String)>>,
     events: broadcast::Sender<Event>,
     crash: watch::Receiver<Option<CrashReport>>,
     shared: Arc<Shared>,
@@ -160,6 +161,7 @@ impl Running {
         kinds: Vec<Option<super::kinds::KindSlot>>,
         hooks: Vec<Option<Arc<dyn ServiceHooks>>>,
         envs: Vec<Vec<(String, String)>>,
+        published: std::collections::BTreeMap<String, Vec<(String, String)>>,
         effective: Vec<Arc<ServiceSpec>>,
         shared: Arc<Shared>,
     ) -> Running {
@@ -190,7 +192,7 @@ impl Running {
             shared.clone(),
             services.clone(),
         ));
-        Running { spec, run, hub, clock, services, links, _kinds: kinds, events, crash, shared, monitor }
+        Running { spec, run, hub, clock, services, links, _kinds: kinds, published, events, crash, shared, monitor }
     }
 
     /// The bundle's spec.
@@ -221,6 +223,17 @@ impl Running {
     /// Prints a bundle-level warning in the log stream.
     pub fn warning(&self, text: &str) {
         self.hub.warning(text);
+    }
+
+    /// Every service's connection info (`url`, `host`, `port`, …), as in
+    /// `<run>/connections.json`.
+    pub fn connections(&self) -> &std::collections::BTreeMap<String, Vec<(String, String)>> {
+        &self.published
+    }
+
+    /// One connection value, e.g. `bundle.connection("db", "url")`.
+    pub fn connection(&self, service: &str, key: &str) -> Option<&str> {
+        self.published.get(service)?.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
     }
 
     /// Moves the clock of every service with `faketime` on (the default), at once.

@@ -106,6 +106,7 @@ impl Bundle {
             hooks: (0..n).map(|_| None).collect(),
             kinds,
             envs: vec![Vec::new(); n],
+            published: std::collections::BTreeMap::new(),
             effective: spec.services.iter().map(|s| Arc::new(s.clone())).collect(),
             ready: vec![false; n],
             finished: vec![false; n],
@@ -123,6 +124,7 @@ impl Bundle {
             starter.kinds,
             starter.hooks,
             starter.envs,
+            starter.published,
             starter.effective,
             shared,
         );
@@ -149,6 +151,8 @@ struct Starter {
     hooks: Vec<Option<Arc<dyn ServiceHooks>>>,
     kinds: Vec<Option<super::kinds::KindSlot>>,
     envs: Vec<Vec<(String, String)>>,
+    /// Connection info of every ready service, for `${service.key}` and connections.json.
+    published: BTreeMap<String, Vec<(String, String)>>,
     effective: Vec<Arc<ServiceSpec>>,
     ready: Vec<bool>,
     finished: Vec<bool>,
@@ -190,6 +194,9 @@ impl Starter {
         if let Some(user) = &self.spec.services[i].user {
             chown_to(&data, user).map_err(|source| StartError::RunDir { path: data.clone(), source })?;
         }
+        let interpolated =
+            self.effective[i].interpolated(&self.published).map_err(StartError::Interpolation)?;
+        self.effective[i] = Arc::new(interpolated);
         if let Some(slot) = &self.kinds[i] {
             let mut spec = (*self.effective[i]).clone();
             let env = service_env(&spec, &self.run, &data);
@@ -258,6 +265,7 @@ impl Starter {
             }
             ServiceEvent::Ready { elapsed } => {
                 self.ready[i] = true;
+                self.publish(i).await?;
                 self.hub.message(&format!("{name} is ready ({} ms)", elapsed.as_millis()));
                 let _ = self.events.send(Event::Ready { service: name, elapsed });
             }
@@ -276,6 +284,23 @@ impl Starter {
             ServiceEvent::Finished => self.finished[i] = true,
         }
         Ok(())
+    }
+
+    /// Records a ready service's connection info and rewrites `connections.json`.
+    async fn publish(&mut self, i: usize) -> Result<(), StartError> {
+        let spec = self.effective[i].clone();
+        let info = match &self.hooks[i] {
+            Some(h) => {
+                let h = h.clone();
+                tokio::task::spawn_blocking(move || h.connection_info())
+                    .await
+                    .map_err(|e| StartError::Configure { service: spec.name.clone(), source: e.to_string().into() })?
+                    .map_err(|e| StartError::Configure { service: spec.name.clone(), source: Box::new(e) })?
+            }
+            None => spec.connection.clone(),
+        };
+        self.published.insert(spec.name.clone(), info);
+        write_connections(&self.run, &self.published)
     }
 
     /// Waits (bounded) for a service's pipes to be drained, so its report has its last lines.
@@ -342,6 +367,19 @@ fn service_env(spec: &ServiceSpec, run: &RunDir, data: &std::path::Path) -> Vec<
         env.insert(k.clone(), v.clone());
     }
     env.into_iter().collect()
+}
+
+/// Writes `<run>/connections.json` atomically: `{ "service": { "key": "value" } }`.
+fn write_connections(run: &RunDir, published: &BTreeMap<String, Vec<(String, String)>>) -> Result<(), StartError> {
+    let map: BTreeMap<&str, BTreeMap<&str, &str>> = published
+        .iter()
+        .map(|(s, kv)| (s.as_str(), kv.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()))
+        .collect();
+    let path = run.path().join("connections.json");
+    let tmp = run.path().join(".connections.json.tmp");
+    let err = |source| StartError::RunDir { path: path.clone(), source };
+    std::fs::write(&tmp, serde_json::to_vec_pretty(&map).expect("serializable")).map_err(err)?;
+    std::fs::rename(&tmp, &path).map_err(err)
 }
 
 /// Resolves a program the way `execvp` will: a path with a slash relative to `cwd`,

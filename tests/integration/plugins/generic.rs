@@ -53,3 +53,38 @@ async fn unknown_kind_and_bad_config_fail_before_anything_starts() {
     let text = teamster::error_chain(&err);
     assert!(text.contains("bogus"), "{text}");
 }
+
+/// `${service.key}` in a dependent's env is filled in from the service's connection info,
+/// which is also written to `connections.json`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connection_info_reaches_dependents_and_connections_json() {
+    let p = Project::new();
+    let running = p
+        .bundle(
+            r#"
+[services.db]
+kind = "generic"
+[services.db.config]
+command = "echo db up; exec sleep 600"
+ready_line = "db up"
+connection = { url = "postgresql://u@127.0.0.1:{port}/app", port = "{port}" }
+[services.api]
+command = "sh -c 'echo url=$DATABASE_URL; exec sleep 600'"
+env = { DATABASE_URL = "${db.url}" }
+connection = { url = "http://127.0.0.1:1/" }
+ready = { log = "url=" }
+"#,
+        )
+        .start()
+        .await
+        .unwrap_or_else(|e| panic!("{}", teamster::error_chain(&e)));
+    let url = running.connection("db", "url").expect("db url").to_owned();
+    assert!(url.starts_with("postgresql://u@127.0.0.1:"), "{url}");
+    let line = running["api"].logs().tail(1).expect("tail").pop().expect("line").text;
+    assert_eq!(line, format!("url={url}"));
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(running.run_dir().join("connections.json")).expect("file")).expect("json");
+    assert_eq!(json["db"]["url"], url.as_str());
+    assert_eq!(json["api"]["url"], "http://127.0.0.1:1/");
+    running.stop().await;
+}
