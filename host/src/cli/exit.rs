@@ -16,6 +16,8 @@ pub enum ExitCode {
     StartupFailed = 4,
     /// A service crashed while the bundle was running.
     ServiceCrashed = 5,
+    /// No running bundle was found (`exec`, `travel`, `now`).
+    NotRunning = 6,
     /// The host was interrupted three times and exited without waiting for cleanup.
     Interrupted = 130,
 }

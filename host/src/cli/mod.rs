@@ -3,6 +3,7 @@
 //! Only this module and `main.rs` know about exit codes; the library returns typed errors.
 
 mod exit;
+mod remote;
 mod up;
 
 use std::path::PathBuf;
@@ -31,6 +32,39 @@ pub enum Command {
         /// Print nothing but readiness and errors.
         #[arg(short, long)]
         quiet: bool,
+    },
+    /// Run a service's sub-command (`psql`, `cli`, `manage`, …) in its environment, in the
+    /// bundle `teamster up` runs in this project; exits with the sub-command's status.
+    Exec {
+        /// The bundle file whose running bundle to use.
+        #[arg(short = 'f', long, default_value = "bundle.toml")]
+        bundle: PathBuf,
+        /// The service.
+        service: String,
+        /// The sub-command.
+        subcommand: String,
+        /// Its arguments.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Move the clock of every service in the running bundle: `+30d`, `-2h`, `1d2h30m`, or
+    /// `--to 2027-01-01T09:00:00+01:00`.
+    Travel {
+        /// The bundle file whose running bundle to use.
+        #[arg(short = 'f', long, default_value = "bundle.toml")]
+        bundle: PathBuf,
+        /// A relative jump.
+        #[arg(allow_hyphen_values = true, required_unless_present = "to", conflicts_with = "to")]
+        by: Option<String>,
+        /// An absolute instant (RFC 3339, time zone respected).
+        #[arg(long)]
+        to: Option<String>,
+    },
+    /// Print the running bundle's (possibly travelled) time.
+    Now {
+        /// The bundle file whose running bundle to use.
+        #[arg(short = 'f', long, default_value = "bundle.toml")]
+        bundle: PathBuf,
     },
     /// A mock SMTP server: accepts every message and prints one JSON object per message.
     SmtpSink {
@@ -63,6 +97,9 @@ pub fn run(cli: Cli) -> ExitCode {
             }
         },
         Command::Up { bundle, quiet } => up::up(&bundle, quiet),
+        Command::Exec { bundle, service, subcommand, args } => remote::exec(&bundle, service, subcommand, args),
+        Command::Travel { bundle, by, to } => remote::travel(&bundle, by, to),
+        Command::Now { bundle } => remote::now(&bundle),
         Command::SmtpSink { port, host } => {
             let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
                 Ok(rt) => rt,

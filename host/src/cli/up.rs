@@ -58,6 +58,13 @@ async fn up_async(path: &Path, quiet: bool) -> ExitCode {
         _ = sigint.recv() => return ExitCode::Ok,
         _ = sigterm.recv() => return ExitCode::Ok,
     };
+    let _control = match running.serve_control() {
+        Ok(task) => Some(task),
+        Err(e) => {
+            running.warning(&format!("`teamster exec`, `travel` and `now` are unavailable: cannot open the control socket: {e}"));
+            None
+        }
+    };
     running.message(&format!("all {} services ready; Ctrl-C to stop", running.services().len()));
 
     let mut code = ExitCode::Ok;

@@ -1,6 +1,7 @@
 //! Starting and stopping a bundle's DAG of services, deadlines, and the event stream.
 
 mod clock;
+pub mod control;
 pub mod error;
 pub mod event;
 pub mod kinds;

@@ -225,6 +225,13 @@ impl Running {
         self.hub.warning(text);
     }
 
+    /// Serves `teamster exec`, `travel` and `now` on `<run>/control.sock` while the
+    /// returned task runs.
+    pub fn serve_control(&self) -> std::io::Result<tokio::task::JoinHandle<()>> {
+        super::control::Controller { services: self.services.clone(), clock: self.clock.clone(), hub: self.hub.clone() }
+            .serve(self.run.path())
+    }
+
     /// Every service's connection info (`url`, `host`, `port`, …), as in
     /// `<run>/connections.json`.
     pub fn connections(&self) -> &std::collections::BTreeMap<String, Vec<(String, String)>> {

@@ -19,7 +19,11 @@ ready = { log = "up" }
 
 /// Starts `teamster up` and waits for its "all services ready" line.
 fn up(p: &Project) -> Child {
-    p.bundle_file(TWO_SERVICES);
+    up_with(p, TWO_SERVICES)
+}
+
+fn up_with(p: &Project, bundle: &str) -> Child {
+    p.bundle_file(bundle);
     let mut child = Command::new(teamster_bin())
         .arg("up")
         .current_dir(p.path())
@@ -119,4 +123,50 @@ fn startup_failure_exits_with_code_4_and_crash_with_5() {
 fn usage_error_exits_with_code_2() {
     let out = Command::new(teamster_bin()).arg("--no-such-flag").output().expect("run");
     assert_eq!(out.status.code(), Some(2));
+}
+
+fn teamster(p: &Project, args: &[&str]) -> std::process::Output {
+    Command::new(teamster_bin()).args(args).current_dir(p.path()).output().expect("run teamster")
+}
+
+/// `travel`, `now` and `exec` act on the bundle `teamster up` runs in the project, and a
+/// sub-command sees the travelled clock.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn travel_now_and_exec_reach_the_running_bundle() {
+    let p = Project::new();
+    let mut host = up_with(
+        &p,
+        r#"
+[services.app]
+kind = "generic"
+[services.app.config]
+command = "echo up; exec sleep 600"
+ready_line = "up"
+subcommands = { epoch = "date +%s" }
+"#,
+    );
+    let out = teamster(&p, &["travel", "+30d"]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("Time travelling to "));
+    let want = chrono::Utc::now().timestamp() + 30 * 86400;
+
+    let out = teamster(&p, &["now"]);
+    let now = chrono::DateTime::parse_from_rfc3339(String::from_utf8_lossy(&out.stdout).trim()).expect("rfc3339");
+    assert!((now.timestamp() - want).abs() < 60, "{now}");
+
+    let out = teamster(&p, &["exec", "app", "epoch"]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let epoch: i64 = String::from_utf8_lossy(&out.stdout).trim().parse().expect("epoch");
+    assert!((epoch - want).abs() < 60, "exec saw {epoch}, want about {want}");
+
+    let out = teamster(&p, &["exec", "app", "nope"]);
+    assert_ne!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("nope"), "{}", String::from_utf8_lossy(&out.stderr));
+
+    kill(Pid::from_raw(host.id() as i32), Signal::SIGINT).expect("interrupt host");
+    assert_eq!(host.wait().expect("wait").code(), Some(0));
+
+    // With nothing running, the commands say so.
+    let out = teamster(&p, &["now"]);
+    assert_eq!(out.status.code(), Some(6), "{}", String::from_utf8_lossy(&out.stderr));
 }
