@@ -43,13 +43,26 @@ fn main() {
         start.elapsed()
     );
 
+    let engine = per_iter(5, 20, || {
+        black_box(PluginHost::new(config.clone()).expect("host"));
+    });
+    println!("host start, engine only (PluginHost::new, once per process): {engine:?}");
+
+    let hosts: Vec<PluginHost> = (0..100)
+        .map(|_| PluginHost::new(config.clone()).expect("host"))
+        .collect();
+    let mut next = hosts.iter();
     let warm = per_iter(5, 20, || {
-        let host = PluginHost::new(config.clone()).expect("host");
-        let plugin = host.resolve("generic").expect("generic");
+        let plugin = next
+            .next()
+            .expect("enough hosts")
+            .resolve("generic")
+            .expect("generic");
         assert!(plugin.loaded_from_cache());
         black_box(plugin);
     });
-    println!("host start with a warm cache (new + resolve one plugin): {warm:?}");
+    drop(hosts);
+    println!("plugin load with a warm cache (resolve: map + link + describe): {warm:?}");
 
     let project = tempfile::tempdir().expect("temp dir");
     let ctx = ServiceContext {

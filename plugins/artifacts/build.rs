@@ -132,6 +132,15 @@ fn copy_artifact(release: &Path, krate: &str, out_dir: &Path) -> PathBuf {
 }
 
 fn artifact_literal(name: &str, path: &Path) -> String {
+    use sha2::Digest;
+    let bytes =
+        std::fs::read(path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    let sha256: String = sha2::Sha256::digest(&bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
     let path = path.display().to_string();
-    format!("Artifact {{ name: {name:?}, path: {path:?}, bytes: include_bytes!({path:?}) }}")
+    format!(
+        "Artifact {{ name: {name:?}, path: {path:?}, bytes: include_bytes!({path:?}), sha256: {sha256:?} }}"
+    )
 }

@@ -125,6 +125,7 @@ impl PluginHost {
                     path: path.to_path_buf(),
                 },
                 grants: Some(Vec::new()),
+                sha256: None,
             },
         )?;
         Ok(Arc::new(plugin))
@@ -159,6 +160,7 @@ impl PluginHost {
                     origin: format!("built-in kind `{kind}`"),
                     source: PluginSource::Builtin,
                     grants: None,
+                    sha256: Some(artifact.sha256),
                 },
             );
         }
@@ -170,6 +172,8 @@ impl PluginHost {
                     origin: format!("plugin `{kind}`"),
                     source: PluginSource::Installed { dir: installed.dir },
                     grants: Some(installed.manifest.grants),
+                    // Just checked against the manifest by `read_installed`.
+                    sha256: Some(&installed.manifest.sha256),
                 },
             ),
             None => {

@@ -103,6 +103,8 @@ pub(crate) struct Candidate<'a> {
     pub(crate) source: PluginSource,
     /// `None`: grant everything declared (built-ins).
     pub(crate) grants: Option<Vec<String>>,
+    /// The sha256 of `bytes` when already known (built-ins hash at build time).
+    pub(crate) sha256: Option<&'a str>,
 }
 
 impl Plugin {
@@ -116,8 +118,9 @@ impl Plugin {
             origin,
             source,
             grants,
+            sha256,
         } = candidate;
-        let sha256 = sha256_hex(bytes);
+        let sha256 = sha256.map_or_else(|| sha256_hex(bytes), str::to_string);
         let loaded = runtime.load(bytes, &sha256, &origin)?;
         let info = describe(runtime, &loaded.pre, &origin)?;
         let schema = match &info.config_schema {

@@ -249,6 +249,7 @@ impl PluginHost {
                     path: path.to_path_buf(),
                 },
                 grants: Some(grants.to_vec()),
+                sha256: None,
             },
         )?;
         let info = plugin.describe();

@@ -15,6 +15,8 @@ pub struct Artifact {
     pub path: &'static str,
     /// The component itself.
     pub bytes: &'static [u8],
+    /// The sha256 of `bytes`, in hex.
+    pub sha256: &'static str,
 }
 
 include!(concat!(env!("OUT_DIR"), "/artifacts.rs"));
