@@ -18,6 +18,8 @@ pub enum ExitCode {
     ServiceCrashed = 5,
     /// No running bundle was found (`exec`, `travel`, `now`).
     NotRunning = 6,
+    /// A plugin command failed (invalid component, unknown plugin, …).
+    PluginFailed = 7,
     /// The host was interrupted three times and exited without waiting for cleanup.
     Interrupted = 130,
 }

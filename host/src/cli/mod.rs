@@ -3,6 +3,7 @@
 //! Only this module and `main.rs` know about exit codes; the library returns typed errors.
 
 mod exit;
+mod plugin;
 mod remote;
 mod up;
 
@@ -66,6 +67,9 @@ pub enum Command {
         #[arg(short = 'f', long, default_value = "bundle.toml")]
         bundle: PathBuf,
     },
+    /// Manage service-kind plugins.
+    #[command(subcommand)]
+    Plugin(plugin::PluginCommand),
     /// A mock SMTP server: accepts every message and prints one JSON object per message.
     SmtpSink {
         /// Port to listen on (0: any free port; the ready line names it).
@@ -100,6 +104,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Exec { bundle, service, subcommand, args } => remote::exec(&bundle, service, subcommand, args),
         Command::Travel { bundle, by, to } => remote::travel(&bundle, by, to),
         Command::Now { bundle } => remote::now(&bundle),
+        Command::Plugin(cmd) => plugin::run(cmd),
         Command::SmtpSink { port, host } => {
             let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
                 Ok(rt) => rt,
