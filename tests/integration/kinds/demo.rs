@@ -8,7 +8,7 @@ use crate::fixture::{Project, alive, eventually};
 
 /// Loads the demo bundle as shipped, with its runs kept in the test's private directory.
 pub(super) async fn start_demo(p: &Project) -> teamster::Running {
-    let mut spec = teamster::BundleSpec::load(demo_dir().join("bundle.toml"))
+    let mut spec = teamster::BundleSpec::load(&demo_dir().join("bundle.toml"))
         .unwrap_or_else(|e| panic!("{}", teamster::error_chain(&e)));
     spec.run_root = p.path().join(".teamster");
     teamster::Bundle::new(spec).start().await.unwrap_or_else(|e| panic!("{}", teamster::error_chain(&e)))

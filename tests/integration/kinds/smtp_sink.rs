@@ -27,9 +27,11 @@ with smtplib.SMTP("127.0.0.1", int(sys.argv[1]), timeout=10) as s:
 "#;
     let out = std::process::Command::new("python3").args(["-c", script, &port]).output().expect("python3 runs");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // The sink prints a message before it accepts it, so by now the line is already in the
+    // log: look back over the recent lines too.
     let mail = running["mail"]
         .logs()
-        .until_json(serde_json::json!({"subject": "Welcome aboard"}), Duration::from_secs(10), 0)
+        .until_json(serde_json::json!({"subject": "Welcome aboard"}), Duration::from_secs(10), 10)
         .await
         .unwrap_or_else(|e| panic!("{}", teamster::error_chain(&e)));
     assert_eq!(mail.value["sent_to"], serde_json::json!(["user@example.test"]));
