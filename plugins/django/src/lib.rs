@@ -149,7 +149,7 @@ impl Kind for Django {
         cfg.validate()?;
         let port = svc.main_port()?;
         let mut process = Process::new(cfg.python.clone())
-            .args(["-u", "manage.py", "runserver"])
+            .args(["-u".to_string(), manage_py(svc), "runserver".to_string()])
             .arg(format!("127.0.0.1:{port}"))
             .arg("--noreload")
             .args(settings_arg(cfg))
@@ -201,10 +201,10 @@ impl Kind for Django {
     }
 }
 
-/// `python -u manage.py` in the app directory, ready for arguments.
+/// `python -u <app_dir>/manage.py` in the app directory, ready for arguments.
 fn manage_command(python: &str, svc: &Service<Config>) -> Command {
     Command::new(python.to_string())
-        .args(["-u", "manage.py"])
+        .args(["-u".to_string(), manage_py(svc)])
         .env("PYTHONUNBUFFERED", "1")
         .cwd(app_dir(svc))
 }
@@ -217,7 +217,7 @@ fn manage(svc: &Service<Config>, args: &[String]) -> Result<(), Error> {
     } else {
         Command::new("sh")
             .args(["-c", "exec \"$0\" \"$@\"", python])
-            .args(["-u", "manage.py"])
+            .args(["-u".to_string(), manage_py(svc)])
             .env("PYTHONUNBUFFERED", "1")
             .cwd(app_dir(svc))
     };
@@ -231,6 +231,13 @@ fn manage(svc: &Service<Config>, args: &[String]) -> Result<(), Error> {
         log::info(line);
     }
     Ok(())
+}
+
+/// `manage.py` by absolute path. Python puts the script's directory first on `sys.path`, so
+/// the project's modules import whatever the working directory is: a bundle's `directory`
+/// (which defaults to the project directory) takes precedence over the kind's `cwd`.
+fn manage_py(svc: &Service<Config>) -> String {
+    format!("{}/manage.py", app_dir(svc))
 }
 
 fn settings_arg(cfg: &Config) -> Vec<String> {
