@@ -309,7 +309,12 @@ impl Kind for Postgres {
                     .args(options.iter().cloned())
             }
             Templates::Off => Command::new("sh")
-                .args(["-c", "\"$0\" -D \"$@\" >&2 && echo initdb", &initdb, &pgdata(svc)])
+                .args([
+                    "-c",
+                    "\"$0\" -D \"$@\" >&2 && echo initdb",
+                    &initdb,
+                    &pgdata(svc),
+                ])
                 .args(options.iter().cloned()),
         }
         .env("LC_ALL", LOCALE)
@@ -353,8 +358,14 @@ impl Kind for Postgres {
         let cfg = &svc.config;
         let port = svc.main_port()?.to_string();
         let base = |program: &str| -> Result<Command, Error> {
-            let mut cmd = Command::new(program_path(svc, program)?)
-                .args(["-h", "127.0.0.1", "-p", &port, "-U", &cfg.user]);
+            let mut cmd = Command::new(program_path(svc, program)?).args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &port,
+                "-U",
+                &cfg.user,
+            ]);
             if let Some(password) = &cfg.password {
                 cmd = cmd.env("PGPASSWORD", password.clone());
             }

@@ -70,7 +70,11 @@ impl Kind for SmtpSink {
             Error::msg("cannot find the `teamster` binary that ships the smtp-sink server")
         })?;
         Ok(Process::new(teamster)
-            .args(["smtp-sink".to_string(), "--port".to_string(), port.to_string()])
+            .args([
+                "smtp-sink".to_string(),
+                "--port".to_string(),
+                port.to_string(),
+            ])
             .stop_signal("SIGTERM")
             .ready(Readiness::plugin_check()))
     }

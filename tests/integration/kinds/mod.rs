@@ -13,12 +13,19 @@ use std::path::PathBuf;
 
 /// `user = "postgres"` when the tests run as root (as CI does): PostgreSQL refuses root.
 fn postgres_user_line() -> &'static str {
-    if nix::unistd::Uid::effective().is_root() { "user = \"postgres\"\n" } else { "" }
+    if nix::unistd::Uid::effective().is_root() {
+        "user = \"postgres\"\n"
+    } else {
+        ""
+    }
 }
 
 /// The demo app shipped in `examples/demo`.
 fn demo_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/demo").canonicalize().expect("examples/demo")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../examples/demo")
+        .canonicalize()
+        .expect("examples/demo")
 }
 
 /// The text of a sub-command's standard output, failing the test with its stderr if it failed.

@@ -24,12 +24,24 @@ async fn the_url_points_at_the_server() {
         .await
         .unwrap_or_else(|e| panic!("{}", teamster::error_chain(&e)));
     let port = running["cache"].ports()[0].1;
-    assert_eq!(running.connection("cache", "url"), Some(format!("redis://127.0.0.1:{port}/0").as_str()));
+    assert_eq!(
+        running.connection("cache", "url"),
+        Some(format!("redis://127.0.0.1:{port}/0").as_str())
+    );
     let out = std::process::Command::new("redis-cli")
-        .args(["-u", running.connection("cache", "url").expect("url"), "SET", "k", "v"])
+        .args([
+            "-u",
+            running.connection("cache", "url").expect("url"),
+            "SET",
+            "k",
+            "v",
+        ])
         .output()
         .expect("redis-cli runs");
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "OK");
-    assert_eq!(stdout_of(&running["cache"], "cli", &["GET", "k"]).await, "v");
+    assert_eq!(
+        stdout_of(&running["cache"], "cli", &["GET", "k"]).await,
+        "v"
+    );
     running.stop().await;
 }
