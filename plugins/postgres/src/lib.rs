@@ -326,7 +326,7 @@ impl Kind for Postgres {
             let _ = std::fs::remove_file(&pwfile);
         }
         let out = out?;
-        log::info(&format!(
+        log::info(format!(
             "cluster ready ({})",
             out.stdout.lines().last().unwrap_or("initdb")
         ));
@@ -518,7 +518,7 @@ fn load_sql_files(svc: &Service<Config>, db: &Database) -> Result<(), Error> {
             ))
         })?;
     std::fs::write(&marker, db.sql_files.join("\n"))?;
-    log::info(&format!(
+    log::info(format!(
         "loaded {} SQL file(s) into `{}`",
         db.sql_files.len(),
         db.name
