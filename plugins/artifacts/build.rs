@@ -11,7 +11,13 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// First-party kinds: (kind name, crate name).
-const BUILTIN: &[(&str, &str)] = &[("generic", "teamster-plugin-generic")];
+const BUILTIN: &[(&str, &str)] = &[
+    ("generic", "teamster-plugin-generic"),
+    ("postgres", "teamster-plugin-postgres"),
+    ("redis", "teamster-plugin-redis"),
+    ("django", "teamster-plugin-django"),
+    ("smtp-sink", "teamster-plugin-smtp-sink"),
+];
 
 /// Test plugins: (constant name, short name, crate name).
 const TESTING: &[(&str, &str, &str)] = &[
@@ -36,7 +42,16 @@ fn main() {
     let out_dir = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
     let testing = env::var_os("CARGO_FEATURE_TESTING").is_some();
 
-    for dir in ["wit", "plugin-sdk", "plugins/generic", "plugins/testing"] {
+    for dir in [
+        "wit",
+        "plugin-sdk",
+        "plugins/generic",
+        "plugins/postgres",
+        "plugins/redis",
+        "plugins/django",
+        "plugins/smtp-sink",
+        "plugins/testing",
+    ] {
         println!("cargo:rerun-if-changed={}", root.join(dir).display());
     }
 

@@ -5,5 +5,6 @@
 mod fixture;
 
 mod host_core;
+mod kinds;
 mod plugins;
 mod time_travel;

@@ -79,11 +79,20 @@ pub(crate) fn run(run_env: &RunEnv, req: &RunRequest<'_>) -> Result<RunOutput, S
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .process_group(0);
-    if let Some(user) = &run_env.user {
+    if let Some(user) = &run_env.user
+        && nix::unistd::Uid::effective().is_root()
+    {
         let account = nix::unistd::User::from_name(user)
             .map_err(|e| format!("cannot look up user `{user}`: {e}"))?
             .ok_or_else(|| format!("no such user `{user}`"))?;
-        cmd.uid(account.uid.as_raw()).gid(account.gid.as_raw());
+        // The inherited HOME belongs to the host's user, whose files the service user
+        // cannot write; programs that keep caches under HOME (the postgres kind's
+        // templates) must see their own, exactly as the service process does.
+        cmd.uid(account.uid.as_raw())
+            .gid(account.gid.as_raw())
+            .env("HOME", &account.dir)
+            .env("USER", user)
+            .env("LOGNAME", user);
     }
     let mut child = cmd
         .spawn()
@@ -175,11 +184,21 @@ fn read_bounded(mut pipe: impl Read, max: usize) -> String {
     text
 }
 
+/// The name under which plugins find the host's own binary, for the programs it ships
+/// (`teamster smtp-sink`).
+const HOST_PROGRAM: &str = "teamster";
+
 /// Finds `name` the way `host.run` will: the service's PATH, then the newest
 /// `/usr/lib/postgresql/<version>/bin`. A name with a slash is returned as is if it exists.
+///
+/// `teamster` is the host binary itself (the one the supervisor re-executes), whatever is
+/// on PATH: a kind wrapping a program the host ships must get the version it talks to.
 pub(crate) fn find_program(run_env: &RunEnv, name: &str) -> Option<PathBuf> {
     if name.is_empty() {
         return None;
+    }
+    if name == HOST_PROGRAM {
+        return crate::supervisor::supervisor_binary().ok();
     }
     if name.contains('/') {
         let path = PathBuf::from(name);

@@ -1,0 +1,559 @@
+//! The `postgres` kind: a throwaway PostgreSQL server per bundle.
+//!
+//! Tests want a real database that starts in a second and disappears with the bundle. So the
+//! cluster lives in the service's data directory, fsync is off, and the server is the
+//! postmaster itself (not `pg_ctl`), so the supervisor holds it and `SIGINT` ("fast"
+//! shutdown) stops it without waiting for clients.
+//!
+//! `initdb` is the slow part of a start (a second or more). Its result depends only on the
+//! PostgreSQL version and the options, so `setup` keeps one initialised cluster per
+//! (version, options) in the service user's cache directory and copies it; see
+//! [`TEMPLATE_SCRIPT`]. When the cache cannot be used it falls back to a plain `initdb`.
+//!
+//! Once the server is ready, `poststart` creates the configured users and databases and loads
+//! SQL files, through `psql` with `ON_ERROR_STOP`. Every statement checks first whether its
+//! object exists, so a restart on the same data directory does not fail.
+//!
+//! Helper programs are found like the host finds them (PATH, then the newest
+//! `/usr/lib/postgresql/<version>/bin`), unless `bin_dir` names a directory; programs there
+//! are reached through the declared `sh`, because the host only runs programs it resolves
+//! itself.
+
+use serde::Deserialize;
+use teamster_plugin_sdk::{
+    Command, Error, Info, Kind, Process, Readiness, Service, Stream, find_program, log,
+};
+
+/// The JSON schema of [`Config`], checked by the host before the plugin sees the config.
+const SCHEMA: &str = r#"{
+  "type": "object",
+  "additionalProperties": false,
+  "properties": {
+    "port": {"type": ["integer", "string"]},
+    "user": {"type": "string"},
+    "password": {"type": "string"},
+    "database": {"type": "string"},
+    "users": {
+      "type": "array",
+      "items": {
+        "type": "object",
+        "required": ["name"],
+        "additionalProperties": false,
+        "properties": {"name": {"type": "string"}, "password": {"type": "string"}}
+      }
+    },
+    "databases": {
+      "type": "array",
+      "items": {
+        "type": "object",
+        "required": ["name"],
+        "additionalProperties": false,
+        "properties": {
+          "name": {"type": "string"},
+          "owner": {"type": "string"},
+          "sql_files": {"type": "array", "items": {"type": "string"}}
+        }
+      }
+    },
+    "bin_dir": {"type": "string"},
+    "template_cache": {"type": "boolean"}
+  }
+}"#;
+
+/// The line the postmaster prints (on stderr) once it accepts connections.
+const READY_LINE: &str = "database system is ready to accept connections";
+
+/// The locale every cluster gets: always present on Debian, and independent of the host's
+/// settings, so the same options give the same template everywhere.
+const LOCALE: &str = "C.UTF-8";
+
+/// Prepares `$dest` (the cluster directory) from a cached template, building the template
+/// first if needed. Arguments: the `initdb` program, the destination, the template key, then
+/// the options for `initdb`.
+///
+/// The template is built under `flock`, into a private temporary directory that is renamed
+/// into place, so parallel bundles neither race nor ever copy a half-built cluster. Without
+/// a writable cache directory or `flock` it runs `initdb` on the destination directly. The
+/// last line says which path was taken (`template built`, `template copied` or `initdb`).
+const TEMPLATE_SCRIPT: &str = r#"set -eu
+initdb=$1 dest=$2 key=$3
+shift 3
+version=$("$initdb" --version | tr -c 'A-Za-z0-9.\n' '_')
+cache=${XDG_CACHE_HOME:-${HOME:-/nonexistent}/.cache}/teamster/postgres-templates
+tmpl=$cache/$version-$key
+how="template copied"
+if [ ! -f "$tmpl/PG_VERSION" ] && command -v flock >/dev/null && mkdir -p "$cache" 2>/dev/null && [ -w "$cache" ]; then
+  exec 9>"$tmpl.lock"
+  flock 9
+  if [ ! -f "$tmpl/PG_VERSION" ]; then
+    rm -rf "$tmpl.building"
+    "$initdb" -D "$tmpl.building" "$@" >&2
+    mv "$tmpl.building" "$tmpl"
+    how="template built"
+  fi
+  exec 9>&-
+fi
+if [ -f "$tmpl/PG_VERSION" ]; then
+  cp -a "$tmpl" "$dest"
+  echo "$how"
+else
+  "$initdb" -D "$dest" "$@" >&2
+  echo initdb
+fi
+"#;
+
+/// The `port` key: a number reserves that port; `"auto"` (or nothing) lets the host pick.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum PortSetting {
+    Fixed(u16),
+    Named(String),
+}
+
+/// The host reads `port` itself; the plugin only rejects what the host would misread.
+fn check_port(port: Option<&PortSetting>) -> Result<(), Error> {
+    match port {
+        Some(PortSetting::Fixed(0)) => Err(Error::msg(
+            "`port = 0` is not a port: write \"auto\" to let teamster pick one",
+        )),
+        Some(PortSetting::Named(name)) if name != "auto" => Err(Error::msg(format!(
+            "`port = \"{name}\"`: use a number or \"auto\""
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// A login role created by `poststart`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct User {
+    name: String,
+    password: Option<String>,
+}
+
+/// A database created by `poststart`, optionally filled from SQL files.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Database {
+    name: String,
+    /// Defaults to the superuser.
+    owner: Option<String>,
+    /// Paths relative to the project directory, run in order as the owner.
+    #[serde(default)]
+    sql_files: Vec<String>,
+}
+
+/// Whether `setup` may use the template cache.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Templates {
+    Cached,
+    Off,
+}
+
+/// The `[services.<name>.config]` table of a postgres service.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Config {
+    #[serde(rename = "port")]
+    _port: Option<PortSetting>,
+    /// The superuser's name inside the cluster.
+    #[serde(default = "default_superuser")]
+    user: String,
+    /// The superuser's password; with it, the cluster requires passwords.
+    password: Option<String>,
+    /// The database that connection info and `psql` point at.
+    database: Option<String>,
+    #[serde(default)]
+    users: Vec<User>,
+    #[serde(default)]
+    databases: Vec<Database>,
+    bin_dir: Option<String>,
+    #[serde(default = "default_true")]
+    template_cache: bool,
+}
+
+fn default_superuser() -> String {
+    "postgres".to_string()
+}
+
+fn default_true() -> bool {
+    true
+}
+
+impl Config {
+    /// Checks what the schema cannot: the port value, names and owners.
+    fn validate(&self) -> Result<(), Error> {
+        check_port(self._port.as_ref())?;
+        let mut names = vec![self.user.as_str()];
+        for user in &self.users {
+            check_name("user", &user.name)?;
+            if names.contains(&user.name.as_str()) {
+                return Err(Error::msg(format!(
+                    "user `{}` is listed twice (the superuser counts)",
+                    user.name
+                )));
+            }
+            names.push(&user.name);
+        }
+        for db in &self.databases {
+            check_name("database", &db.name)?;
+            if let Some(owner) = &db.owner
+                && !names.contains(&owner.as_str())
+            {
+                return Err(Error::msg(format!(
+                    "database `{}` is owned by `{owner}`, which is neither the superuser `{}` nor in `users`",
+                    db.name, self.user
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// The database connection info and `psql` use: `database`, else the first configured
+    /// one, else `postgres`.
+    fn main_database(&self) -> &str {
+        self.database
+            .as_deref()
+            .or_else(|| self.databases.first().map(|d| d.name.as_str()))
+            .unwrap_or("postgres")
+    }
+
+    fn templates(&self) -> Templates {
+        if self.template_cache {
+            Templates::Cached
+        } else {
+            Templates::Off
+        }
+    }
+}
+
+/// PostgreSQL takes almost any name when quoted, but a NUL or an empty name never works and
+/// would only fail later with a confusing message.
+fn check_name(what: &str, name: &str) -> Result<(), Error> {
+    if name.is_empty() || name.contains('\0') || name.len() > 63 {
+        return Err(Error::msg(format!(
+            "{what} name `{name}` must be 1 to 63 characters without NUL"
+        )));
+    }
+    Ok(())
+}
+
+struct Postgres;
+
+impl Kind for Postgres {
+    type Config = Config;
+
+    fn info() -> Info {
+        Info::new(
+            "postgres",
+            env!("CARGO_PKG_VERSION"),
+            "A throwaway PostgreSQL server with users, databases and SQL files",
+        )
+        .program("sh")
+        .program("initdb")
+        .program("postgres")
+        .program("psql")
+        .program("pg_dump")
+        .program("pg_restore")
+        .subcommand("psql", "Open psql on the service's database")
+        .subcommand("pg_dump", "Dump the service's database")
+        .subcommand("pg_restore", "Restore a dump into the service's database")
+        .config_schema(SCHEMA)
+    }
+
+    fn configure(svc: &Service<Config>) -> Result<Process, Error> {
+        svc.config.validate()?;
+        let port = svc.main_port()?;
+        Ok(Process::new(program_path(svc, "postgres")?)
+            .args(["-D".to_string(), pgdata(svc)])
+            .args(["-p".to_string(), port.to_string()])
+            .args(["-k".to_string(), svc.data_dir.clone()])
+            .args(["-c", "listen_addresses=127.0.0.1"])
+            .args(["-c", "logging_collector=off"])
+            .args(["-c", "log_destination=stderr"])
+            .arg("-F")
+            .env("LC_ALL", LOCALE)
+            .stop_signal("SIGINT")
+            .ready(Readiness::plugin_check()))
+    }
+
+    fn setup(svc: &Service<Config>) -> Result<(), Error> {
+        let cfg = &svc.config;
+        cfg.validate()?;
+        if svc.data_path("pgdata/PG_VERSION").exists() {
+            log::info("the cluster exists already; initdb skipped");
+            return Ok(());
+        }
+        let mut options = vec![
+            format!("--username={}", cfg.user),
+            "--encoding=UTF8".to_string(),
+            format!("--locale={LOCALE}"),
+        ];
+        let pwfile = svc.data_path("pwfile");
+        match &cfg.password {
+            Some(password) => {
+                std::fs::write(&pwfile, password)?;
+                options.push(format!("--pwfile={}", pwfile.display()));
+                options.push("--auth=password".to_string());
+            }
+            None => options.push("--auth=trust".to_string()),
+        }
+        let initdb = program_path(svc, "initdb")?;
+        let out = match cfg.templates() {
+            Templates::Cached => {
+                // The key covers every option that changes the cluster's files, including the
+                // password (hashed: it must not appear in a directory name).
+                let key = format!("{:016x}", fnv1a(options.join("\n").as_bytes()));
+                Command::new("sh")
+                    .args(["-c", TEMPLATE_SCRIPT, "sh", &initdb, &pgdata(svc), &key])
+                    .args(options.iter().cloned())
+            }
+            Templates::Off => Command::new("sh")
+                .args([
+                    "-c",
+                    "\"$0\" -D \"$@\" >&2 && echo initdb",
+                    &initdb,
+                    &pgdata(svc),
+                ])
+                .args(options.iter().cloned()),
+        }
+        .env("LC_ALL", LOCALE)
+        .timeout(std::time::Duration::from_secs(180))
+        .run_checked()
+        .map_err(|e| e.context(format!("initdb of service `{}`", svc.name)));
+        // The password must not outlive setup, whether initdb worked or not.
+        if cfg.password.is_some() {
+            let _ = std::fs::remove_file(&pwfile);
+        }
+        let out = out?;
+        log::info(format!(
+            "cluster ready ({})",
+            out.stdout.lines().last().unwrap_or("initdb")
+        ));
+        Ok(())
+    }
+
+    fn ready_check(_svc: &Service<Config>, _stream: Stream, line: &str) -> bool {
+        line.contains(READY_LINE)
+    }
+
+    fn poststart(svc: &Service<Config>) -> Result<(), Error> {
+        let cfg = &svc.config;
+        if cfg.users.is_empty() && cfg.databases.is_empty() {
+            return Ok(());
+        }
+        let script = creation_script(cfg);
+        psql(svc, "postgres")?
+            .args(["-q", "-f", "-"])
+            .stdin(script)
+            .run_checked()
+            .map_err(|e| e.context(format!("creating users and databases of `{}`", svc.name)))?;
+        for db in &cfg.databases {
+            load_sql_files(svc, db)?;
+        }
+        Ok(())
+    }
+
+    fn subcommand(svc: &Service<Config>, name: &str, args: &[String]) -> Result<Command, Error> {
+        let cfg = &svc.config;
+        let port = svc.main_port()?.to_string();
+        let base = |program: &str| -> Result<Command, Error> {
+            let mut cmd = Command::new(program_path(svc, program)?).args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &port,
+                "-U",
+                &cfg.user,
+            ]);
+            if let Some(password) = &cfg.password {
+                cmd = cmd.env("PGPASSWORD", password.clone());
+            }
+            Ok(cmd)
+        };
+        let cmd = match name {
+            "psql" | "pg_dump" | "pg_restore" => base(name)?.args(["-d", cfg.main_database()]),
+            other => return Err(Error::unknown_subcommand(other)),
+        };
+        Ok(cmd.args(args.iter().cloned()))
+    }
+
+    fn connection_info(svc: &Service<Config>) -> Result<Vec<(String, String)>, Error> {
+        let cfg = &svc.config;
+        let port = svc.main_port()?;
+        let database = cfg.main_database();
+        let auth = match &cfg.password {
+            Some(password) => format!("{}:{}", url_escape(&cfg.user), url_escape(password)),
+            None => url_escape(&cfg.user),
+        };
+        Ok(vec![
+            (
+                "url".into(),
+                format!(
+                    "postgresql://{auth}@127.0.0.1:{port}/{}",
+                    url_escape(database)
+                ),
+            ),
+            ("host".into(), "127.0.0.1".into()),
+            ("port".into(), port.to_string()),
+            ("user".into(), cfg.user.clone()),
+            ("password".into(), cfg.password.clone().unwrap_or_default()),
+            ("database".into(), database.to_string()),
+            ("socket_dir".into(), svc.data_dir.clone()),
+        ])
+    }
+}
+
+fn pgdata(svc: &Service<Config>) -> String {
+    svc.data_path("pgdata").display().to_string()
+}
+
+/// The absolute path of a PostgreSQL program: in `bin_dir` when configured, else where the
+/// host finds it.
+fn program_path(svc: &Service<Config>, name: &str) -> Result<String, Error> {
+    match &svc.config.bin_dir {
+        Some(dir) => {
+            let dir = if dir.starts_with('/') {
+                dir.clone()
+            } else {
+                format!("{}/{dir}", svc.project_dir)
+            };
+            Ok(format!("{}/{name}", dir.trim_end_matches('/')))
+        }
+        None => find_program(name).ok_or_else(|| {
+            Error::msg(format!(
+                "cannot find `{name}`: install PostgreSQL (Debian: `apt install postgresql`) or set `bin_dir`"
+            ))
+        }),
+    }
+}
+
+/// `psql` on `database` as the superuser, stopping at the first error. Without `bin_dir` the
+/// host runs the `psql` it resolves; with it, the configured binary runs through `sh`.
+fn psql(svc: &Service<Config>, database: &str) -> Result<Command, Error> {
+    let cfg = &svc.config;
+    let port = svc.main_port()?.to_string();
+    let args = [
+        "-h",
+        "127.0.0.1",
+        "-p",
+        &port,
+        "-U",
+        &cfg.user,
+        "-d",
+        database,
+        "-v",
+        "ON_ERROR_STOP=1",
+        "-X",
+    ];
+    let mut cmd = match &cfg.bin_dir {
+        None => Command::new("psql").args(args),
+        Some(_) => Command::new("sh")
+            .args(["-c", "exec \"$0\" \"$@\"", &program_path(svc, "psql")?])
+            .args(args),
+    };
+    if let Some(password) = &cfg.password {
+        cmd = cmd.env("PGPASSWORD", password.clone());
+    }
+    Ok(cmd.env("LC_ALL", LOCALE))
+}
+
+/// One psql script creating every missing user and database. `format()` with `%I`/`%L`
+/// quotes the names on the server side; `\gexec` runs each generated statement on its own,
+/// which `CREATE DATABASE` requires.
+fn creation_script(cfg: &Config) -> String {
+    let mut script = String::new();
+    for user in &cfg.users {
+        let password = match &user.password {
+            Some(p) => format!(" PASSWORD %L', {}, {})", literal(&user.name), literal(p)),
+            None => format!("', {})", literal(&user.name)),
+        };
+        script.push_str(&format!(
+            "SELECT format('CREATE ROLE %I LOGIN{password} WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = {})\\gexec\n",
+            literal(&user.name)
+        ));
+    }
+    for db in &cfg.databases {
+        let owner = db.owner.as_deref().unwrap_or(&cfg.user);
+        script.push_str(&format!(
+            "SELECT format('CREATE DATABASE %I OWNER %I', {}, {}) WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = {})\\gexec\n",
+            literal(&db.name),
+            literal(owner),
+            literal(&db.name)
+        ));
+    }
+    script
+}
+
+/// Runs a database's SQL files once, as its owner. A marker in the data directory remembers
+/// that they ran, so a restart does not load them twice.
+fn load_sql_files(svc: &Service<Config>, db: &Database) -> Result<(), Error> {
+    if db.sql_files.is_empty() {
+        return Ok(());
+    }
+    let marker = svc.data_path(&format!("sql-loaded-{:016x}", fnv1a(db.name.as_bytes())));
+    if marker.exists() {
+        return Ok(());
+    }
+    let owner = db.owner.as_deref().unwrap_or(&svc.config.user);
+    let mut cmd = psql(svc, &db.name)?.args([
+        "-q".to_string(),
+        "-c".to_string(),
+        format!("SET ROLE {}", identifier(owner)),
+    ]);
+    for file in &db.sql_files {
+        let path = if file.starts_with('/') {
+            file.clone()
+        } else {
+            format!("{}/{file}", svc.project_dir)
+        };
+        cmd = cmd.args(["-f".to_string(), path]);
+    }
+    cmd.timeout(std::time::Duration::from_secs(240))
+        .run_checked()
+        .map_err(|e| {
+            e.context(format!(
+                "loading the SQL files of database `{}` of `{}`",
+                db.name, svc.name
+            ))
+        })?;
+    std::fs::write(&marker, db.sql_files.join("\n"))?;
+    log::info(format!(
+        "loaded {} SQL file(s) into `{}`",
+        db.sql_files.len(),
+        db.name
+    ));
+    Ok(())
+}
+
+/// A SQL string literal.
+fn literal(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "''"))
+}
+
+/// A SQL quoted identifier.
+fn identifier(text: &str) -> String {
+    format!("\"{}\"", text.replace('"', "\"\""))
+}
+
+/// Percent-encodes everything but unreserved characters, for the user info and path of a URL.
+fn url_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// FNV-1a: a stable, dependency-free hash for cache keys and marker names (not security).
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, b| {
+        (hash ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+teamster_plugin_sdk::export_kind!(Postgres);

@@ -1,0 +1,105 @@
+//! What each first-party kind says about itself: the programs users grant, the
+//! sub-commands they can run and the config keys they can write.
+
+use teamster::plugin::{PluginHost, PluginHostConfig};
+
+/// `describe` as users read it, with the config keys taken from the schema.
+fn describe(kind: &str) -> String {
+    let home = tempfile::tempdir().expect("tempdir");
+    let host = PluginHost::new(PluginHostConfig::in_dir(home.path())).expect("plugin host");
+    let plugin = host
+        .resolve(kind)
+        .unwrap_or_else(|e| panic!("{}", teamster::error_chain(&e)));
+    let info = plugin.describe();
+    let schema: serde_json::Value =
+        serde_json::from_str(info.config_schema.as_deref().expect("a config schema"))
+            .expect("schema is JSON");
+    let keys: Vec<String> = schema["properties"]
+        .as_object()
+        .expect("schema properties")
+        .iter()
+        .map(|(key, spec)| format!("{key}: {}", spec["type"]))
+        .collect();
+    let subcommands: Vec<String> = info
+        .subcommands
+        .iter()
+        .map(|s| format!("{} ({})", s.name, s.summary))
+        .collect();
+    format!(
+        "{} — {}\nprograms: {}\nsubcommands: {}\nconfig: {}\nunknown keys refused: {}",
+        info.name,
+        info.summary,
+        or_none(&info.programs),
+        or_none(&subcommands),
+        keys.join(", "),
+        schema["additionalProperties"] == false,
+    )
+}
+
+fn or_none(items: &[String]) -> String {
+    if items.is_empty() {
+        "none".to_owned()
+    } else {
+        items.join(", ")
+    }
+}
+
+#[test]
+fn postgres_describes_itself() {
+    insta::assert_snapshot!(describe("postgres"), @r#"
+    postgres — A throwaway PostgreSQL server with users, databases and SQL files
+    programs: sh, initdb, postgres, psql, pg_dump, pg_restore
+    subcommands: psql (Open psql on the service's database), pg_dump (Dump the service's database), pg_restore (Restore a dump into the service's database)
+    config: bin_dir: "string", database: "string", databases: "array", password: "string", port: ["integer","string"], template_cache: "boolean", user: "string", users: "array"
+    unknown keys refused: true
+    "#);
+}
+
+#[test]
+fn redis_describes_itself() {
+    insta::assert_snapshot!(describe("redis"), @r#"
+    redis — A throwaway Redis server without persistence
+    programs: redis-server, redis-cli
+    subcommands: cli (Run redis-cli against the service)
+    config: args: "array", port: ["integer","string"]
+    unknown keys refused: true
+    "#);
+}
+
+#[test]
+fn django_describes_itself() {
+    insta::assert_snapshot!(describe("django"), @r#"
+    django — A Django development server, migrated and with fixtures loaded
+    programs: python3, python, sh
+    subcommands: manage (Run manage.py with the service's environment)
+    config: app_dir: "string", fixtures: "array", migrate: "boolean", port: ["integer","string"], python: "string", ready_path: "string", settings: "string"
+    unknown keys refused: true
+    "#);
+}
+
+#[test]
+fn smtp_sink_describes_itself() {
+    insta::assert_snapshot!(describe("smtp-sink"), @r#"
+    smtp-sink — A mock SMTP server printing every message as one JSON line
+    programs: none
+    subcommands: none
+    config: port: ["integer","string"]
+    unknown keys refused: true
+    "#);
+}
+
+/// Every kind must accept `port`, which the host reads to reserve a fixed port.
+#[test]
+fn every_kind_accepts_a_port() {
+    let home = tempfile::tempdir().expect("tempdir");
+    let host = PluginHost::new(PluginHostConfig::in_dir(home.path())).expect("plugin host");
+    for kind in ["postgres", "redis", "django", "smtp-sink"] {
+        let plugin = host.resolve(kind).expect("built-in kind");
+        for port in [serde_json::json!(5999), serde_json::json!("auto")] {
+            let config = serde_json::json!({ "port": port });
+            plugin
+                .check_config("svc", &config)
+                .unwrap_or_else(|e| panic!("{kind}: {}", teamster::error_chain(&e)));
+        }
+    }
+}

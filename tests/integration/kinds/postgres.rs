@@ -1,0 +1,228 @@
+//! The `postgres` kind on a real PostgreSQL server.
+
+use std::process::Command;
+use std::time::Instant;
+
+use super::{postgres_user_line, stdout_of};
+use crate::fixture::Project;
+
+fn start_text(config: &str) -> String {
+    format!(
+        "startup_timeout = \"90s\"\n[services.db]\nkind = \"postgres\"\n{user}[services.db.config]\n{config}\n",
+        user = postgres_user_line()
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn psql_subcommand_runs_sql() {
+    let p = Project::new();
+    let running = p
+        .bundle(&start_text(""))
+        .start()
+        .await
+        .unwrap_or_else(|e| panic!("{}", teamster::error_chain(&e)));
+    assert_eq!(
+        stdout_of(&running["db"], "psql", &["-tAc", "select 1 + 1"]).await,
+        "2"
+    );
+    running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_url_connects_from_outside() {
+    let p = Project::new();
+    let running = p
+        .bundle(&start_text(
+            "password = \"s3cret/pw\"\ndatabase = \"postgres\"",
+        ))
+        .start()
+        .await
+        .unwrap_or_else(|e| panic!("{}", teamster::error_chain(&e)));
+    let url = running.connection("db", "url").expect("url").to_owned();
+    let port = running["db"].ports()[0].1;
+    assert_eq!(
+        url,
+        format!("postgresql://postgres:s3cret%2Fpw@127.0.0.1:{port}/postgres")
+    );
+    let psql = |url: &str| {
+        Command::new("psql")
+            .args([url, "-w", "-X", "-tAc", "select current_user"])
+            .output()
+            .expect("psql runs")
+    };
+    let out = psql(&url);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "postgres");
+    // The password is really required: the same URL without it is refused.
+    let out = psql(&format!("postgresql://postgres@127.0.0.1:{port}/postgres"));
+    assert!(
+        !out.status.success(),
+        "a connection without the password was accepted"
+    );
+    running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn poststart_creates_users_databases_and_loads_sql() {
+    let p = Project::new();
+    std::fs::write(p.file("schema.sql"), "create table items (id int primary key, name text);\ninsert into items values (1, 'it''s here');\n")
+        .expect("write schema");
+    let running = p
+        .bundle(&start_text(
+            r#"users = [{ name = "app", password = "apppw" }, { name = "reader" }]
+databases = [{ name = "appdb", owner = "app", sql_files = ["schema.sql"] }]"#,
+        ))
+        .start()
+        .await
+        .unwrap_or_else(|e| panic!("{}", teamster::error_chain(&e)));
+    let db = &running["db"];
+    // `psql` opens on the first configured database.
+    assert_eq!(
+        stdout_of(db, "psql", &["-tAc", "select current_database()"]).await,
+        "appdb"
+    );
+    assert_eq!(
+        stdout_of(
+            db,
+            "psql",
+            &[
+                "-tAc",
+                "select pg_get_userbyid(datdba) from pg_database where datname = 'appdb'"
+            ]
+        )
+        .await,
+        "app"
+    );
+    assert_eq!(
+        stdout_of(
+            db,
+            "psql",
+            &[
+                "-tAc",
+                "select count(*) from pg_roles where rolname in ('app', 'reader')"
+            ]
+        )
+        .await,
+        "2"
+    );
+    // The SQL file ran as the owner.
+    assert_eq!(
+        stdout_of(
+            db,
+            "psql",
+            &[
+                "-tAc",
+                "select tableowner from pg_tables where tablename = 'items'"
+            ]
+        )
+        .await,
+        "app"
+    );
+    assert_eq!(
+        stdout_of(db, "psql", &["-tAc", "select name from items"]).await,
+        "it's here"
+    );
+    running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pg_dump_subcommand_dumps_the_database() {
+    let p = Project::new();
+    let running = p
+        .bundle(&start_text(r#"databases = [{ name = "shop" }]"#))
+        .start()
+        .await
+        .unwrap_or_else(|e| panic!("{}", teamster::error_chain(&e)));
+    stdout_of(
+        &running["db"],
+        "psql",
+        &["-c", "create table orders (id int)"],
+    )
+    .await;
+    let dump = stdout_of(&running["db"], "pg_dump", &["--schema-only"]).await;
+    assert!(dump.contains("CREATE TABLE public.orders"), "{dump}");
+    running.stop().await;
+}
+
+/// The first start in an empty cache builds a template there; the next one copies it (a
+/// file planted in the template shows up in the new cluster). Prints both start times,
+/// which is what the template is for.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_start_copies_the_cached_template() {
+    let p = Project::new();
+    let cache = p.file("cache");
+    std::fs::create_dir(&cache).expect("cache dir");
+    let owner = nix::unistd::Uid::effective().is_root().then(|| {
+        nix::unistd::User::from_name("postgres")
+            .expect("lookup")
+            .expect("a postgres user")
+    });
+    if let Some(pg) = &owner {
+        nix::unistd::chown(&cache, Some(pg.uid), Some(pg.gid)).expect("chown");
+    }
+    // A private cache, so the first start really is cold whatever other tests left behind.
+    let text = format!(
+        "startup_timeout = \"90s\"\n[services.db]\nkind = \"postgres\"\n{user}env = {{ XDG_CACHE_HOME = \"{cache}\" }}\n",
+        user = postgres_user_line(),
+        cache = cache.display()
+    );
+
+    let started = Instant::now();
+    let running = p
+        .bundle(&text)
+        .start()
+        .await
+        .unwrap_or_else(|e| panic!("{}", teamster::error_chain(&e)));
+    let cold = started.elapsed();
+    running.stop().await;
+    let templates: Vec<_> = std::fs::read_dir(cache.join("teamster/postgres-templates"))
+        .expect("the template directory")
+        .flatten()
+        .map(|e| e.path())
+        .filter(|path| path.join("PG_VERSION").is_file())
+        .collect();
+    assert_eq!(templates.len(), 1, "{templates:?}");
+    let marker = templates[0].join("planted-by-test");
+    std::fs::write(&marker, "x").expect("plant a marker");
+    if let Some(pg) = &owner {
+        nix::unistd::chown(&marker, Some(pg.uid), Some(pg.gid)).expect("chown");
+    }
+
+    let started = Instant::now();
+    let running = p
+        .bundle(&text)
+        .start()
+        .await
+        .unwrap_or_else(|e| panic!("{}", teamster::error_chain(&e)));
+    let warm = started.elapsed();
+    assert!(
+        running
+            .run_dir()
+            .join("data/db/pgdata/planted-by-test")
+            .is_file(),
+        "the cluster was not copied from the template"
+    );
+    assert_eq!(
+        stdout_of(&running["db"], "psql", &["-tAc", "select 1"]).await,
+        "1"
+    );
+    running.stop().await;
+    eprintln!("postgres bundle start: cold template {cold:?}, warm template {warm:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_owned_by_an_unknown_user_is_refused_at_configure() {
+    let p = Project::new();
+    let err = p
+        .bundle(&start_text(
+            r#"databases = [{ name = "shop", owner = "nobody_here" }]"#,
+        ))
+        .start()
+        .await
+        .expect_err("an unknown owner");
+    insta::assert_snapshot!(teamster::error_chain(&err), @"cannot configure service `db`: plugin `postgres` failed in `configure`: database `shop` is owned by `nobody_here`, which is neither the superuser `postgres` nor in `users`");
+}
