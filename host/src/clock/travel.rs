@@ -191,6 +191,24 @@ pub fn format_offset(offset: Duration) -> String {
     format!("{sign}{}", shown.join(" "))
 }
 
+impl From<Duration> for Travel {
+    fn from(d: Duration) -> Travel {
+        Travel::By(d)
+    }
+}
+
+impl From<DateTime<FixedOffset>> for Travel {
+    fn from(t: DateTime<FixedOffset>) -> Travel {
+        Travel::To(t)
+    }
+}
+
+impl From<DateTime<chrono::Utc>> for Travel {
+    fn from(t: DateTime<chrono::Utc>) -> Travel {
+        Travel::To(t.fixed_offset())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -283,23 +301,5 @@ mod tests {
             };
             assert_eq!(by(text), precise, "{text}");
         }
-    }
-}
-
-impl From<Duration> for Travel {
-    fn from(d: Duration) -> Travel {
-        Travel::By(d)
-    }
-}
-
-impl From<DateTime<FixedOffset>> for Travel {
-    fn from(t: DateTime<FixedOffset>) -> Travel {
-        Travel::To(t)
-    }
-}
-
-impl From<DateTime<chrono::Utc>> for Travel {
-    fn from(t: DateTime<chrono::Utc>) -> Travel {
-        Travel::To(t.fixed_offset())
     }
 }

@@ -76,6 +76,7 @@ pub(crate) fn configure(
     data_dir: &std::path::Path,
     env: &[(String, String)],
     cwd: &std::path::Path,
+    sink: crate::logs::ServiceSink,
 ) -> Result<Arc<PluginService>, StartError> {
     let kind = spec.kind.clone().expect("only kind services have a slot");
     let ctx = ServiceContext {
@@ -87,6 +88,17 @@ pub(crate) fn configure(
     };
     let run_env = RunEnv { env: env.to_vec(), cwd: cwd.to_path_buf(), user: spec.user.clone(), extra_env: Vec::new() };
     let service = slot.plugin.instantiate(ctx, run_env, &[]).map_err(|e| configure_error(&spec.name, e))?;
+    // What the plugin logs (and prints) belongs with the service's own lines.
+    service.set_log_sink(Some(Arc::new(move |log: &crate::plugin::PluginLog| {
+        use crate::plugin::LogLevel;
+        let stream = match log.level {
+            LogLevel::Debug | LogLevel::Info => crate::logs::Stream::Out,
+            LogLevel::Warn | LogLevel::Error => crate::logs::Stream::Err,
+        };
+        for line in log.message.lines() {
+            sink.push(stream, format!("[plugin] {line}"));
+        }
+    })));
     let out = service.configure().map_err(|e| configure_error(&spec.name, e))?;
     out.apply_to(spec);
     if spec.command.is_empty() {

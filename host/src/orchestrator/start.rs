@@ -205,7 +205,8 @@ impl Starter {
             if spec.faketime {
                 self.clock.apply(&mut run_env);
             }
-            let hooks = super::kinds::configure(slot, &mut spec, &self.spec.project_dir, &data, &run_env, &cwd)?;
+            let sink = self.hub.sink(&spec.name).expect("every service has a sink");
+            let hooks = super::kinds::configure(slot, &mut spec, &self.spec.project_dir, &data, &run_env, &cwd, sink)?;
             self.hooks[i] = Some(hooks);
             self.effective[i] = Arc::new(spec);
         }

@@ -57,16 +57,21 @@ pub struct ProcessSpecOut {
 }
 
 impl ProcessSpecOut {
-    /// Writes these fields into `spec`. What the bundle file says wins: its variables come
-    /// after the plugin's, its directory is kept if set, and its readiness conditions are
-    /// kept alongside the plugin's.
+    /// Writes these fields into `spec`. The bundle's variables come after the plugin's (so
+    /// they win), the plugin's directory (resolved against the bundle's) is used when it
+    /// gives one, and the bundle's readiness conditions are kept alongside the plugin's.
     pub fn apply_to(self, spec: &mut ServiceSpec) {
         spec.command = self.command;
         let mut env = self.env;
         env.append(&mut spec.env);
         spec.env = env;
-        if spec.directory.is_none() {
-            spec.directory = self.directory;
+        // The plugin knows where its program must run (an app dir, say); the bundle's
+        // directory is only the default it was configured from.
+        if let Some(dir) = self.directory {
+            spec.directory = Some(match &spec.directory {
+                Some(base) if dir.is_relative() => base.join(dir),
+                _ => dir,
+            });
         }
         if let Some(signal) = self.stop_signal {
             spec.stop_signal = signal;

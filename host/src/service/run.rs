@@ -202,7 +202,9 @@ async fn run(
                 }
             }
         }
-        if !out_open && !err_open && !sup_running {
+        // Done when the supervisor is gone and every pipe, its status pipe included, is
+        // drained: its last status line may arrive after the output pipes' EOF.
+        if !out_open && !err_open && !sup_running && !status_open {
             break;
         }
 
@@ -308,6 +310,8 @@ async fn run(
                 launch.hub.warning(&format!("{}: a process outside its tree still holds its output pipes; stopped reading them", launch.spec.name));
                 out_open = false;
                 err_open = false;
+                status_open = false;
+                unknown_exit_if_silent(&mut main_exit, sup_running, status_open, &state, &send, started);
             },
         }
     }

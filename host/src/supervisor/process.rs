@@ -45,6 +45,10 @@ pub fn run_supervisor(spec_json: &str) -> i32 {
     // SAFETY: fd 3 is set up by the host as the write end of the status pipe; we take
     // ownership of it exactly once here.
     let mut status = unsafe { File::from_raw_fd(STATUS_FD) };
+    // The service must not inherit the status pipe: a process holding it would keep the
+    // host from seeing the supervisor's last words end.
+    // SAFETY: fcntl on a descriptor we own.
+    unsafe { libc::fcntl(STATUS_FD, libc::F_SETFD, libc::FD_CLOEXEC) };
     let spec: SuperviseSpec = match serde_json::from_str(spec_json) {
         Ok(s) => s,
         Err(e) => {

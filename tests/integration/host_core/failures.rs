@@ -28,7 +28,7 @@ ready = { log = "never printed" }
     let started = Instant::now();
     let err = bundle.start().await.expect_err("web crashes");
     // Fail fast: nowhere near the 60 s startup timeout.
-    assert!(started.elapsed() < Duration::from_secs(20));
+    assert!(started.elapsed() < Duration::from_secs(20), "took {:?}: {err}", started.elapsed());
     assert!(matches!(err, StartError::ServiceFailed(_)));
     insta::assert_snapshot!(redact(&err.to_string()), @r#"
     service `web` exited with exit code 3 before it was ready after <T>s
@@ -121,7 +121,14 @@ async fn crash_while_running_is_reported() {
         .await
         .expect("start");
     std::fs::write(p.file("go"), "").expect("write");
-    let crash = tokio::time::timeout(Duration::from_secs(10), running.crashed()).await.expect("crash reported");
+    let crash = match tokio::time::timeout(Duration::from_secs(10), running.crashed()).await {
+        Ok(c) => c,
+        Err(_) => panic!(
+            "no crash reported; state {:?}, lines {:?}",
+            running["s"].state(),
+            running["s"].logs().lines().map(|l| l.into_iter().map(|l| l.text).collect::<Vec<_>>())
+        ),
+    };
     assert!(crash.to_string().contains("exit code 7"), "{crash}");
     assert!(crash.to_string().contains("bye"), "{crash}");
     running.stop().await;

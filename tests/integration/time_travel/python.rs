@@ -45,7 +45,10 @@ impl Reporter {
         let counter = self.asked.entry(service.to_owned()).or_default();
         let n = *counter;
         *counter += 1;
-        std::fs::write(self.project.file(&format!("{service}/ask.{n}")), kind).expect("ask");
+        // Written whole, then renamed: the service must never read a half-written question.
+        let tmp = self.project.file(&format!("{service}/.ask.{n}"));
+        std::fs::write(&tmp, kind).expect("ask");
+        std::fs::rename(&tmp, self.project.file(&format!("{service}/ask.{n}"))).expect("ask");
         running[service]
             .logs()
             .until(format!("answer {n} ").as_str(), Duration::from_secs(30), 1000)
