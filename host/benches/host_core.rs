@@ -18,13 +18,20 @@ fn bundle(dir: &Path, toml: &str) -> Bundle {
 fn peak_rss_kib() -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).map(|l| l.to_owned()))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .map(|l| l.to_owned())
+        })
         .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
         .unwrap_or(0)
 }
 
 fn now_ns() -> u128 {
-    SystemTime::now().duration_since(UNIX_EPOCH).expect("clock").as_nanos()
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("clock")
+        .as_nanos()
 }
 
 fn median(v: &mut [f64]) -> f64 {
@@ -54,14 +61,25 @@ ready = { log = "ready" }
                 break;
             }
         }
-        let line = r["s"].logs().tail(1).expect("tail").pop().expect("line").text;
-        let wrote: u128 = line.trim_start_matches("ready ").parse().expect("timestamp");
+        let line = r["s"]
+            .logs()
+            .tail(1)
+            .expect("tail")
+            .pop()
+            .expect("line")
+            .text;
+        let wrote: u128 = line
+            .trim_start_matches("ready ")
+            .parse()
+            .expect("timestamp");
         lat.push((at.expect("ready") - wrote) as f64 / 1e6);
         r.stop().await;
     }
     let med = median(&mut lat);
     let max = lat.last().copied().unwrap_or(0.0);
-    println!("readiness latency: median {med:.3} ms, max {max:.3} ms over {runs} runs (goal: median <= 1 ms)");
+    println!(
+        "readiness latency: median {med:.3} ms, max {max:.3} ms over {runs} runs (goal: median <= 1 ms)"
+    );
 }
 
 /// Start and stop of many trivial services, against spawning and killing them directly.
@@ -69,7 +87,9 @@ async fn many_services(n: usize) {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut toml = String::new();
     for i in 0..n {
-        toml.push_str(&format!("[services.s{i}]\ncommand = [\"sleep\", \"600\"]\n"));
+        toml.push_str(&format!(
+            "[services.s{i}]\ncommand = [\"sleep\", \"600\"]\n"
+        ));
     }
     let b = bundle(dir.path(), &toml);
     let t = Instant::now();
@@ -80,7 +100,14 @@ async fn many_services(n: usize) {
 
     // Baseline: the same processes spawned and SIGKILLed directly, no supervision.
     let t = Instant::now();
-    let mut children: Vec<_> = (0..n).map(|_| std::process::Command::new("sleep").arg("600").spawn().expect("spawn")).collect();
+    let mut children: Vec<_> = (0..n)
+        .map(|_| {
+            std::process::Command::new("sleep")
+                .arg("600")
+                .spawn()
+                .expect("spawn")
+        })
+        .collect();
     for c in &mut children {
         c.kill().expect("kill");
     }
@@ -133,7 +160,10 @@ ready = {{ log = {{ contains = "done", stream = "stderr" }} }}
 }
 
 fn main() {
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
     let only = std::env::args().skip(1).find(|a| !a.starts_with('-'));
     let want = |name: &str| only.as_deref().is_none_or(|o| name.contains(o));
     rt.block_on(async {

@@ -13,9 +13,13 @@ pub struct Project {
 
 impl Project {
     pub fn new() -> Project {
-        let dir = tempfile::Builder::new().prefix("teamster-test-").tempdir().expect("tempdir");
+        let dir = tempfile::Builder::new()
+            .prefix("teamster-test-")
+            .tempdir()
+            .expect("tempdir");
         use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755))
+            .expect("chmod");
         Project { dir }
     }
 
@@ -46,7 +50,11 @@ impl Project {
 
 /// A port nobody listens on right now.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
 }
 
 /// Polls `cond` until it holds or `limit` passes.
@@ -64,7 +72,9 @@ pub async fn eventually(limit: Duration, mut cond: impl FnMut() -> bool) -> bool
 /// Whether a process exists and is not a zombie.
 pub fn alive(pid: u32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(s) => !s.rsplit_once(')').is_some_and(|(_, rest)| rest.trim_start().starts_with('Z')),
+        Ok(s) => !s
+            .rsplit_once(')')
+            .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z')),
         Err(_) => false,
     }
 }
@@ -73,7 +83,9 @@ pub fn alive(pid: u32) -> bool {
 pub async fn read_pid(path: &Path) -> u32 {
     let mut pid = None;
     eventually(Duration::from_secs(10), || {
-        pid = std::fs::read_to_string(path).ok().and_then(|s| s.trim().parse().ok());
+        pid = std::fs::read_to_string(path)
+            .ok()
+            .and_then(|s| s.trim().parse().ok());
         pid.is_some()
     })
     .await;

@@ -55,7 +55,11 @@ pub enum Command {
         #[arg(short = 'f', long, default_value = "bundle.toml")]
         bundle: PathBuf,
         /// A relative jump.
-        #[arg(allow_hyphen_values = true, required_unless_present = "to", conflicts_with = "to")]
+        #[arg(
+            allow_hyphen_values = true,
+            required_unless_present = "to",
+            conflicts_with = "to"
+        )]
         by: Option<String>,
         /// An absolute instant (RFC 3339, time zone respected).
         #[arg(long)]
@@ -92,7 +96,11 @@ pub fn run(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Check { bundle } => match crate::BundleSpec::load(&bundle) {
             Ok(spec) => {
-                println!("{}: ok ({} services)", bundle.display(), spec.services.len());
+                println!(
+                    "{}: ok ({} services)",
+                    bundle.display(),
+                    spec.services.len()
+                );
                 ExitCode::Ok
             }
             Err(e) => {
@@ -101,12 +109,20 @@ pub fn run(cli: Cli) -> ExitCode {
             }
         },
         Command::Up { bundle, quiet } => up::up(&bundle, quiet),
-        Command::Exec { bundle, service, subcommand, args } => remote::exec(&bundle, service, subcommand, args),
+        Command::Exec {
+            bundle,
+            service,
+            subcommand,
+            args,
+        } => remote::exec(&bundle, service, subcommand, args),
         Command::Travel { bundle, by, to } => remote::travel(&bundle, by, to),
         Command::Now { bundle } => remote::now(&bundle),
         Command::Plugin(cmd) => plugin::run(cmd),
         Command::SmtpSink { port, host } => {
-            let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+            let rt = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
                 Ok(rt) => rt,
                 Err(e) => {
                     eprintln!("error: cannot start the async runtime: {e}");

@@ -44,7 +44,12 @@ pub enum PluginCommand {
 }
 
 pub(super) fn run(cmd: PluginCommand) -> ExitCode {
-    if let PluginCommand::New { name, dir, sdk_path } = cmd {
+    if let PluginCommand::New {
+        name,
+        dir,
+        sdk_path,
+    } = cmd
+    {
         let dir = dir.unwrap_or_else(|| PathBuf::from(&name));
         let sdk = match sdk_path {
             Some(p) => SdkSource::Path(p),
@@ -66,9 +71,13 @@ pub(super) fn run(cmd: PluginCommand) -> ExitCode {
         }
     };
     let shown = match cmd {
-        PluginCommand::Install { path, grants } => host.install(&path, &grants).map(|x| x.to_string()),
+        PluginCommand::Install { path, grants } => {
+            host.install(&path, &grants).map(|x| x.to_string())
+        }
         PluginCommand::List => host.list().map(|x| x.to_string()),
-        PluginCommand::Inspect { name_or_path } => host.inspect(&name_or_path).map(|x| x.to_string()),
+        PluginCommand::Inspect { name_or_path } => {
+            host.inspect(&name_or_path).map(|x| x.to_string())
+        }
         PluginCommand::Remove { name } => host.remove(&name).map(|x| x.to_string()),
         PluginCommand::New { .. } => unreachable!("handled above"),
     };

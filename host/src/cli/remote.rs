@@ -20,10 +20,13 @@ fn current_run(bundle: &Path) -> Result<PathBuf, ExitCode> {
 
 fn ask(bundle: &Path, req: Request) -> Result<Reply, ExitCode> {
     let run = current_run(bundle)?;
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| {
-        eprintln!("error: cannot start the async runtime: {e}");
-        ExitCode::Internal
-    })?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            eprintln!("error: cannot start the async runtime: {e}");
+            ExitCode::Internal
+        })?;
     match rt.block_on(request(&run, &req)) {
         Ok(Reply::Error { message }) => {
             eprintln!("error: {message}");
@@ -40,7 +43,14 @@ fn ask(bundle: &Path, req: Request) -> Result<Reply, ExitCode> {
 /// `teamster exec <service> <subcommand> [args…]`: runs with our stdin/stdout/stderr and
 /// exits with the sub-command's status.
 pub(super) fn exec(bundle: &Path, service: String, name: String, args: Vec<String>) -> ExitCode {
-    let spec = match ask(bundle, Request::Exec { service, name, args }) {
+    let spec = match ask(
+        bundle,
+        Request::Exec {
+            service,
+            name,
+            args,
+        },
+    ) {
         Ok(Reply::Exec(spec)) => spec,
         Ok(_) => return ExitCode::Internal,
         Err(code) => return code,
@@ -54,13 +64,19 @@ fn run_here(spec: ExecSpec) -> ExitCode {
         return ExitCode::Internal;
     };
     let mut cmd = std::process::Command::new(program);
-    cmd.args(args).env_clear().envs(spec.env.iter().map(|(k, v)| (k, v))).current_dir(&spec.cwd);
+    cmd.args(args)
+        .env_clear()
+        .envs(spec.env.iter().map(|(k, v)| (k, v)))
+        .current_dir(&spec.cwd);
     if let Some(user) = &spec.user
         && nix::unistd::Uid::effective().is_root()
     {
         match nix::unistd::User::from_name(user) {
             Ok(Some(u)) => {
-                cmd.uid(u.uid.as_raw()).gid(u.gid.as_raw()).env("HOME", &u.dir).env("USER", user);
+                cmd.uid(u.uid.as_raw())
+                    .gid(u.gid.as_raw())
+                    .env("HOME", &u.dir)
+                    .env("USER", user);
             }
             _ => {
                 eprintln!("error: user `{user}` does not exist");
@@ -71,7 +87,9 @@ fn run_here(spec: ExecSpec) -> ExitCode {
     match cmd.status() {
         Ok(status) => {
             use std::os::unix::process::ExitStatusExt;
-            let code = status.code().unwrap_or_else(|| 128 + status.signal().unwrap_or(0));
+            let code = status
+                .code()
+                .unwrap_or_else(|| 128 + status.signal().unwrap_or(0));
             std::process::exit(code);
         }
         Err(e) => {

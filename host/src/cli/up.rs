@@ -20,7 +20,10 @@ enum Shutdown {
 }
 
 pub(super) fn up(path: &Path, quiet: bool) -> ExitCode {
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -38,8 +41,15 @@ async fn up_async(path: &Path, quiet: bool) -> ExitCode {
             return ExitCode::BundleInvalid;
         }
     };
-    let console = if quiet { ConsoleMode::Quiet } else { ConsoleMode::detect() };
-    let (Ok(mut sigint), Ok(mut sigterm)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) else {
+    let console = if quiet {
+        ConsoleMode::Quiet
+    } else {
+        ConsoleMode::detect()
+    };
+    let (Ok(mut sigint), Ok(mut sigterm)) = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) else {
         eprintln!("error: cannot install signal handlers");
         return ExitCode::Internal;
     };
@@ -65,7 +75,10 @@ async fn up_async(path: &Path, quiet: bool) -> ExitCode {
             None
         }
     };
-    running.message(&format!("all {} services ready; Ctrl-C to stop", running.services().len()));
+    running.message(&format!(
+        "all {} services ready; Ctrl-C to stop",
+        running.services().len()
+    ));
 
     let mut code = ExitCode::Ok;
     tokio::select! {

@@ -40,7 +40,11 @@ pub(crate) enum BundleClock {
 }
 
 impl BundleClock {
-    pub(crate) fn create(spec: &BundleSpec, run: &RunDir, hub: &LogHub) -> Result<BundleClock, StartError> {
+    pub(crate) fn create(
+        spec: &BundleSpec,
+        run: &RunDir,
+        hub: &LogHub,
+    ) -> Result<BundleClock, StartError> {
         if !spec.services.iter().any(|s| s.faketime) {
             return Ok(BundleClock::Unused);
         }
@@ -61,11 +65,16 @@ impl BundleClock {
 
     /// Adds what a faked service needs to its environment.
     pub(crate) fn apply(&self, env: &mut Vec<(String, String)>) {
-        let BundleClock::Faking(clock) = self else { return };
+        let BundleClock::Faking(clock) = self else {
+            return;
+        };
         env.retain(|(k, _)| !clock.env_remove().contains(&k.as_str()));
         for (k, v) in clock.env() {
             let value = if k == "LD_PRELOAD" {
-                let existing = env.iter().find(|(ek, _)| ek == "LD_PRELOAD").map(|(_, v)| v.clone());
+                let existing = env
+                    .iter()
+                    .find(|(ek, _)| ek == "LD_PRELOAD")
+                    .map(|(_, v)| v.clone());
                 merge_ld_preload(&v, existing.as_deref())
             } else {
                 v
@@ -81,7 +90,9 @@ impl BundleClock {
             BundleClock::Unused => Err(TravelError::Unavailable {
                 reason: "every service has `faketime = false`".to_owned(),
             }),
-            BundleClock::Unavailable(reason) => Err(TravelError::Unavailable { reason: reason.clone() }),
+            BundleClock::Unavailable(reason) => Err(TravelError::Unavailable {
+                reason: reason.clone(),
+            }),
         }
     }
 

@@ -90,10 +90,17 @@ impl Controller {
     fn handle(&self, req: Request) -> Reply {
         let err = |message: String| Reply::Error { message };
         match req {
-            Request::Exec { service, name, args } => {
+            Request::Exec {
+                service,
+                name,
+                args,
+            } => {
                 let Some(svc) = self.services.iter().find(|s| s.name() == service) else {
                     let names: Vec<&str> = self.services.iter().map(|s| s.name()).collect();
-                    return err(format!("no service `{service}` in this bundle (services: {})", names.join(", ")));
+                    return err(format!(
+                        "no service `{service}` in this bundle (services: {})",
+                        names.join(", ")
+                    ));
                 };
                 match svc.subcommand(&name, &args) {
                     Ok(sub) => {
@@ -125,12 +132,16 @@ impl Controller {
                 match self.clock.travel(travel) {
                     Ok(report) => {
                         self.hub.message(&report.to_string());
-                        Reply::Travelled { report: report.to_string() }
+                        Reply::Travelled {
+                            report: report.to_string(),
+                        }
                     }
                     Err(e) => err(crate::error_chain(&e)),
                 }
             }
-            Request::Now => Reply::Now { now: self.clock.now().to_rfc3339() },
+            Request::Now => Reply::Now {
+                now: self.clock.now().to_rfc3339(),
+            },
         }
     }
 
@@ -163,9 +174,13 @@ async fn serve_one(ctl: &Controller, stream: UnixStream) -> std::io::Result<()> 
             // Plugin calls block: keep them off the async workers.
             tokio::task::spawn_blocking(move || ctl.handle(req))
                 .await
-                .unwrap_or_else(|e| Reply::Error { message: format!("the request failed: {e}") })
+                .unwrap_or_else(|e| Reply::Error {
+                    message: format!("the request failed: {e}"),
+                })
         }
-        Err(e) => Reply::Error { message: format!("bad request: {e}") },
+        Err(e) => Reply::Error {
+            message: format!("bad request: {e}"),
+        },
     };
     let mut out = serde_json::to_vec(&reply).expect("serializable");
     out.push(b'\n');
@@ -192,12 +207,17 @@ pub enum ControlError {
 /// Sends one request to the bundle whose run directory is `run_dir`.
 pub async fn request(run_dir: &Path, req: &Request) -> Result<Reply, ControlError> {
     let path = run_dir.join("control.sock");
-    let stream = UnixStream::connect(&path).await.map_err(|source| ControlError::NotRunning { path, source })?;
+    let stream = UnixStream::connect(&path)
+        .await
+        .map_err(|source| ControlError::NotRunning { path, source })?;
     let (r, mut w) = stream.into_split();
     let mut out = serde_json::to_vec(req).expect("serializable");
     out.push(b'\n');
     w.write_all(&out).await.map_err(ControlError::Protocol)?;
     let mut line = String::new();
-    BufReader::new(r).read_line(&mut line).await.map_err(ControlError::Protocol)?;
+    BufReader::new(r)
+        .read_line(&mut line)
+        .await
+        .map_err(ControlError::Protocol)?;
     serde_json::from_str(&line).map_err(|e| ControlError::Protocol(std::io::Error::other(e)))
 }

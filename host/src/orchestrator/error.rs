@@ -106,7 +106,9 @@ pub enum StartError {
     #[error("cannot fill in the references of a service")]
     Interpolation(#[source] crate::bundle::interpolate::InterpolationError),
     /// Something already answers on a service's port or socket before it started.
-    #[error("service `{service}` cannot start: {probe}; another process holds it (stop it or pick another port)")]
+    #[error(
+        "service `{service}` cannot start: {probe}; another process holds it (stop it or pick another port)"
+    )]
     AlreadyRunning {
         /// The service.
         service: String,

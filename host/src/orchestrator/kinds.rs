@@ -19,23 +19,34 @@ static HOST: OnceLock<Result<PluginHost, String>> = OnceLock::new();
 static PORTS: OnceLock<Result<PortAllocator, String>> = OnceLock::new();
 
 fn configure_error(service: &str, e: impl std::error::Error + Send + Sync + 'static) -> StartError {
-    StartError::Configure { service: service.to_owned(), source: Box::new(e) }
+    StartError::Configure {
+        service: service.to_owned(),
+        source: Box::new(e),
+    }
 }
 
 fn message_error(service: &str, msg: String) -> StartError {
-    StartError::Configure { service: service.to_owned(), source: msg.into() }
+    StartError::Configure {
+        service: service.to_owned(),
+        source: msg.into(),
+    }
 }
 
 /// The process-wide plugin host.
 pub fn plugin_host() -> Result<&'static PluginHost, String> {
-    HOST.get_or_init(|| PluginHost::new(PluginHostConfig::from_env()).map_err(|e| crate::error_chain(&e)))
-        .as_ref()
-        .map_err(Clone::clone)
+    HOST.get_or_init(|| {
+        PluginHost::new(PluginHostConfig::from_env()).map_err(|e| crate::error_chain(&e))
+    })
+    .as_ref()
+    .map_err(Clone::clone)
 }
 
 /// The process-wide port allocator.
 pub fn port_allocator() -> Result<&'static PortAllocator, String> {
-    PORTS.get_or_init(|| PortAllocator::new().map_err(|e| crate::error_chain(&e))).as_ref().map_err(Clone::clone)
+    PORTS
+        .get_or_init(|| PortAllocator::new().map_err(|e| crate::error_chain(&e)))
+        .as_ref()
+        .map_err(Clone::clone)
 }
 
 /// A kind service between resolution and spawn.
@@ -49,23 +60,34 @@ pub(crate) struct KindSlot {
 /// Resolves the kind of `spec` (if any), checks its config, and allocates its main port:
 /// `port = N` in the config reserves N, anything else (absent or `"auto"`) picks a free one.
 pub(crate) fn resolve(spec: &ServiceSpec) -> Result<Option<KindSlot>, StartError> {
-    let Some(kind) = &spec.kind else { return Ok(None) };
+    let Some(kind) = &spec.kind else {
+        return Ok(None);
+    };
     let host = plugin_host().map_err(|m| message_error(&spec.name, m))?;
-    let plugin = host.resolve(&kind.name).map_err(|e| configure_error(&spec.name, e))?;
-    plugin.check_config(&spec.name, &kind.config).map_err(|e| configure_error(&spec.name, e))?;
+    let plugin = host
+        .resolve(&kind.name)
+        .map_err(|e| configure_error(&spec.name, e))?;
+    plugin
+        .check_config(&spec.name, &kind.config)
+        .map_err(|e| configure_error(&spec.name, e))?;
     let ports = port_allocator().map_err(|m| message_error(&spec.name, m))?;
     let lease = match kind.config.get("port") {
         Some(serde_json::Value::Number(n)) => {
             let port = n
                 .as_u64()
                 .and_then(|p| u16::try_from(p).ok())
-                .ok_or_else(|| message_error(&spec.name, format!("`port = {n}` is not a valid port")))?;
+                .ok_or_else(|| {
+                    message_error(&spec.name, format!("`port = {n}` is not a valid port"))
+                })?;
             ports.reserve(port)
         }
         _ => ports.allocate(),
     }
     .map_err(|e| configure_error(&spec.name, e))?;
-    Ok(Some(KindSlot { plugin, leases: vec![("main".to_owned(), lease)] }))
+    Ok(Some(KindSlot {
+        plugin,
+        leases: vec![("main".to_owned(), lease)],
+    }))
 }
 
 /// Instantiates the plugin for one service and applies its `configure` answer to the spec.
@@ -83,11 +105,23 @@ pub(crate) fn configure(
         name: spec.name.clone(),
         project_dir: project_dir.to_path_buf(),
         data_dir: data_dir.to_path_buf(),
-        ports: slot.leases.iter().map(|(role, l)| (role.clone(), l.port())).collect(),
+        ports: slot
+            .leases
+            .iter()
+            .map(|(role, l)| (role.clone(), l.port()))
+            .collect(),
         config: kind.config.clone(),
     };
-    let run_env = RunEnv { env: env.to_vec(), cwd: cwd.to_path_buf(), user: spec.user.clone(), extra_env: Vec::new() };
-    let service = slot.plugin.instantiate(ctx, run_env, &[]).map_err(|e| configure_error(&spec.name, e))?;
+    let run_env = RunEnv {
+        env: env.to_vec(),
+        cwd: cwd.to_path_buf(),
+        user: spec.user.clone(),
+        extra_env: Vec::new(),
+    };
+    let service = slot
+        .plugin
+        .instantiate(ctx, run_env, &[])
+        .map_err(|e| configure_error(&spec.name, e))?;
     // What the plugin logs (and prints) belongs with the service's own lines.
     service.set_log_sink(Some(Arc::new(move |log: &crate::plugin::PluginLog| {
         use crate::plugin::LogLevel;
@@ -99,10 +133,15 @@ pub(crate) fn configure(
             sink.push(stream, format!("[plugin] {line}"));
         }
     })));
-    let out = service.configure().map_err(|e| configure_error(&spec.name, e))?;
+    let out = service
+        .configure()
+        .map_err(|e| configure_error(&spec.name, e))?;
     out.apply_to(spec);
     if spec.command.is_empty() {
-        return Err(message_error(&spec.name, format!("plugin `{}` configured no command", kind.name)));
+        return Err(message_error(
+            &spec.name,
+            format!("plugin `{}` configured no command", kind.name),
+        ));
     }
     Ok(Arc::new(service))
 }

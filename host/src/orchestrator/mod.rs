@@ -14,5 +14,5 @@ pub use clock::TravelError;
 pub use error::{CrashReport, ServiceReport, StartError};
 pub use event::{Event, EventStream};
 pub use running::{KillSwitch, Running, ServiceHandle};
-pub use subcommand::{Subcommand, SubcommandError};
 pub use start::{Bundle, DEFAULT_MAX_LINE_LEN};
+pub use subcommand::{Subcommand, SubcommandError};

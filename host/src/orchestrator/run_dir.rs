@@ -41,8 +41,15 @@ impl RunDir {
         let path = runs.join(&id);
         std::fs::create_dir_all(path.join("logs"))?;
         std::fs::create_dir_all(path.join("data"))?;
-        let info = RunInfo { host_pid: std::process::id(), bundle: bundle.map(Path::to_path_buf), started: now.to_rfc3339() };
-        std::fs::write(path.join("run.json"), serde_json::to_vec_pretty(&info).expect("serializable"))?;
+        let info = RunInfo {
+            host_pid: std::process::id(),
+            bundle: bundle.map(Path::to_path_buf),
+            started: now.to_rfc3339(),
+        };
+        std::fs::write(
+            path.join("run.json"),
+            serde_json::to_vec_pretty(&info).expect("serializable"),
+        )?;
         Ok(RunDir { path, id })
     }
 
@@ -77,8 +84,14 @@ impl RunDir {
 
 /// Removes the oldest runs so that at most `keep` remain, never one whose host still lives.
 fn prune(runs: &Path, keep: usize) {
-    let Ok(rd) = std::fs::read_dir(runs) else { return };
-    let mut dirs: Vec<PathBuf> = rd.flatten().map(|e| e.path()).filter(|p| p.is_dir()).collect();
+    let Ok(rd) = std::fs::read_dir(runs) else {
+        return;
+    };
+    let mut dirs: Vec<PathBuf> = rd
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.is_dir())
+        .collect();
     if dirs.len() <= keep {
         return;
     }
@@ -89,7 +102,9 @@ fn prune(runs: &Path, keep: usize) {
         let alive = std::fs::read(dir.join("run.json"))
             .ok()
             .and_then(|b| serde_json::from_slice::<RunInfo>(&b).ok())
-            .is_some_and(|i| i.host_pid != std::process::id() && crate::process::is_alive(i.host_pid));
+            .is_some_and(|i| {
+                i.host_pid != std::process::id() && crate::process::is_alive(i.host_pid)
+            });
         if !alive {
             let _ = std::fs::remove_dir_all(&dir);
         }

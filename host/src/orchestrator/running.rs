@@ -13,13 +13,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use tokio::sync::{broadcast, mpsc, watch};
 
+use super::clock::{BundleClock, TravelError};
 use super::error::{CrashReport, REPORT_LINES, ServiceReport};
 use super::event::{Event, EventStream};
-use super::clock::{BundleClock, TravelError};
 use super::run_dir::RunDir;
 use super::subcommand::{Subcommand, SubcommandError};
-use crate::clock::{Travel, TravelReport};
 use crate::bundle::spec::{BundleSpec, ServiceSpec};
+use crate::clock::{Travel, TravelReport};
 use crate::logs::{LogHub, Logs};
 use crate::service::ServiceState;
 use crate::service::hooks::ServiceHooks;
@@ -92,13 +92,17 @@ impl ServiceHandle {
         name: &str,
         args: impl IntoIterator<Item = S>,
     ) -> Result<Subcommand, SubcommandError> {
-        let hooks = self.hooks.as_ref().ok_or_else(|| SubcommandError::NoKind { service: self.name().to_owned() })?;
-        let args: Vec<String> = args.into_iter().map(|a| a.as_ref().to_owned()).collect();
-        let spec = hooks.subcommand(name, &args).map_err(|source| SubcommandError::Build {
+        let hooks = self.hooks.as_ref().ok_or_else(|| SubcommandError::NoKind {
             service: self.name().to_owned(),
-            name: name.to_owned(),
-            source,
         })?;
+        let args: Vec<String> = args.into_iter().map(|a| a.as_ref().to_owned()).collect();
+        let spec = hooks
+            .subcommand(name, &args)
+            .map_err(|source| SubcommandError::Build {
+                service: self.name().to_owned(),
+                name: name.to_owned(),
+                source,
+            })?;
         Ok(Subcommand {
             service: self.name().to_owned(),
             spec,
@@ -111,7 +115,9 @@ impl ServiceHandle {
 
     /// Process statistics of the service and its whole tree, read from /proc.
     pub fn stats(&self) -> Result<crate::process::ProcessStats, crate::process::ProcessError> {
-        let pid = self.pid().ok_or(crate::process::ProcessError::NotFound { pid: 0 })?;
+        let pid = self
+            .pid()
+            .ok_or(crate::process::ProcessError::NotFound { pid: 0 })?;
         crate::process::stats(pid)
     }
 }
@@ -149,7 +155,10 @@ pub struct Running {
 }
 
 impl Running {
-    #[expect(clippy::too_many_arguments, reason = "assembled once, from the starter's parts")]
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "assembled once, from the starter's parts"
+    )]
     pub(crate) fn assemble(
         spec: Arc<BundleSpec>,
         run: RunDir,
@@ -171,12 +180,23 @@ impl Running {
             .map(|(i, s)| {
                 let (state, pid) = match &links[i] {
                     Some(l) => (l.state.clone(), l.pid.clone()),
-                    None => (watch::channel(ServiceState::Pending).1, watch::channel(None).1),
+                    None => (
+                        watch::channel(ServiceState::Pending).1,
+                        watch::channel(None).1,
+                    ),
                 };
                 ServiceHandle {
                     env: Arc::new(envs[i].clone()),
                     hooks: hooks[i].clone(),
-                    ports: kinds[i].as_ref().map(|k| k.leases.iter().map(|(r, l)| (r.clone(), l.port())).collect()).unwrap_or_default(),
+                    ports: kinds[i]
+                        .as_ref()
+                        .map(|k| {
+                            k.leases
+                                .iter()
+                                .map(|(r, l)| (r.clone(), l.port()))
+                                .collect()
+                        })
+                        .unwrap_or_default(),
                     spec: s.clone(),
                     state,
                     pid,
@@ -192,7 +212,20 @@ impl Running {
             shared.clone(),
             services.clone(),
         ));
-        Running { spec, run, hub, clock, services, links, _kinds: kinds, published, events, crash, shared, monitor }
+        Running {
+            spec,
+            run,
+            hub,
+            clock,
+            services,
+            links,
+            _kinds: kinds,
+            published,
+            events,
+            crash,
+            shared,
+            monitor,
+        }
     }
 
     /// The bundle's spec.
@@ -228,8 +261,12 @@ impl Running {
     /// Serves `teamster exec`, `travel` and `now` on `<run>/control.sock` while the
     /// returned task runs.
     pub fn serve_control(&self) -> std::io::Result<tokio::task::JoinHandle<()>> {
-        super::control::Controller { services: self.services.clone(), clock: self.clock.clone(), hub: self.hub.clone() }
-            .serve(self.run.path())
+        super::control::Controller {
+            services: self.services.clone(),
+            clock: self.clock.clone(),
+            hub: self.hub.clone(),
+        }
+        .serve(self.run.path())
     }
 
     /// Every service's connection info (`url`, `host`, `port`, …), as in
@@ -240,7 +277,11 @@ impl Running {
 
     /// One connection value, e.g. `bundle.connection("db", "url")`.
     pub fn connection(&self, service: &str, key: &str) -> Option<&str> {
-        self.published.get(service)?.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+        self.published
+            .get(service)?
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
     }
 
     /// Moves the clock of every service with `faketime` on (the default), at once.
@@ -265,12 +306,20 @@ impl Running {
 
     /// Subscribes to events from now on.
     pub fn events(&self) -> EventStream {
-        EventStream(tokio_stream::wrappers::BroadcastStream::new(self.events.subscribe()))
+        EventStream(tokio_stream::wrappers::BroadcastStream::new(
+            self.events.subscribe(),
+        ))
     }
 
     /// A handle that SIGKILLs everything, for use while [`Running::stop`] runs.
     pub fn kill_switch(&self) -> KillSwitch {
-        KillSwitch(self.links.iter().flatten().map(|l| l.control.clone()).collect())
+        KillSwitch(
+            self.links
+                .iter()
+                .flatten()
+                .map(|l| l.control.clone())
+                .collect(),
+        )
     }
 
     /// Resolves when a service exits or fails without having been asked to stop.
@@ -304,20 +353,25 @@ impl Running {
         }
         let mut done: Vec<bool> = self.links.iter().map(Option::is_none).collect();
         while done.iter().any(|d| !d) {
-            let batch: Vec<usize> =
-                (0..n).filter(|&i| !done[i] && dependents[i].iter().all(|&j| done[j])).collect();
+            let batch: Vec<usize> = (0..n)
+                .filter(|&i| !done[i] && dependents[i].iter().all(|&j| done[j]))
+                .collect();
             let mut waits = Vec::new();
             for &i in &batch {
                 let link = self.links[i].take().expect("not done");
                 self.shared.stopping[i].store(true, Ordering::SeqCst);
-                let _ = self.events.send(Event::Stopping { service: self.spec.services[i].name.clone() });
+                let _ = self.events.send(Event::Stopping {
+                    service: self.spec.services[i].name.clone(),
+                });
                 let _ = link.control.send(Control::Stop);
                 waits.push((i, link));
             }
             for (i, link) in waits {
                 let _ = link.task.await;
                 done[i] = true;
-                let _ = self.events.send(Event::Stopped { service: self.spec.services[i].name.clone() });
+                let _ = self.events.send(Event::Stopped {
+                    service: self.spec.services[i].name.clone(),
+                });
             }
         }
         let _ = self.hub.flush();
@@ -330,7 +384,8 @@ impl std::ops::Index<&str> for Running {
     type Output = ServiceHandle;
 
     fn index(&self, name: &str) -> &ServiceHandle {
-        self.service(name).unwrap_or_else(|| panic!("no service named `{name}` in this bundle"))
+        self.service(name)
+            .unwrap_or_else(|| panic!("no service named `{name}` in this bundle"))
     }
 }
 
@@ -355,7 +410,8 @@ async fn monitor(
 ) {
     // An unexpected exit is reported once the service's pipes are drained, so the report
     // carries its very last lines.
-    let mut crashed: Vec<Option<(crate::service::ExitStatus, std::time::Duration)>> = vec![None; services.len()];
+    let mut crashed: Vec<Option<(crate::service::ExitStatus, std::time::Duration)>> =
+        vec![None; services.len()];
     while let Some((i, ev)) = ev_rx.recv().await {
         let name = services[i].name().to_owned();
         let expected = shared.stopping[i].load(Ordering::SeqCst);
@@ -364,16 +420,26 @@ async fn monitor(
                 let _ = events.send(Event::Spawned { service: name, pid });
             }
             ServiceEvent::Ready { elapsed } => {
-                let _ = events.send(Event::Ready { service: name, elapsed });
+                let _ = events.send(Event::Ready {
+                    service: name,
+                    elapsed,
+                });
             }
             ServiceEvent::Exited { status, elapsed } => {
-                let _ = events.send(Event::Exited { service: name.clone(), status, expected });
+                let _ = events.send(Event::Exited {
+                    service: name.clone(),
+                    status,
+                    expected,
+                });
                 if !expected {
                     crashed[i] = Some((status, elapsed));
                 }
             }
             ServiceEvent::Failed { reason, .. } => {
-                let _ = events.send(Event::Failed { service: name, reason });
+                let _ = events.send(Event::Failed {
+                    service: name,
+                    reason,
+                });
             }
             ServiceEvent::Finished => {
                 if let Some((status, elapsed)) = crashed[i].take()

@@ -8,9 +8,9 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{broadcast, mpsc};
 
+use super::clock::BundleClock;
 use super::error::{REPORT_LINES, Reports, ServiceReport, StartError};
 use super::event::{Event, EventStream};
-use super::clock::BundleClock;
 use super::run_dir::RunDir;
 use super::running::{Running, Shared};
 use crate::bundle::spec::{BundleSpec, ServiceSpec};
@@ -36,7 +36,12 @@ impl Bundle {
     /// A bundle from a validated spec.
     pub fn new(spec: BundleSpec) -> Bundle {
         let (events, _) = broadcast::channel(1024);
-        Bundle { spec, console: ConsoleMode::Quiet, publish: false, events }
+        Bundle {
+            spec,
+            console: ConsoleMode::Quiet,
+            publish: false,
+            events,
+        }
     }
 
     /// Loads and validates a bundle file.
@@ -64,7 +69,9 @@ impl Bundle {
 
     /// Subscribes to lifecycle events; call before [`Bundle::start`] to see them all.
     pub fn events(&self) -> EventStream {
-        EventStream(tokio_stream::wrappers::BroadcastStream::new(self.events.subscribe()))
+        EventStream(tokio_stream::wrappers::BroadcastStream::new(
+            self.events.subscribe(),
+        ))
     }
 
     /// Starts every service in dependency order and waits until all are ready.
@@ -72,12 +79,25 @@ impl Bundle {
     /// On failure everything already started is stopped before the error is returned.
     pub async fn start(self) -> Result<Running, StartError> {
         self.spec.validate().map_err(StartError::Invalid)?;
-        let kinds = self.spec.services.iter().map(super::kinds::resolve).collect::<Result<Vec<_>, _>>()?;
+        let kinds = self
+            .spec
+            .services
+            .iter()
+            .map(super::kinds::resolve)
+            .collect::<Result<Vec<_>, _>>()?;
         let spec = Arc::new(self.spec);
-        let run = RunDir::create(&spec.run_root, spec.keep_runs, spec.source.as_deref())
-            .map_err(|source| StartError::RunDir { path: spec.run_root.clone(), source })?;
+        let run = RunDir::create(&spec.run_root, spec.keep_runs, spec.source.as_deref()).map_err(
+            |source| StartError::RunDir {
+                path: spec.run_root.clone(),
+                source,
+            },
+        )?;
         if self.publish {
-            run.publish(&spec.run_root).map_err(|source| StartError::RunDir { path: spec.run_root.clone(), source })?;
+            run.publish(&spec.run_root)
+                .map_err(|source| StartError::RunDir {
+                    path: spec.run_root.clone(),
+                    source,
+                })?;
         }
         let bin = crate::supervisor::supervisor_binary().map_err(StartError::Supervisor)?;
         let names: Vec<&str> = spec.services.iter().map(|s| s.name.as_str()).collect();
@@ -161,14 +181,23 @@ struct Starter {
 
 impl Starter {
     fn index(&self, name: &str) -> usize {
-        self.spec.services.iter().position(|s| s.name == name).expect("needs are validated")
+        self.spec
+            .services
+            .iter()
+            .position(|s| s.name == name)
+            .expect("needs are validated")
     }
 
     async fn run(&mut self) -> Result<(), StartError> {
         let deadline = tokio::time::Instant::now() + self.spec.startup_timeout;
         loop {
             for i in 0..self.spec.services.len() {
-                if self.links[i].is_none() && self.spec.services[i].needs.iter().all(|d| self.ready[self.index(d)]) {
+                if self.links[i].is_none()
+                    && self.spec.services[i]
+                        .needs
+                        .iter()
+                        .all(|d| self.ready[self.index(d)])
+                {
                     self.start_one(i).await?;
                 }
             }
@@ -190,34 +219,58 @@ impl Starter {
     async fn start_one(&mut self, i: usize) -> Result<(), StartError> {
         let name = self.spec.services[i].name.clone();
         let data = self.run.data(&name);
-        std::fs::create_dir_all(&data).map_err(|source| StartError::RunDir { path: data.clone(), source })?;
+        std::fs::create_dir_all(&data).map_err(|source| StartError::RunDir {
+            path: data.clone(),
+            source,
+        })?;
         if let Some(user) = &self.spec.services[i].user {
-            chown_to(&data, user).map_err(|source| StartError::RunDir { path: data.clone(), source })?;
+            chown_to(&data, user).map_err(|source| StartError::RunDir {
+                path: data.clone(),
+                source,
+            })?;
         }
-        let interpolated =
-            self.effective[i].interpolated(&self.published).map_err(StartError::Interpolation)?;
+        let interpolated = self.effective[i]
+            .interpolated(&self.published)
+            .map_err(StartError::Interpolation)?;
         self.effective[i] = Arc::new(interpolated);
         if let Some(slot) = &self.kinds[i] {
             let mut spec = (*self.effective[i]).clone();
             let env = service_env(&spec, &self.run, &data);
-            let cwd = spec.directory.clone().unwrap_or_else(|| self.spec.project_dir.clone());
+            let cwd = spec
+                .directory
+                .clone()
+                .unwrap_or_else(|| self.spec.project_dir.clone());
             let mut run_env = env.clone();
             if spec.faketime {
                 self.clock.apply(&mut run_env);
             }
             let sink = self.hub.sink(&spec.name).expect("every service has a sink");
-            let hooks = super::kinds::configure(slot, &mut spec, &self.spec.project_dir, &data, &run_env, &cwd, sink)?;
+            let hooks = super::kinds::configure(
+                slot,
+                &mut spec,
+                &self.spec.project_dir,
+                &data,
+                &run_env,
+                &cwd,
+                sink,
+            )?;
             self.hooks[i] = Some(hooks);
             self.effective[i] = Arc::new(spec);
         }
         let spec = self.effective[i].clone();
         for r in &spec.ready {
             if let Some(probe) = crate::ready::already_serving(r).await {
-                return Err(StartError::AlreadyRunning { service: spec.name.clone(), probe });
+                return Err(StartError::AlreadyRunning {
+                    service: spec.name.clone(),
+                    probe,
+                });
             }
         }
         let mut env = service_env(&spec, &self.run, &data);
-        let cwd = spec.directory.clone().unwrap_or_else(|| self.spec.project_dir.clone());
+        let cwd = spec
+            .directory
+            .clone()
+            .unwrap_or_else(|| self.spec.project_dir.clone());
         if spec.faketime {
             self.clock.apply(&mut env);
             if self.clock.is_faking()
@@ -238,8 +291,14 @@ impl Starter {
             grace_ms: grace.as_millis() as u64,
         };
         self.envs[i] = env.clone();
-        let probe = ProbeContext { env, inherit_env: false, cwd: Some(cwd) };
-        let _ = self.events.send(Event::Starting { service: spec.name.clone() });
+        let probe = ProbeContext {
+            env,
+            inherit_env: false,
+            cwd: Some(cwd),
+        };
+        let _ = self.events.send(Event::Starting {
+            service: spec.name.clone(),
+        });
         self.started_at[i] = Some(Instant::now());
         self.links[i] = Some(launch(
             Launch {
@@ -267,20 +326,37 @@ impl Starter {
             ServiceEvent::Ready { elapsed } => {
                 self.ready[i] = true;
                 self.publish(i).await?;
-                self.hub.message(&format!("{name} is ready ({} ms)", elapsed.as_millis()));
-                let _ = self.events.send(Event::Ready { service: name, elapsed });
+                self.hub
+                    .message(&format!("{name} is ready ({} ms)", elapsed.as_millis()));
+                let _ = self.events.send(Event::Ready {
+                    service: name,
+                    elapsed,
+                });
             }
             ServiceEvent::Exited { status, elapsed } => {
-                let _ = self.events.send(Event::Exited { service: name, status, expected: false });
+                let _ = self.events.send(Event::Exited {
+                    service: name,
+                    status,
+                    expected: false,
+                });
                 self.wait_finished(i).await;
-                return Err(StartError::ServiceFailed(Box::new(
-                    self.report(i, format!("exited with {status} before it was ready"), Some(elapsed)),
-                )));
+                return Err(StartError::ServiceFailed(Box::new(self.report(
+                    i,
+                    format!("exited with {status} before it was ready"),
+                    Some(elapsed),
+                ))));
             }
             ServiceEvent::Failed { reason, elapsed } => {
-                let _ = self.events.send(Event::Failed { service: name, reason: reason.clone() });
+                let _ = self.events.send(Event::Failed {
+                    service: name,
+                    reason: reason.clone(),
+                });
                 self.wait_finished(i).await;
-                return Err(StartError::ServiceFailed(Box::new(self.report(i, format!("failed: {reason}"), Some(elapsed)))));
+                return Err(StartError::ServiceFailed(Box::new(self.report(
+                    i,
+                    format!("failed: {reason}"),
+                    Some(elapsed),
+                ))));
             }
             ServiceEvent::Finished => self.finished[i] = true,
         }
@@ -295,8 +371,14 @@ impl Starter {
                 let h = h.clone();
                 tokio::task::spawn_blocking(move || h.connection_info())
                     .await
-                    .map_err(|e| StartError::Configure { service: spec.name.clone(), source: e.to_string().into() })?
-                    .map_err(|e| StartError::Configure { service: spec.name.clone(), source: Box::new(e) })?
+                    .map_err(|e| StartError::Configure {
+                        service: spec.name.clone(),
+                        source: e.to_string().into(),
+                    })?
+                    .map_err(|e| StartError::Configure {
+                        service: spec.name.clone(),
+                        source: Box::new(e),
+                    })?
             }
             None => spec.connection.clone(),
         };
@@ -322,7 +404,11 @@ impl Starter {
 
     fn report(&self, i: usize, what: String, elapsed: Option<Duration>) -> ServiceReport {
         let spec = &self.effective[i];
-        let last_lines = self.hub.service(&spec.name).and_then(|l| l.tail(REPORT_LINES).ok()).unwrap_or_default();
+        let last_lines = self
+            .hub
+            .service(&spec.name)
+            .and_then(|l| l.tail(REPORT_LINES).ok())
+            .unwrap_or_default();
         ServiceReport {
             service: spec.name.clone(),
             what,
@@ -340,9 +426,10 @@ impl Starter {
             }
             let svc = &self.spec.services[i];
             let (what, elapsed) = match &self.links[i] {
-                Some(link) => {
-                    (format!("was still {}", link.state.borrow().clone()), self.started_at[i].map(|t| t.elapsed()))
-                }
+                Some(link) => (
+                    format!("was still {}", link.state.borrow().clone()),
+                    self.started_at[i].map(|t| t.elapsed()),
+                ),
                 None => {
                     let waiting: Vec<&str> = svc
                         .needs
@@ -350,20 +437,43 @@ impl Starter {
                         .filter(|d| !self.ready[self.index(d)])
                         .map(String::as_str)
                         .collect();
-                    (format!("never started: it needs {}", waiting.iter().map(|d| format!("`{d}`")).collect::<Vec<_>>().join(", ")), None)
+                    (
+                        format!(
+                            "never started: it needs {}",
+                            waiting
+                                .iter()
+                                .map(|d| format!("`{d}`"))
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ),
+                        None,
+                    )
                 }
             };
             reports.push(self.report(i, what, elapsed));
         }
-        StartError::Timeout { timeout: self.spec.startup_timeout, not_ready: Reports(reports) }
+        StartError::Timeout {
+            timeout: self.spec.startup_timeout,
+            not_ready: Reports(reports),
+        }
     }
 }
 
 fn service_env(spec: &ServiceSpec, run: &RunDir, data: &std::path::Path) -> Vec<(String, String)> {
-    let mut env: BTreeMap<String, String> = if spec.inherit_env { std::env::vars().collect() } else { BTreeMap::new() };
+    let mut env: BTreeMap<String, String> = if spec.inherit_env {
+        std::env::vars().collect()
+    } else {
+        BTreeMap::new()
+    };
     env.insert("TEAMSTER_SERVICE".into(), spec.name.clone());
-    env.insert("TEAMSTER_RUN_DIR".into(), run.path().to_string_lossy().into_owned());
-    env.insert("TEAMSTER_DATA_DIR".into(), data.to_string_lossy().into_owned());
+    env.insert(
+        "TEAMSTER_RUN_DIR".into(),
+        run.path().to_string_lossy().into_owned(),
+    );
+    env.insert(
+        "TEAMSTER_DATA_DIR".into(),
+        data.to_string_lossy().into_owned(),
+    );
     for (k, v) in &spec.env {
         env.insert(k.clone(), v.clone());
     }
@@ -371,14 +481,25 @@ fn service_env(spec: &ServiceSpec, run: &RunDir, data: &std::path::Path) -> Vec<
 }
 
 /// Writes `<run>/connections.json` atomically: `{ "service": { "key": "value" } }`.
-fn write_connections(run: &RunDir, published: &BTreeMap<String, Vec<(String, String)>>) -> Result<(), StartError> {
+fn write_connections(
+    run: &RunDir,
+    published: &BTreeMap<String, Vec<(String, String)>>,
+) -> Result<(), StartError> {
     let map: BTreeMap<&str, BTreeMap<&str, &str>> = published
         .iter()
-        .map(|(s, kv)| (s.as_str(), kv.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()))
+        .map(|(s, kv)| {
+            (
+                s.as_str(),
+                kv.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect(),
+            )
+        })
         .collect();
     let path = run.path().join("connections.json");
     let tmp = run.path().join(".connections.json.tmp");
-    let err = |source| StartError::RunDir { path: path.clone(), source };
+    let err = |source| StartError::RunDir {
+        path: path.clone(),
+        source,
+    };
     std::fs::write(&tmp, serde_json::to_vec_pretty(&map).expect("serializable")).map_err(err)?;
     std::fs::rename(&tmp, &path).map_err(err)
 }
@@ -389,8 +510,14 @@ fn which(program: &str, cwd: &std::path::Path, env: &[(String, String)]) -> Opti
     if program.contains('/') {
         return Some(cwd.join(program));
     }
-    let path = env.iter().find(|(k, _)| k == "PATH").map(|(_, v)| v.as_str()).unwrap_or("/usr/local/bin:/usr/bin:/bin");
-    std::env::split_paths(path).map(|d| d.join(program)).find(|p| p.is_file())
+    let path = env
+        .iter()
+        .find(|(k, _)| k == "PATH")
+        .map(|(_, v)| v.as_str())
+        .unwrap_or("/usr/local/bin:/usr/bin:/bin");
+    std::env::split_paths(path)
+        .map(|d| d.join(program))
+        .find(|p| p.is_file())
 }
 
 fn chown_to(path: &std::path::Path, user: &str) -> std::io::Result<()> {

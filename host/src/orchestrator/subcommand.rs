@@ -76,11 +76,15 @@ impl Subcommand {
 
     /// The command as a tokio `Command`, for callers who want full control of its stdio.
     pub fn command(&self) -> Result<tokio::process::Command, SubcommandError> {
-        let (program, args) = self.spec.argv.split_first().ok_or_else(|| SubcommandError::Spawn {
-            service: self.service.clone(),
-            program: String::new(),
-            source: std::io::Error::other("the plugin built an empty command"),
-        })?;
+        let (program, args) =
+            self.spec
+                .argv
+                .split_first()
+                .ok_or_else(|| SubcommandError::Spawn {
+                    service: self.service.clone(),
+                    program: String::new(),
+                    source: std::io::Error::other("the plugin built an empty command"),
+                })?;
         let mut cmd = tokio::process::Command::new(program);
         cmd.args(args)
             .env_clear()
@@ -95,9 +99,14 @@ impl Subcommand {
             let u = nix::unistd::User::from_name(user)
                 .ok()
                 .flatten()
-                .ok_or_else(|| SubcommandError::NoUser { service: self.service.clone(), user: user.clone() })?;
+                .ok_or_else(|| SubcommandError::NoUser {
+                    service: self.service.clone(),
+                    user: user.clone(),
+                })?;
             cmd.uid(u.uid.as_raw()).gid(u.gid.as_raw());
-            cmd.env("HOME", &u.dir).env("USER", user).env("LOGNAME", user);
+            cmd.env("HOME", &u.dir)
+                .env("USER", user)
+                .env("LOGNAME", user);
         }
         Ok(cmd)
     }
@@ -113,7 +122,11 @@ impl Subcommand {
     /// Runs it with the caller's stdout and stderr; returns its exit status.
     pub async fn run(&self) -> Result<std::process::ExitStatus, SubcommandError> {
         let mut cmd = self.command()?;
-        cmd.stdin(if self.stdin.is_some() { Stdio::piped() } else { Stdio::inherit() });
+        cmd.stdin(if self.stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::inherit()
+        });
         let mut child = cmd.spawn().map_err(|e| self.spawn_error(e))?;
         self.feed(&mut child).await;
         child.wait().await.map_err(|e| self.spawn_error(e))
@@ -122,12 +135,19 @@ impl Subcommand {
     /// Runs it and collects its output.
     pub async fn output(&self) -> Result<std::process::Output, SubcommandError> {
         let mut cmd = self.command()?;
-        cmd.stdin(if self.stdin.is_some() { Stdio::piped() } else { Stdio::null() })
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+        cmd.stdin(if self.stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
         let mut child = cmd.spawn().map_err(|e| self.spawn_error(e))?;
         self.feed(&mut child).await;
-        child.wait_with_output().await.map_err(|e| self.spawn_error(e))
+        child
+            .wait_with_output()
+            .await
+            .map_err(|e| self.spawn_error(e))
     }
 
     async fn feed(&self, child: &mut tokio::process::Child) {

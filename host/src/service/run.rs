@@ -36,7 +36,10 @@ pub(crate) enum ServiceEvent {
     /// Every readiness condition holds and poststart ran.
     Ready { elapsed: Duration },
     /// The main process ended.
-    Exited { status: ExitStatus, elapsed: Duration },
+    Exited {
+        status: ExitStatus,
+        elapsed: Duration,
+    },
     /// Setup, spawn, a hook or a probe failed.
     Failed { reason: String, elapsed: Duration },
     /// The task is over: the tree is gone and the pipes are drained.
@@ -68,12 +71,20 @@ pub(crate) struct ServiceLink {
 type BoxFut<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 
 /// Starts the task of one service.
-pub(crate) fn launch(launch: Launch, events: mpsc::UnboundedSender<(usize, ServiceEvent)>) -> ServiceLink {
+pub(crate) fn launch(
+    launch: Launch,
+    events: mpsc::UnboundedSender<(usize, ServiceEvent)>,
+) -> ServiceLink {
     let (control_tx, control_rx) = mpsc::unbounded_channel();
     let (state_tx, state_rx) = watch::channel(ServiceState::Pending);
     let (pid_tx, pid_rx) = watch::channel(None);
     let task = tokio::spawn(run(launch, control_rx, events, state_tx, pid_tx));
-    ServiceLink { control: control_tx, state: state_rx, pid: pid_rx, task }
+    ServiceLink {
+        control: control_tx,
+        state: state_rx,
+        pid: pid_rx,
+        task,
+    }
 }
 
 fn hook_failed(e: HookError) -> String {
@@ -121,7 +132,10 @@ async fn run(
         state.send_replace(ServiceState::SettingUp);
         if let Err(reason) = run_hook(hooks.clone(), |h| h.setup()).await {
             state.send_replace(ServiceState::Failed(reason.clone()));
-            send(ServiceEvent::Failed { reason, elapsed: started.elapsed() });
+            send(ServiceEvent::Failed {
+                reason,
+                elapsed: started.elapsed(),
+            });
             send(ServiceEvent::Finished);
             return;
         }
@@ -133,7 +147,10 @@ async fn run(
         Err(e) => {
             let reason = crate::error_chain(&e);
             state.send_replace(ServiceState::Failed(reason.clone()));
-            send(ServiceEvent::Failed { reason, elapsed: started.elapsed() });
+            send(ServiceEvent::Failed {
+                reason,
+                elapsed: started.elapsed(),
+            });
             send(ServiceEvent::Finished);
             return;
         }
@@ -144,7 +161,11 @@ async fn run(
     let mut stderr = sup.stderr;
     let mut status_lines = BufReader::new(sup.status).lines();
 
-    let mut pending = Outstanding { logs: Vec::new(), plugin: false, probes: None };
+    let mut pending = Outstanding {
+        logs: Vec::new(),
+        plugin: false,
+        probes: None,
+    };
     let mut probes = Vec::new();
     for r in &launch.spec.ready {
         match r {
@@ -177,7 +198,9 @@ async fn run(
 
     // Checks a captured line against the log and plugin conditions.
     let check_line = |line: &LogLine, pending: &mut Outstanding| -> Option<String> {
-        pending.logs.retain_mut(|m| !m.feed(line.stream, &line.text));
+        pending
+            .logs
+            .retain_mut(|m| !m.feed(line.stream, &line.text));
         if pending.plugin
             && let Some(h) = &launch.hooks
         {
@@ -192,13 +215,21 @@ async fn run(
 
     loop {
         // Readiness: once every condition holds, run poststart (if any), then report.
-        if !is_ready && spawned && poststart.is_none() && main_exit.is_none() && !stopping && pending.satisfied() {
+        if !is_ready
+            && spawned
+            && poststart.is_none()
+            && main_exit.is_none()
+            && !stopping
+            && pending.satisfied()
+        {
             match &launch.hooks {
                 Some(h) => poststart = Some(Box::pin(run_hook(h.clone(), |h| h.poststart()))),
                 None => {
                     is_ready = true;
                     state.send_replace(ServiceState::Ready);
-                    send(ServiceEvent::Ready { elapsed: started.elapsed() });
+                    send(ServiceEvent::Ready {
+                        elapsed: started.elapsed(),
+                    });
                 }
             }
         }
@@ -335,12 +366,19 @@ fn unknown_exit_if_silent(
     send: &impl Fn(ServiceEvent),
     started: Instant,
 ) {
-    if sup_running || status_open || main_exit.is_some() || matches!(*state.borrow(), ServiceState::Failed(_)) {
+    if sup_running
+        || status_open
+        || main_exit.is_some()
+        || matches!(*state.borrow(), ServiceState::Failed(_))
+    {
         return;
     }
     *main_exit = Some(ExitStatus::Unknown);
     state.send_replace(ServiceState::Exited(ExitStatus::Unknown));
-    send(ServiceEvent::Exited { status: ExitStatus::Unknown, elapsed: started.elapsed() });
+    send(ServiceEvent::Exited {
+        status: ExitStatus::Unknown,
+        elapsed: started.elapsed(),
+    });
 }
 
 async fn fail_and_stop(
@@ -352,7 +390,10 @@ async fn fail_and_stop(
     stopping: &mut bool,
 ) {
     state.send_replace(ServiceState::Failed(reason.to_owned()));
-    send(ServiceEvent::Failed { reason: reason.to_owned(), elapsed: started.elapsed() });
+    send(ServiceEvent::Failed {
+        reason: reason.to_owned(),
+        elapsed: started.elapsed(),
+    });
     *stopping = true;
     if let Some(w) = control.as_mut() {
         let _ = w.write_all(Control::Stop.as_line()).await;

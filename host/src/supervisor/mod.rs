@@ -16,8 +16,8 @@
 //! `PR_SET_PDEATHSIG` is deliberately not used: it fires when the *thread* that spawned the
 //! child exits, and tokio spawns from whatever worker thread happens to run the task.
 
-pub mod protocol;
 mod process;
+pub mod protocol;
 mod spawn;
 
 pub use process::run_supervisor;

@@ -52,7 +52,12 @@ pub fn run_supervisor(spec_json: &str) -> i32 {
     let spec: SuperviseSpec = match serde_json::from_str(spec_json) {
         Ok(s) => s,
         Err(e) => {
-            report(&mut status, &Status::SpawnFailed { error: format!("bad supervisor spec: {e}") });
+            report(
+                &mut status,
+                &Status::SpawnFailed {
+                    error: format!("bad supervisor spec: {e}"),
+                },
+            );
             return 2;
         }
     };
@@ -89,18 +94,27 @@ fn resolve_user(name: &str) -> Result<Identity, String> {
 }
 
 fn supervise(spec: &SuperviseSpec, status: &mut File) -> Result<(), String> {
-    let stop_signal = Signal::try_from(spec.stop_signal).map_err(|e| format!("bad stop signal: {e}"))?;
+    let stop_signal =
+        Signal::try_from(spec.stop_signal).map_err(|e| format!("bad stop signal: {e}"))?;
     let grace = Duration::from_millis(spec.grace_ms);
 
-    nix::sys::prctl::set_child_subreaper(true).map_err(|e| format!("cannot become a subreaper: {e}"))?;
+    nix::sys::prctl::set_child_subreaper(true)
+        .map_err(|e| format!("cannot become a subreaper: {e}"))?;
 
     // Signals are handled synchronously through a signalfd; block them first so none is
     // delivered the default way between here and the poll loop.
     let mut mask = SigSet::empty();
-    for s in [Signal::SIGCHLD, Signal::SIGTERM, Signal::SIGINT, Signal::SIGHUP, Signal::SIGQUIT] {
+    for s in [
+        Signal::SIGCHLD,
+        Signal::SIGTERM,
+        Signal::SIGINT,
+        Signal::SIGHUP,
+        Signal::SIGQUIT,
+    ] {
         mask.add(s);
     }
-    sigprocmask(SigmaskHow::SIG_BLOCK, Some(&mask), None).map_err(|e| format!("sigprocmask: {e}"))?;
+    sigprocmask(SigmaskHow::SIG_BLOCK, Some(&mask), None)
+        .map_err(|e| format!("sigprocmask: {e}"))?;
     let sfd = SignalFd::with_flags(&mask, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)
         .map_err(|e| format!("signalfd: {e}"))?;
 
@@ -121,9 +135,13 @@ fn supervise(spec: &SuperviseSpec, status: &mut File) -> Result<(), String> {
         .stdout(Stdio::inherit())
         .stderr(Stdio::inherit());
     if let Some(id) = &identity {
-        cmd.env("USER", &id.name).env("LOGNAME", &id.name).env("HOME", &id.home);
+        cmd.env("USER", &id.name)
+            .env("LOGNAME", &id.name)
+            .env("HOME", &id.home);
     }
-    let child_ids = identity.as_ref().map(|id| (id.uid, id.gid, id.groups.clone()));
+    let child_ids = identity
+        .as_ref()
+        .map(|id| (id.uid, id.gid, id.groups.clone()));
     // SAFETY: the closure runs between fork and exec in a single-threaded process and only
     // calls async-signal-safe functions (setsid, sigprocmask, signal, setgroups, setgid,
     // setuid); the group list was computed before the fork.
@@ -140,11 +158,18 @@ fn supervise(spec: &SuperviseSpec, status: &mut File) -> Result<(), String> {
             Ok(())
         });
     }
-    let child = cmd.spawn().map_err(|e| spawn_error(program, &spec.cwd, &e))?;
+    let child = cmd
+        .spawn()
+        .map_err(|e| spawn_error(program, &spec.cwd, &e))?;
     let main_pid = Pid::from_raw(child.id() as i32);
     // The std handle is not used for waiting: we reap with waitpid(-1) as a subreaper.
     drop(child);
-    report(status, &Status::Spawned { pid: main_pid.as_raw() as u32 });
+    report(
+        status,
+        &Status::Spawned {
+            pid: main_pid.as_raw() as u32,
+        },
+    );
 
     event_loop(main_pid, stop_signal, grace, &sfd, status)
 }
@@ -155,7 +180,9 @@ fn spawn_error(program: &str, cwd: &str, e: &std::io::Error) -> String {
             format!("working directory `{cwd}` does not exist")
         }
         std::io::ErrorKind::NotFound => format!("program `{program}` not found"),
-        std::io::ErrorKind::PermissionDenied => format!("program `{program}` is not executable: {e}"),
+        std::io::ErrorKind::PermissionDenied => {
+            format!("program `{program}` is not executable: {e}")
+        }
         _ => format!("cannot start `{program}`: {e}"),
     }
 }
@@ -178,7 +205,8 @@ fn event_loop(
         let timeout = match phase {
             Phase::Stopping { deadline } => {
                 let left = deadline.saturating_duration_since(Instant::now());
-                PollTimeout::try_from(left.as_millis().min(60_000) as i32 + 1).unwrap_or(PollTimeout::MAX)
+                PollTimeout::try_from(left.as_millis().min(60_000) as i32 + 1)
+                    .unwrap_or(PollTimeout::MAX)
             }
             // While killing, children may already be gone without a SIGCHLD we can still see
             // (it was coalesced); wake up now and then to reap.
@@ -288,7 +316,9 @@ fn begin_stop(main_pid: Pid, stop_signal: Signal, grace: Duration) -> Phase {
             let _ = kill(Pid::from_raw(pid as i32), stop_signal);
         }
     }
-    Phase::Stopping { deadline: Instant::now() + grace }
+    Phase::Stopping {
+        deadline: Instant::now() + grace,
+    }
 }
 
 /// SIGKILLs the service's group and every descendant of the supervisor.

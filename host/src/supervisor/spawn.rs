@@ -12,7 +12,9 @@ use super::protocol::{STATUS_FD, SuperviseSpec};
 #[derive(Debug, thiserror::Error)]
 pub enum SupervisorError {
     /// The `teamster` binary used to re-exec the supervisor was not found.
-    #[error("cannot find the `teamster` binary to run the supervisor (looked in: {looked}); set TEAMSTER_BIN")]
+    #[error(
+        "cannot find the `teamster` binary to run the supervisor (looked in: {looked}); set TEAMSTER_BIN"
+    )]
     BinaryNotFound {
         /// The places that were searched.
         looked: String,
@@ -78,13 +80,23 @@ pub fn supervisor_binary() -> Result<PathBuf, SupervisorError> {
         looked.push(PathBuf::from("$PATH"));
     }
     Err(SupervisorError::BinaryNotFound {
-        looked: looked.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "),
+        looked: looked
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", "),
     })
 }
 
 /// Starts `teamster __supervise` for one service.
-pub fn spawn_supervisor(bin: &std::path::Path, spec: &SuperviseSpec) -> Result<SpawnedSupervisor, SupervisorError> {
-    let err = |source| SupervisorError::Spawn { service: spec.name.clone(), source };
+pub fn spawn_supervisor(
+    bin: &std::path::Path,
+    spec: &SuperviseSpec,
+) -> Result<SpawnedSupervisor, SupervisorError> {
+    let err = |source| SupervisorError::Spawn {
+        service: spec.name.clone(),
+        source,
+    };
     let json = serde_json::to_string(spec).expect("a supervise spec always serializes");
     let (status_rx, status_tx): (OwnedFd, OwnedFd) =
         nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| err(e.into()))?;
@@ -122,5 +134,11 @@ pub fn spawn_supervisor(bin: &std::path::Path, spec: &SuperviseSpec) -> Result<S
     let control = child.stdin.take().expect("stdin is piped");
     let stdout = child.stdout.take().expect("stdout is piped");
     let stderr = child.stderr.take().expect("stderr is piped");
-    Ok(SpawnedSupervisor { child, control, stdout, stderr, status })
+    Ok(SpawnedSupervisor {
+        child,
+        control,
+        stdout,
+        stderr,
+        status,
+    })
 }

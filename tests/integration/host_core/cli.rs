@@ -92,7 +92,11 @@ async fn ctrl_c_stops_everything() {
 fn check_reports_an_invalid_bundle_with_exit_code_3() {
     let p = Project::new();
     p.bundle_file("[services.web]\ncommand = \"true\"\nneeds = [\"db\"]\n");
-    let out = Command::new(teamster_bin()).args(["check", "bundle.toml"]).current_dir(p.path()).output().expect("run");
+    let out = Command::new(teamster_bin())
+        .args(["check", "bundle.toml"])
+        .current_dir(p.path())
+        .output()
+        .expect("run");
     assert_eq!(out.status.code(), Some(3));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("bundle.toml:3:"), "{stderr}");
@@ -103,30 +107,64 @@ fn check_reports_an_invalid_bundle_with_exit_code_3() {
 fn check_accepts_a_valid_bundle() {
     let p = Project::new();
     p.bundle_file(TWO_SERVICES);
-    let out = Command::new(teamster_bin()).args(["check"]).current_dir(p.path()).output().expect("run");
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new(teamster_bin())
+        .args(["check"])
+        .current_dir(p.path())
+        .output()
+        .expect("run");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]
 fn startup_failure_exits_with_code_4_and_crash_with_5() {
     let p = Project::new();
     p.bundle_file("[services.bad]\ncommand = \"sh -c 'exit 1'\"\nready = { log = \"never\" }\n");
-    let out = Command::new(teamster_bin()).args(["up", "-q"]).current_dir(p.path()).output().expect("run");
-    assert_eq!(out.status.code(), Some(4), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new(teamster_bin())
+        .args(["up", "-q"])
+        .current_dir(p.path())
+        .output()
+        .expect("run");
+    assert_eq!(
+        out.status.code(),
+        Some(4),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     p.bundle_file("[services.bad]\ncommand = \"sh -c 'echo up; sleep 0.3; exit 1'\"\nready = { log = \"up\" }\n");
-    let out = Command::new(teamster_bin()).args(["up", "-q"]).current_dir(p.path()).output().expect("run");
-    assert_eq!(out.status.code(), Some(5), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new(teamster_bin())
+        .args(["up", "-q"])
+        .current_dir(p.path())
+        .output()
+        .expect("run");
+    assert_eq!(
+        out.status.code(),
+        Some(5),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]
 fn usage_error_exits_with_code_2() {
-    let out = Command::new(teamster_bin()).arg("--no-such-flag").output().expect("run");
+    let out = Command::new(teamster_bin())
+        .arg("--no-such-flag")
+        .output()
+        .expect("run");
     assert_eq!(out.status.code(), Some(2));
 }
 
 fn teamster(p: &Project, args: &[&str]) -> std::process::Output {
-    Command::new(teamster_bin()).args(args).current_dir(p.path()).output().expect("run teamster")
+    Command::new(teamster_bin())
+        .args(args)
+        .current_dir(p.path())
+        .output()
+        .expect("run teamster")
 }
 
 /// `travel`, `now` and `exec` act on the bundle `teamster up` runs in the project, and a
@@ -146,27 +184,53 @@ subcommands = { epoch = "date +%s" }
 "#,
     );
     let out = teamster(&p, &["travel", "+30d"]);
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("Time travelling to "));
     let want = chrono::Utc::now().timestamp() + 30 * 86400;
 
     let out = teamster(&p, &["now"]);
-    let now = chrono::DateTime::parse_from_rfc3339(String::from_utf8_lossy(&out.stdout).trim()).expect("rfc3339");
+    let now = chrono::DateTime::parse_from_rfc3339(String::from_utf8_lossy(&out.stdout).trim())
+        .expect("rfc3339");
     assert!((now.timestamp() - want).abs() < 60, "{now}");
 
     let out = teamster(&p, &["exec", "app", "epoch"]);
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
-    let epoch: i64 = String::from_utf8_lossy(&out.stdout).trim().parse().expect("epoch");
-    assert!((epoch - want).abs() < 60, "exec saw {epoch}, want about {want}");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let epoch: i64 = String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .expect("epoch");
+    assert!(
+        (epoch - want).abs() < 60,
+        "exec saw {epoch}, want about {want}"
+    );
 
     let out = teamster(&p, &["exec", "app", "nope"]);
     assert_ne!(out.status.code(), Some(0));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("nope"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("nope"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     kill(Pid::from_raw(host.id() as i32), Signal::SIGINT).expect("interrupt host");
     assert_eq!(host.wait().expect("wait").code(), Some(0));
 
     // With nothing running, the commands say so.
     let out = teamster(&p, &["now"]);
-    assert_eq!(out.status.code(), Some(6), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(6),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

@@ -28,7 +28,11 @@ ready = { log = "never printed" }
     let started = Instant::now();
     let err = bundle.start().await.expect_err("web crashes");
     // Fail fast: nowhere near the 60 s startup timeout.
-    assert!(started.elapsed() < Duration::from_secs(20), "took {:?}: {err}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "took {:?}: {err}",
+        started.elapsed()
+    );
     assert!(matches!(err, StartError::ServiceFailed(_)));
     insta::assert_snapshot!(redact(&err.to_string()), @r#"
     service `web` exited with exit code 3 before it was ready after <T>s
@@ -92,7 +96,9 @@ async fn port_already_taken_is_reported() {
     let holder = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = holder.local_addr().expect("addr").port();
     let err = p
-        .bundle(&format!("[services.web]\ncommand = \"sleep 600\"\nready = {{ tcp = {port} }}\n"))
+        .bundle(&format!(
+            "[services.web]\ncommand = \"sleep 600\"\nready = {{ tcp = {port} }}\n"
+        ))
         .start()
         .await
         .expect_err("port is taken");
@@ -104,7 +110,11 @@ async fn port_already_taken_is_reported() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn missing_program_is_a_clear_error() {
     let p = Project::new();
-    let err = p.bundle("[services.x]\ncommand = \"no-such-program-xyz --flag\"\n").start().await.expect_err("no program");
+    let err = p
+        .bundle("[services.x]\ncommand = \"no-such-program-xyz --flag\"\n")
+        .start()
+        .await
+        .expect_err("no program");
     insta::assert_snapshot!(redact(&err.to_string()), @r"
     service `x` failed: program `no-such-program-xyz` not found after <T>s
       it printed nothing
@@ -126,7 +136,10 @@ async fn crash_while_running_is_reported() {
         Err(_) => panic!(
             "no crash reported; state {:?}, lines {:?}",
             running["s"].state(),
-            running["s"].logs().lines().map(|l| l.into_iter().map(|l| l.text).collect::<Vec<_>>())
+            running["s"]
+                .logs()
+                .lines()
+                .map(|l| l.into_iter().map(|l| l.text).collect::<Vec<_>>())
         ),
     };
     assert!(crash.to_string().contains("exit code 7"), "{crash}");

@@ -19,13 +19,24 @@ async fn until_and_follow_see_new_lines() {
     assert_eq!(follow.next().await.expect("backlog").text, "up");
     std::fs::write(p.file("go"), "").expect("write");
     let json = logs
-        .until_json(serde_json::json!({"event": "done"}), Duration::from_secs(10), 0)
+        .until_json(
+            serde_json::json!({"event": "done"}),
+            Duration::from_secs(10),
+            0,
+        )
         .await
         .expect("json line");
     assert_eq!(json.value["n"], 3);
-    let line = logs.err().until("after", Duration::from_secs(10), 10).await.expect("stderr line");
+    let line = logs
+        .err()
+        .until("after", Duration::from_secs(10), 10)
+        .await
+        .expect("stderr line");
     assert_eq!(line.text, "after");
-    let next = tokio::time::timeout(Duration::from_secs(10), follow.next()).await.expect("follow").expect("line");
+    let next = tokio::time::timeout(Duration::from_secs(10), follow.next())
+        .await
+        .expect("follow")
+        .expect("line");
     assert!(next.text.contains("\"done\""), "{next:?}");
     assert_eq!(logs.json().expect("json").len(), 1);
     r.stop().await;
@@ -61,15 +72,21 @@ ready = { log = "hello" }
             break;
         }
         if l.contains("services ready") {
-            nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGINT)
-                .expect("interrupt");
+            nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(child.id() as i32),
+                nix::sys::signal::Signal::SIGINT,
+            )
+            .expect("interrupt");
         }
         lines.push(l);
     }
     child.wait().expect("wait");
     let re = regex::Regex::new(r"\d+(\.\d+)?\s?m?s").expect("regex");
-    let mut service_lines: Vec<String> =
-        lines.iter().filter(|l| l.contains(" db]") || l.contains(" webapp]")).map(|l| re.replace_all(l, "<T>").into_owned()).collect();
+    let mut service_lines: Vec<String> = lines
+        .iter()
+        .filter(|l| l.contains(" db]") || l.contains(" webapp]"))
+        .map(|l| re.replace_all(l, "<T>").into_owned())
+        .collect();
     // Two services print concurrently only after db is ready; db's own lines keep their order.
     service_lines.sort();
     insta::assert_snapshot!(service_lines.concat());

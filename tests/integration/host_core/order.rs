@@ -38,7 +38,12 @@ ready = { log = "up" }
             _ => {}
         }
     }
-    let pos = |s: &str| order.iter().position(|x| x == s).unwrap_or_else(|| panic!("{s} missing in {order:?}"));
+    let pos = |s: &str| {
+        order
+            .iter()
+            .position(|x| x == s)
+            .unwrap_or_else(|| panic!("{s} missing in {order:?}"))
+    };
     // a and c start together, before anything is ready.
     assert!(pos("start c") < pos("ready a"), "{order:?}");
     assert!(pos("ready a") < pos("start b"), "{order:?}");
@@ -72,5 +77,8 @@ ready = { log = "up" }
             _ => {}
         }
     }
-    assert_eq!(order, ["stopping web", "stopped web", "stopping db", "stopped db"]);
+    assert_eq!(
+        order,
+        ["stopping web", "stopped web", "stopping db", "stopped db"]
+    );
 }

@@ -30,7 +30,13 @@ ready = { log = { regex = "^tick \\d$", stream = "stderr", nth = 2 } }
 "#,
     )
     .await;
-    let lines: Vec<String> = r["s"].logs().lines().expect("lines").into_iter().map(|l| l.text).collect();
+    let lines: Vec<String> = r["s"]
+        .logs()
+        .lines()
+        .expect("lines")
+        .into_iter()
+        .map(|l| l.text)
+        .collect();
     assert!(lines.contains(&"tick 4".to_owned()), "{lines:?}");
     r.stop().await;
 }
@@ -120,6 +126,9 @@ async fn combined_conditions_all_must_hold() {
         ),
     )
     .await;
-    assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_ok(), "ready before the port was open");
+    assert!(
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok(),
+        "ready before the port was open"
+    );
     r.stop().await;
 }

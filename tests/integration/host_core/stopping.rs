@@ -22,7 +22,10 @@ shutdown_timeout = "400ms"
     r.stop().await;
     let took = t.elapsed();
     assert!(!alive(pid));
-    assert!(took >= Duration::from_millis(400), "killed before the grace: {took:?}");
+    assert!(
+        took >= Duration::from_millis(400),
+        "killed before the grace: {took:?}"
+    );
     assert!(took < Duration::from_secs(5), "stop took {took:?}");
 }
 
@@ -65,14 +68,19 @@ time.sleep(600)
 "#;
     std::fs::write(p.file("daemon.py"), script).expect("write");
     let r = p
-        .bundle("[services.d]\ncommand = \"python3 daemon.py\"\nready = { log = \"spawned daemon\" }\n")
+        .bundle(
+            "[services.d]\ncommand = \"python3 daemon.py\"\nready = { log = \"spawned daemon\" }\n",
+        )
         .start()
         .await
         .expect("start");
     let daemon = read_pid(&p.file("daemon.pid")).await;
     assert!(alive(daemon));
     r.stop().await;
-    assert!(eventually(Duration::from_secs(5), || !alive(daemon)).await, "daemon {daemon} survived");
+    assert!(
+        eventually(Duration::from_secs(5), || !alive(daemon)).await,
+        "daemon {daemon} survived"
+    );
 }
 
 /// 64 MiB on stdout before the ready line: the host drains while waiting, so the child
@@ -94,7 +102,10 @@ ready = { log = { contains = "done", stream = "stderr" } }
         .expect("start");
     let out = r.run_dir().join("logs/loud.out");
     r.stop().await;
-    assert_eq!(std::fs::metadata(out).expect("log file").len(), 64 * 1024 * 1024);
+    assert_eq!(
+        std::fs::metadata(out).expect("log file").len(),
+        64 * 1024 * 1024
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -109,12 +120,26 @@ async fn runs_as_the_configured_user_when_root() {
         .start()
         .await
         .expect("start");
-    let line = r["u"].logs().tail(1).expect("tail").pop().expect("a line").text;
-    let nobody = nix::unistd::User::from_name("nobody").expect("lookup").expect("nobody exists");
-    assert_eq!(line, format!("uid={} home={}", nobody.uid, nobody.dir.display()));
+    let line = r["u"]
+        .logs()
+        .tail(1)
+        .expect("tail")
+        .pop()
+        .expect("a line")
+        .text;
+    let nobody = nix::unistd::User::from_name("nobody")
+        .expect("lookup")
+        .expect("nobody exists");
+    assert_eq!(
+        line,
+        format!("uid={} home={}", nobody.uid, nobody.dir.display())
+    );
     // The data dir belongs to the user too.
     let data = r.run_dir().join("data/u");
     use std::os::unix::fs::MetadataExt;
-    assert_eq!(std::fs::metadata(data).expect("data dir").uid(), nobody.uid.as_raw());
+    assert_eq!(
+        std::fs::metadata(data).expect("data dir").uid(),
+        nobody.uid.as_raw()
+    );
     r.stop().await;
 }

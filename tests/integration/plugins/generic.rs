@@ -25,23 +25,47 @@ connection = { url = "http://127.0.0.1:{port}/", port = "{port}" }
     let web = &running["web"];
     let port = web.ports()[0].1;
     let conn = web.connection().expect("connection info");
-    assert!(conn.contains(&("url".to_owned(), format!("http://127.0.0.1:{port}/"))), "{conn:?}");
+    assert!(
+        conn.contains(&("url".to_owned(), format!("http://127.0.0.1:{port}/"))),
+        "{conn:?}"
+    );
     // The server really listens on the allocated port.
     assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_ok());
     // setup ran before spawn, poststart after ready.
-    let lines: Vec<String> = web.logs().lines().expect("lines").into_iter().map(|l| l.text).collect();
-    assert!(lines.iter().any(|l| l == "setup-ran-before: yes"), "{lines:?}");
+    let lines: Vec<String> = web
+        .logs()
+        .lines()
+        .expect("lines")
+        .into_iter()
+        .map(|l| l.text)
+        .collect();
+    assert!(
+        lines.iter().any(|l| l == "setup-ran-before: yes"),
+        "{lines:?}"
+    );
     assert!(running.run_dir().join("data/web/poststart.txt").exists());
     // A sub-command runs with the user's arguments.
-    let out = web.subcommand("hello", ["a b", "c"]).expect("build").output().await.expect("run");
-    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "hello from web: a b c");
+    let out = web
+        .subcommand("hello", ["a b", "c"])
+        .expect("build")
+        .output()
+        .await
+        .expect("run");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "hello from web: a b c"
+    );
     running.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unknown_kind_and_bad_config_fail_before_anything_starts() {
     let p = Project::new();
-    let err = p.bundle("[services.x]\nkind = \"no-such-kind\"\n").start().await.expect_err("unknown kind");
+    let err = p
+        .bundle("[services.x]\nkind = \"no-such-kind\"\n")
+        .start()
+        .await
+        .expect_err("unknown kind");
     let text = teamster::error_chain(&err);
     assert!(text.contains("no-such-kind"), "{text}");
 
@@ -80,10 +104,18 @@ ready = { log = "url=" }
         .unwrap_or_else(|e| panic!("{}", teamster::error_chain(&e)));
     let url = running.connection("db", "url").expect("db url").to_owned();
     assert!(url.starts_with("postgresql://u@127.0.0.1:"), "{url}");
-    let line = running["api"].logs().tail(1).expect("tail").pop().expect("line").text;
+    let line = running["api"]
+        .logs()
+        .tail(1)
+        .expect("tail")
+        .pop()
+        .expect("line")
+        .text;
     assert_eq!(line, format!("url={url}"));
-    let json: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(running.run_dir().join("connections.json")).expect("file")).expect("json");
+    let json: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(running.run_dir().join("connections.json")).expect("file"),
+    )
+    .expect("json");
     assert_eq!(json["db"]["url"], url.as_str());
     assert_eq!(json["api"]["url"], "http://127.0.0.1:1/");
     running.stop().await;

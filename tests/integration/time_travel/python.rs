@@ -38,7 +38,10 @@ impl Reporter {
     fn new() -> Reporter {
         let project = Project::new();
         std::fs::write(project.file("reporter.py"), CLOCK_REPORTER).expect("write");
-        Reporter { project, asked: Default::default() }
+        Reporter {
+            project,
+            asked: Default::default(),
+        }
     }
 
     async fn ask(&mut self, running: &teamster::Running, service: &str, kind: &str) -> LogLine {
@@ -51,14 +54,20 @@ impl Reporter {
         std::fs::rename(&tmp, self.project.file(&format!("{service}/ask.{n}"))).expect("ask");
         running[service]
             .logs()
-            .until(format!("answer {n} ").as_str(), Duration::from_secs(30), 1000)
+            .until(
+                format!("answer {n} ").as_str(),
+                Duration::from_secs(30),
+                1000,
+            )
             .await
             .expect("answer")
     }
 }
 
 fn field<'a>(line: &'a str, key: &str) -> &'a str {
-    line.split_whitespace().find_map(|w| w.strip_prefix(&format!("{key}="))).unwrap_or_else(|| panic!("no {key} in {line}"))
+    line.split_whitespace()
+        .find_map(|w| w.strip_prefix(&format!("{key}=")))
+        .unwrap_or_else(|| panic!("no {key} in {line}"))
 }
 
 fn epoch(line: &str, key: &str) -> f64 {
@@ -89,35 +98,63 @@ ready = { log = "up" }
         .await
         .expect("start");
 
-    let report = running.time_travel(chrono::Duration::days(30)).expect("travel");
-    assert!(report.to_string().starts_with("Time travelling to "), "{report}");
+    let report = running
+        .time_travel(chrono::Duration::days(30))
+        .expect("travel");
+    assert!(
+        report.to_string().starts_with("Time travelling to "),
+        "{report}"
+    );
     let line = r.ask(&running, "faked", "time").await.text;
     let real = Utc::now().timestamp() as f64;
     let thirty_days = 30.0 * 86400.0;
-    assert!((epoch(&line, "now") - real - thirty_days).abs() < 60.0, "{line}");
-    assert!((epoch(&line, "child") - real - thirty_days).abs() < 60.0, "child did not move: {line}");
+    assert!(
+        (epoch(&line, "now") - real - thirty_days).abs() < 60.0,
+        "{line}"
+    );
+    assert!(
+        (epoch(&line, "child") - real - thirty_days).abs() < 60.0,
+        "child did not move: {line}"
+    );
     let dt: DateTime<FixedOffset> = DateTime::parse_from_rfc3339(field(&line, "dt")).expect("iso");
-    assert!((dt.timestamp() as f64 - real - thirty_days).abs() < 60.0, "{line}");
+    assert!(
+        (dt.timestamp() as f64 - real - thirty_days).abs() < 60.0,
+        "{line}"
+    );
     // The bundle agrees.
     assert!((running.now().timestamp() as f64 - real - thirty_days).abs() < 60.0);
 
     // A service with faketime = false does not move.
     let line = r.ask(&running, "real", "time").await.text;
-    assert!((epoch(&line, "now") - Utc::now().timestamp() as f64).abs() < 60.0, "{line}");
+    assert!(
+        (epoch(&line, "now") - Utc::now().timestamp() as f64).abs() < 60.0,
+        "{line}"
+    );
 
     // Offsets accumulate: -2h from +30d; sleeps still take real time.
-    running.time_travel(chrono::Duration::hours(-2)).expect("travel");
+    running
+        .time_travel(chrono::Duration::hours(-2))
+        .expect("travel");
     let line = r.ask(&running, "faked", "sleeps").await.text;
     let expected = Utc::now().timestamp() as f64 + thirty_days - 7200.0;
     assert!((epoch(&line, "now") - expected).abs() < 60.0, "{line}");
     for key in ["sleep", "wait", "asyncio"] {
         let took = epoch(&line, key);
-        assert!((0.9..3.0).contains(&took), "{key} took {took}s after a jump: {line}");
+        assert!(
+            (0.9..3.0).contains(&took),
+            "{key} took {took}s after a jump: {line}"
+        );
     }
 
     // The travel was logged as one bundle line.
     let logged = running.logs().lines().expect("lines");
-    assert_eq!(logged.iter().filter(|l| l.text.starts_with("Time travelling to ")).count(), 2);
+    assert_eq!(
+        logged
+            .iter()
+            .filter(|l| l.text.starts_with("Time travelling to "))
+            .count(),
+        2
+    );
     running.stop().await;
 }
 
@@ -135,7 +172,9 @@ async fn absolute_travel_respects_the_time_zone() {
     running.time_travel(target).expect("travel");
     let line = r.ask(&running, "s", "time").await.text;
     // 09:00 at +05:00 is 04:00 UTC.
-    let want = DateTime::parse_from_rfc3339("2031-01-01T04:00:00Z").expect("date").timestamp() as f64;
+    let want = DateTime::parse_from_rfc3339("2031-01-01T04:00:00Z")
+        .expect("date")
+        .timestamp() as f64;
     assert!((epoch(&line, "now") - want).abs() < 30.0, "{line}");
     running.stop().await;
 }

@@ -15,24 +15,46 @@ fn pg_bin() -> std::path::PathBuf {
         .filter(|p| p.join("postgres").is_file())
         .collect();
     dirs.sort();
-    dirs.pop().expect("a postgres binary under /usr/lib/postgresql/*/bin")
+    dirs.pop()
+        .expect("a postgres binary under /usr/lib/postgresql/*/bin")
 }
 
 fn user_line() -> &'static str {
-    if nix::unistd::Uid::effective().is_root() { "user = \"postgres\"\n" } else { "" }
+    if nix::unistd::Uid::effective().is_root() {
+        "user = \"postgres\"\n"
+    } else {
+        ""
+    }
 }
 
 fn psql(port: u16, sql: &str) -> String {
     let out = Command::new("psql")
-        .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-U", "postgres", "-d", "postgres", "-tAc", sql])
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &port.to_string(),
+            "-U",
+            "postgres",
+            "-d",
+            "postgres",
+            "-tAc",
+            sql,
+        ])
         .output()
         .expect("psql");
-    assert!(out.status.success(), "psql: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "psql: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
 
 fn pg_epoch(port: u16) -> f64 {
-    psql(port, "select extract(epoch from now())").parse().expect("epoch")
+    psql(port, "select extract(epoch from now())")
+        .parse()
+        .expect("epoch")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -56,10 +78,14 @@ ready = {{ log = "database system is ready to accept connections" }}
         .await
         .unwrap_or_else(|e| panic!("{}", teamster::error_chain(&e)));
 
-    running.time_travel(chrono::Duration::days(30)).expect("travel");
+    running
+        .time_travel(chrono::Duration::days(30))
+        .expect("travel");
     let want = Utc::now().timestamp() as f64 + 30.0 * 86400.0;
     assert!((pg_epoch(port) - want).abs() < 60.0);
-    running.time_travel(chrono::Duration::hours(-2)).expect("travel");
+    running
+        .time_travel(chrono::Duration::hours(-2))
+        .expect("travel");
     let want = Utc::now().timestamp() as f64 + 30.0 * 86400.0 - 7200.0;
     assert!((pg_epoch(port) - want).abs() < 60.0);
     running.stop().await;
@@ -81,14 +107,23 @@ ready = {{ log = "Ready to accept connections" }}
         .await
         .unwrap_or_else(|e| panic!("{}", teamster::error_chain(&e)));
     let cli = |args: &[&str]| {
-        let out = Command::new("redis-cli").args(["-p", &port.to_string()]).args(args).output().expect("redis-cli");
+        let out = Command::new("redis-cli")
+            .args(["-p", &port.to_string()])
+            .args(args)
+            .output()
+            .expect("redis-cli");
         String::from_utf8_lossy(&out.stdout).trim().to_owned()
     };
     assert_eq!(cli(&["set", "session", "x", "EX", "3600"]), "OK");
     assert_eq!(cli(&["dbsize"]), "1");
-    running.time_travel(chrono::Duration::hours(2)).expect("travel");
+    running
+        .time_travel(chrono::Duration::hours(2))
+        .expect("travel");
     // Redis's active expiry cycle removes the key by itself; DBSIZE does not touch it.
-    assert!(eventually(Duration::from_secs(10), || cli(&["dbsize"]) == "0").await, "the key outlived its TTL");
+    assert!(
+        eventually(Duration::from_secs(10), || cli(&["dbsize"]) == "0").await,
+        "the key outlived its TTL"
+    );
     running.stop().await;
     // It stopped normally, not by SIGKILL.
     let lines = running_logs_contain(&p, "cache", "ready to exit");
