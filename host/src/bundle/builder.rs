@@ -266,12 +266,22 @@ impl ServiceBuilder {
         self
     }
 
+    /// Grants the kind's plugin programs it declares, on top of its install-time grants
+    /// (call after [`ServiceBuilder::kind`]).
+    pub fn grant(mut self, program: impl Into<String>) -> Self {
+        if let Some(kind) = &mut self.spec.kind {
+            kind.grants.push(program.into());
+        }
+        self
+    }
+
     /// Lets the plugin `kind` configure the service from `config` (a JSON object); a
     /// command then becomes optional.
     pub fn kind(mut self, kind: impl Into<String>, config: serde_json::Value) -> Self {
         self.spec.kind = Some(KindRef {
             name: kind.into(),
             config,
+            grants: Vec::new(),
         });
         self
     }

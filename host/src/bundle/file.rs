@@ -57,6 +57,7 @@ pub(crate) struct ServiceFile {
     pub shutdown_timeout: Option<Spanned<DurationValue>>,
     pub kind: Option<Spanned<String>>,
     pub config: Option<Spanned<toml::Table>>,
+    pub grants: Option<Spanned<Vec<String>>>,
     pub connection: Option<Spanned<Ordered<EnvValue>>>,
     pub ready: Option<Spanned<ReadyValue>>,
 }

@@ -164,7 +164,7 @@ impl Loader<'_> {
     fn service(
         &self,
         name: Spanned<String>,
-        file: ServiceFile,
+        mut file: ServiceFile,
     ) -> Result<(ServiceSpec, ServiceSpans), BundleError> {
         let name_span = name.span();
         let name = name.into_inner();
@@ -276,9 +276,21 @@ impl Loader<'_> {
                 Some(KindRef {
                     name: kind.into_inner(),
                     config,
+                    grants: file
+                        .grants
+                        .take()
+                        .map(Spanned::into_inner)
+                        .unwrap_or_default(),
                 })
             }
         };
+        if let Some(grants) = file.grants {
+            return Err(BundleError::InvalidValue {
+                at: self.at(grants.span()),
+                key: KeyPath::service(&name, "grants"),
+                reason: "`grants` gives programs to a plugin kind: it needs `kind`".to_owned(),
+            });
+        }
         if let Some(ready) = file.ready {
             let ready_span = ready.span();
             let tables = match ready.into_inner() {

@@ -90,6 +90,9 @@ pub struct KindRef {
     pub name: String,
     /// The `[services.<name>.config]` table as JSON.
     pub config: serde_json::Value,
+    /// Programs this bundle grants the plugin on top of its install-time grants
+    /// (`grants = ["psql"]`); each must be one the plugin declares.
+    pub grants: Vec<String>,
 }
 
 /// One readiness condition.

@@ -103,6 +103,7 @@ fn every_service_key() {
                 "tuning": { "shared_buffers": "128MB", "fsync": false },
                 "since": "1979-05-27T07:32:00Z",
             }),
+            grants: Vec::new(),
         })
     );
     assert_eq!(db.effective_shutdown_timeout(&spec), Duration::from_secs(5));
@@ -885,4 +886,12 @@ fn the_documented_references_example_loads() {
     assert_eq!(web.command, ["python3", "manage.py", "runserver", "8000"]);
     assert_eq!(web.env[0].1, "postgres://db");
     assert_eq!(web.env[1].1, "redis://127.0.0.1:6390/0");
+}
+
+#[test]
+fn grants_go_to_the_kind_and_need_one() {
+    let spec = parse("[services.db]\nkind = \"postgres\"\ngrants = [\"psql\", \"pg_dump\"]\n");
+    let kind = spec.services[0].kind.as_ref().expect("kind");
+    assert_eq!(kind.grants, ["psql", "pg_dump"]);
+    insta::assert_snapshot!(error("[services.x]\ncommand = \"true\"\ngrants = [\"sh\"]\n"), @"bundle.toml:3:10: invalid `grants` of service `x`: `grants` gives programs to a plugin kind: it needs `kind`");
 }

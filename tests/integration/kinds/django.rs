@@ -69,3 +69,50 @@ async fn manage_subcommand_runs_in_the_service_environment() {
     assert_eq!(url, running.connection("db", "url").expect("db url"));
     running.stop().await;
 }
+
+/// Time travel reaches a running Django: a view returning `timezone.now()` moves, and
+/// PostgreSQL's `now()` seen through the `psql` sub-command agrees.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn time_travel_moves_django_views_and_psql() {
+    let p = Project::new();
+    let running = start_demo(&p).await;
+    let port = running["web"].ports()[0].1;
+    let view_now = || {
+        let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+        stream
+            .write_all(b"GET /now HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
+            .expect("request");
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).expect("response");
+        let body = answer.split("\r\n\r\n").nth(1).expect("body").to_owned();
+        let v: serde_json::Value = serde_json::from_str(&body).expect("json");
+        chrono::DateTime::parse_from_rfc3339(v["now"].as_str().expect("now"))
+            .expect("rfc3339")
+            .timestamp()
+    };
+    running
+        .time_travel(chrono::Duration::days(30))
+        .expect("travel");
+    let want = chrono::Utc::now().timestamp() + 30 * 86400;
+    assert!((view_now() - want).abs() < 60, "the view did not move");
+    let pg: f64 = stdout_of(
+        &running["db"],
+        "psql",
+        &["-tAc", "select extract(epoch from now())"],
+    )
+    .await
+    .parse()
+    .expect("epoch");
+    assert!(
+        (pg as i64 - want).abs() < 60,
+        "psql saw {pg}, want about {want}"
+    );
+    running
+        .time_travel(chrono::Duration::hours(-2))
+        .expect("travel");
+    assert!(
+        (view_now() - (want - 7200)).abs() < 60,
+        "the view did not move back"
+    );
+    running.stop().await;
+}
