@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# pgbench select-only throughput of a PostgreSQL started by teamster, with the clock
+# preload library (faketime = true, the default) and without it (faketime = false).
+#   bash bench/pgbench.sh [seconds]      (needs a built teamster: cargo build --release)
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+secs="${1:-10}"
+teamster="${TEAMSTER:-${CARGO_TARGET_DIR:-$root/target}/release/teamster}"
+user_line=""
+if [ "$(id -u)" -eq 0 ]; then user_line='user = "postgres"'; fi
+
+run() {
+    local faketime="$1" dir port
+    dir="$(mktemp -d)"; chmod 755 "$dir"
+    port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
+    cat >"$dir/bundle.toml" <<TOML
+[services.db]
+kind = "postgres"
+faketime = $faketime
+$user_line
+[services.db.config]
+port = $port
+TOML
+    (cd "$dir" && "$teamster" up -q >"$dir/up.log" 2>&1) &
+    local up=$!
+    for _ in $(seq 1 600); do
+        if (cd "$dir" && "$teamster" now >/dev/null 2>&1); then break; fi
+        sleep 0.05
+    done
+    pgbench -q -i -s 5 -h 127.0.0.1 -p "$port" -U postgres postgres >/dev/null 2>&1
+    local tps
+    tps="$(pgbench -S -c 2 -j 2 -T "$secs" -h 127.0.0.1 -p "$port" -U postgres postgres 2>/dev/null | awk '/^tps/ {print $3; exit}')"
+    kill -INT "$up"; wait "$up" || true
+    rm -rf "$dir"
+    echo "$tps"
+}
+
+none="$(run false)"
+pre="$(run true)"
+python3 -c "print(f'pgbench -S, 2 clients, ${secs}s: no preload {float(\"$none\"):.0f} tps, teamster preload {float(\"$pre\"):.0f} tps, ratio {float(\"$pre\")/float(\"$none\"):.3f}x')"
