@@ -197,21 +197,6 @@ async fn run(
     let mut drain_deadline: Option<Pin<Box<tokio::time::Sleep>>> = None;
 
     // Checks a captured line against the log and plugin conditions.
-    let check_line = |line: &LogLine, pending: &mut Outstanding| -> Option<String> {
-        pending
-            .logs
-            .retain_mut(|m| !m.feed(line.stream, &line.text));
-        if pending.plugin
-            && let Some(h) = &launch.hooks
-        {
-            match h.ready_check(line.stream, &line.text) {
-                Ok(true) => pending.plugin = false,
-                Ok(false) => {}
-                Err(e) => return Some(hook_failed(e)),
-            }
-        }
-        None
-    };
 
     loop {
         // Readiness: once every condition holds, run poststart (if any), then report.
@@ -240,33 +225,13 @@ async fn run(
         }
 
         tokio::select! {
-            n = stdout.read(&mut obuf), if out_open => match n {
-                Ok(0) | Err(_) => {
-                    out_open = false;
-                    out_split.finish(|t| { let l = launch.sink.push(Stream::Out, t); if !is_ready { check_line(&l, &mut pending); } });
-                }
-                Ok(n) => {
-                    let mut failure = None;
-                    out_split.feed(&obuf[..n], |t| {
-                        let l = launch.sink.push(Stream::Out, t);
-                        if !is_ready && failure.is_none() { failure = check_line(&l, &mut pending); }
-                    });
-                    if let Some(reason) = failure { fail_and_stop(&reason, &mut control, &state, &send, started, &mut stopping).await; }
-                }
+            n = stdout.read(&mut obuf), if out_open => {
+                let failure = ingest(&launch, Stream::Out, &mut out_split, n, &obuf, &mut out_open, is_ready, &mut pending);
+                if let Some(reason) = failure { fail_and_stop(&reason, &mut control, &state, &send, started, &mut stopping).await; }
             },
-            n = stderr.read(&mut ebuf), if err_open => match n {
-                Ok(0) | Err(_) => {
-                    err_open = false;
-                    err_split.finish(|t| { let l = launch.sink.push(Stream::Err, t); if !is_ready { check_line(&l, &mut pending); } });
-                }
-                Ok(n) => {
-                    let mut failure = None;
-                    err_split.feed(&ebuf[..n], |t| {
-                        let l = launch.sink.push(Stream::Err, t);
-                        if !is_ready && failure.is_none() { failure = check_line(&l, &mut pending); }
-                    });
-                    if let Some(reason) = failure { fail_and_stop(&reason, &mut control, &state, &send, started, &mut stopping).await; }
-                }
+            n = stderr.read(&mut ebuf), if err_open => {
+                let failure = ingest(&launch, Stream::Err, &mut err_split, n, &ebuf, &mut err_open, is_ready, &mut pending);
+                if let Some(reason) = failure { fail_and_stop(&reason, &mut control, &state, &send, started, &mut stopping).await; }
             },
             line = status_lines.next_line(), if status_open => match line {
                 Ok(Some(line)) => match serde_json::from_str::<Status>(&line) {
@@ -354,6 +319,58 @@ async fn run(
         launch.sink.push(Stream::Err, t);
     });
     send(ServiceEvent::Finished);
+}
+
+/// Handles one read from a service pipe: splits it into lines, stores them, and checks
+/// each against the log and plugin readiness conditions while the service is not ready.
+/// EOF (or a read error) closes the pipe and flushes its partial last line. Returns why
+/// the service failed, if a plugin's `ready-check` did.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the pieces of one pipe's state in the select loop"
+)]
+fn ingest(
+    launch: &Launch,
+    stream: Stream,
+    split: &mut LineSplitter,
+    read: std::io::Result<usize>,
+    buf: &[u8],
+    open: &mut bool,
+    is_ready: bool,
+    pending: &mut Outstanding,
+) -> Option<String> {
+    let mut failure = None;
+    let mut emit = |text: String| {
+        let line = launch.sink.push(stream, text);
+        if !is_ready && failure.is_none() {
+            failure = check_line(launch, &line, pending);
+        }
+    };
+    match read {
+        Ok(0) | Err(_) => {
+            *open = false;
+            split.finish(&mut emit);
+        }
+        Ok(n) => split.feed(&buf[..n], &mut emit),
+    }
+    failure
+}
+
+/// Checks a captured line against the log and plugin conditions still outstanding.
+fn check_line(launch: &Launch, line: &LogLine, pending: &mut Outstanding) -> Option<String> {
+    pending
+        .logs
+        .retain_mut(|m| !m.feed(line.stream, &line.text));
+    if pending.plugin
+        && let Some(h) = &launch.hooks
+    {
+        match h.ready_check(line.stream, &line.text) {
+            Ok(true) => pending.plugin = false,
+            Ok(false) => {}
+            Err(e) => return Some(hook_failed(e)),
+        }
+    }
+    None
 }
 
 /// Once the supervisor is gone and its status pipe is drained, a service whose exit was
