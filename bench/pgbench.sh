@@ -21,7 +21,7 @@ $user_line
 [services.db.config]
 port = $port
 TOML
-    (cd "$dir" && "$teamster" up -q >"$dir/up.log" 2>&1) &
+    (cd "$dir" && exec "$teamster" up -q >"$dir/up.log" 2>&1) &
     local up=$!
     for _ in $(seq 1 600); do
         if (cd "$dir" && "$teamster" now >/dev/null 2>&1); then break; fi

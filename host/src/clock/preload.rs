@@ -25,7 +25,7 @@ const INSTALL_DIRS: &[&str] = &[
 ];
 
 /// Finds the preload library: `$TEAMSTER_CLOCK_LIB`, then next to the current executable,
-/// then its parent directory (cargo's `target/debug/deps` → `target/debug`), then
+/// then in `deps/` beside it, then its parent directory (cargo's `target/debug/deps` → `target/debug`), then
 /// `<exe dir>/../lib/teamster`, then the install locations.
 pub fn find_preload_library() -> Result<PathBuf, ClockError> {
     let exe = std::env::current_exe().ok();
@@ -56,6 +56,9 @@ fn candidates(env_override: Option<OsString>, exe: Option<&Path>) -> Vec<PathBuf
     let mut dirs = Vec::new();
     if let Some(exe_dir) = exe.and_then(Path::parent) {
         dirs.push(exe_dir.to_owned());
+        // A `cargo test` build leaves the library (a dependency of the host's tests) in
+        // `target/<profile>/deps`, next to the test executables but not next to `teamster`.
+        dirs.push(exe_dir.join("deps"));
         if let Some(up) = exe_dir.parent() {
             dirs.push(up.to_owned());
             dirs.push(up.join("lib/teamster"));
@@ -109,7 +112,7 @@ mod tests {
             Some(Path::new("/opt/nowhere/target/debug/deps/teamster-0123")),
         )
         .unwrap_err();
-        insta::assert_snapshot!(err.to_string(), @"teamster's clock library was not found; looked for /opt/nowhere/target/debug/deps/libteamster_clock.so, /opt/nowhere/target/debug/libteamster_clock.so, /opt/nowhere/target/debug/lib/teamster/libteamster_clock.so, /usr/local/lib/teamster/libteamster_clock.so, /usr/local/lib/libteamster_clock.so, /usr/lib/teamster/libteamster_clock.so, /usr/lib/libteamster_clock.so; build it with `cargo build -p teamster-clock` or set TEAMSTER_CLOCK_LIB to its path");
+        insta::assert_snapshot!(err.to_string(), @"teamster's clock library was not found; looked for /opt/nowhere/target/debug/deps/libteamster_clock.so, /opt/nowhere/target/debug/deps/deps/libteamster_clock.so, /opt/nowhere/target/debug/libteamster_clock.so, /opt/nowhere/target/debug/lib/teamster/libteamster_clock.so, /usr/local/lib/teamster/libteamster_clock.so, /usr/local/lib/libteamster_clock.so, /usr/lib/teamster/libteamster_clock.so, /usr/lib/libteamster_clock.so; build it with `cargo build -p teamster-clock` or set TEAMSTER_CLOCK_LIB to its path");
     }
 
     #[test]
