@@ -63,7 +63,7 @@ async fn up_async(path: &Path, quiet: bool) -> ExitCode {
                 return ExitCode::StartupFailed;
             }
         },
-        // Interrupted during startup: dropping the start closes every control pipe, and
+        // Interrupted during startup: dropping the start closes every control channel, and
         // each supervisor stops its tree.
         _ = sigint.recv() => return ExitCode::Ok,
         _ = sigterm.recv() => return ExitCode::Ok,

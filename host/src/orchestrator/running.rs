@@ -2,7 +2,7 @@
 //!
 //! # Caveats
 //! Dropping a [`Running`] without calling [`Running::stop`] closes every supervisor's
-//! control pipe, which makes each supervisor stop its service (stop signal, grace,
+//! control channel, which makes each supervisor stop its service (stop signal, grace,
 //! SIGKILL) on its own. Drop returns at once, so the processes may outlive it by up to the
 //! shutdown timeout, and the order of shutdown is not the reverse of the dependencies.
 //! Call `stop().await` to wait for a clean, ordered shutdown.
@@ -391,7 +391,7 @@ impl std::ops::Index<&str> for Running {
 
 impl Drop for Running {
     fn drop(&mut self) {
-        // Dropping the control senders closes each supervisor's control pipe; each
+        // Dropping the control senders closes each supervisor's control channel; each
         // supervisor then stops its tree by itself.
         for link in self.links.iter_mut().filter_map(Option::take) {
             let _ = link.control.send(Control::Stop);

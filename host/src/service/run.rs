@@ -218,7 +218,7 @@ async fn run(
                 }
             }
         }
-        // Done when the supervisor is gone and every pipe, its status pipe included, is
+        // Done when the supervisor is gone and every pipe, its status channel included, is
         // drained: its last status line may arrive after the output pipes' EOF.
         if !out_open && !err_open && !sup_running && !status_open {
             break;
@@ -275,7 +275,7 @@ async fn run(
                         let _ = w.write_all(c.as_line()).await;
                     }
                 }
-                // The orchestrator is gone: closing the control pipe makes the supervisor stop the tree.
+                // The orchestrator is gone: closing the control direction makes the supervisor stop the tree.
                 None => control = None,
             },
             res = async { pending.probes.as_mut().expect("guarded").await }, if pending.probes.is_some() && !stopping => {
@@ -373,7 +373,7 @@ fn check_line(launch: &Launch, line: &LogLine, pending: &mut Outstanding) -> Opt
     None
 }
 
-/// Once the supervisor is gone and its status pipe is drained, a service whose exit was
+/// Once the supervisor is gone and its status channel is drained, a service whose exit was
 /// never reported ended in an unknown way (its supervisor was killed).
 fn unknown_exit_if_silent(
     main_exit: &mut Option<ExitStatus>,
@@ -400,7 +400,7 @@ fn unknown_exit_if_silent(
 
 async fn fail_and_stop(
     reason: &str,
-    control: &mut Option<tokio::process::ChildStdin>,
+    control: &mut Option<tokio::net::unix::OwnedWriteHalf>,
     state: &watch::Sender<ServiceState>,
     send: &impl Fn(ServiceEvent),
     started: Instant,

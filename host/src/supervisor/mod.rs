@@ -10,7 +10,7 @@
 //!   not to init, and can be found and killed;
 //! - starts the service in a new session (its own process group), after dropping to the
 //!   configured user when the host runs as root;
-//! - treats EOF on its stdin, the control pipe whose only writer is the host, as the host's
+//! - treats EOF on its stdin, the channel whose only other end is the host's, as the host's
 //!   death, and then stops the tree (stop signal, grace, SIGKILL) and reaps it.
 //!
 //! `PR_SET_PDEATHSIG` is deliberately not used: it fires when the *thread* that spawned the

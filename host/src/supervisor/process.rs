@@ -1,6 +1,6 @@
 //! The supervisor process itself: synchronous, single-threaded, and small.
 //!
-//! It is deliberately not async: one `poll(2)` over the control pipe and a signalfd is all
+//! It is deliberately not async: one `poll(2)` over the host channel and a signalfd is all
 //! it needs, and a single thread makes `fork` + `exec` of the service safe.
 
 use std::ffi::CString;
@@ -18,7 +18,7 @@ use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::{Gid, Pid, Uid, User};
 
-use super::protocol::{Control, STATUS_FD, Status, SuperviseSpec};
+use super::protocol::{CHANNEL_FD, Control, Status, SuperviseSpec};
 
 /// Where the supervisor is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,18 +42,15 @@ struct Identity {
 
 /// Entry point of `teamster __supervise <spec-json>`. Returns the process exit code.
 pub fn run_supervisor(spec_json: &str) -> i32 {
-    // SAFETY: fd 3 is set up by the host as the write end of the status pipe; we take
-    // ownership of it exactly once here.
-    let mut status = unsafe { File::from_raw_fd(STATUS_FD) };
-    // The service must not inherit the status pipe: a process holding it would keep the
-    // host from seeing the supervisor's last words end.
-    // SAFETY: fcntl on a descriptor we own.
-    unsafe { libc::fcntl(STATUS_FD, libc::F_SETFD, libc::FD_CLOEXEC) };
+    // SAFETY: fd 0 is the host's channel (a socket pair end); we take ownership of it
+    // exactly once here. The service gets /dev/null as fd 0 instead, so it never holds the
+    // channel: a process holding it would keep the host from seeing the supervisor's end.
+    let channel = unsafe { File::from_raw_fd(CHANNEL_FD) };
     let spec: SuperviseSpec = match serde_json::from_str(spec_json) {
         Ok(s) => s,
         Err(e) => {
             report(
-                &mut status,
+                &channel,
                 &Status::SpawnFailed {
                     error: format!("bad supervisor spec: {e}"),
                 },
@@ -61,20 +58,20 @@ pub fn run_supervisor(spec_json: &str) -> i32 {
             return 2;
         }
     };
-    match supervise(&spec, &mut status) {
+    match supervise(&spec, &channel) {
         Ok(()) => 0,
         Err(error) => {
-            report(&mut status, &Status::SpawnFailed { error });
+            report(&channel, &Status::SpawnFailed { error });
             1
         }
     }
 }
 
-fn report(status: &mut File, msg: &Status) {
+fn report(mut channel: &File, msg: &Status) {
     // The host may be gone; a failed status write must not stop the cleanup.
     if let Ok(mut line) = serde_json::to_vec(msg) {
         line.push(b'\n');
-        let _ = status.write_all(&line);
+        let _ = channel.write_all(&line);
     }
 }
 
@@ -93,7 +90,7 @@ fn resolve_user(name: &str) -> Result<Identity, String> {
     })
 }
 
-fn supervise(spec: &SuperviseSpec, status: &mut File) -> Result<(), String> {
+fn supervise(spec: &SuperviseSpec, channel: &File) -> Result<(), String> {
     let stop_signal =
         Signal::try_from(spec.stop_signal).map_err(|e| format!("bad stop signal: {e}"))?;
     let grace = Duration::from_millis(spec.grace_ms);
@@ -165,13 +162,13 @@ fn supervise(spec: &SuperviseSpec, status: &mut File) -> Result<(), String> {
     // The std handle is not used for waiting: we reap with waitpid(-1) as a subreaper.
     drop(child);
     report(
-        status,
+        channel,
         &Status::Spawned {
             pid: main_pid.as_raw() as u32,
         },
     );
 
-    event_loop(main_pid, stop_signal, grace, &sfd, status)
+    event_loop(main_pid, stop_signal, grace, &sfd, channel)
 }
 
 fn spawn_error(program: &str, cwd: &str, e: &std::io::Error) -> String {
@@ -192,10 +189,9 @@ fn event_loop(
     stop_signal: Signal,
     grace: Duration,
     sfd: &SignalFd,
-    status: &mut File,
+    channel: &File,
 ) -> Result<(), String> {
-    // SAFETY: fd 0 is the control pipe the host gave us; nothing else owns it.
-    let mut control = unsafe { File::from_raw_fd(0) };
+    let mut control = channel;
     let mut control_open = true;
     let mut main_alive = true;
     let mut phase = Phase::Running;
@@ -276,7 +272,7 @@ fn event_loop(
                             WaitStatus::Signaled(_, s, _) => (None, Some(s as i32)),
                             _ => (None, None),
                         };
-                        report(status, &Status::Exited { code, signal });
+                        report(channel, &Status::Exited { code, signal });
                         // Whatever the service left behind goes with it.
                         if phase == Phase::Running {
                             phase = begin_stop(main_pid, stop_signal, grace);
@@ -297,7 +293,7 @@ fn event_loop(
         if let Phase::Stopping { deadline } = phase
             && Instant::now() >= deadline
         {
-            report(status, &Status::Escalated);
+            report(channel, &Status::Escalated);
             kill_everything(main_pid);
             phase = Phase::Killing;
         }

@@ -1,14 +1,16 @@
 //! The messages exchanged between the host and a supervisor.
 //!
-//! The host passes the service description as a JSON argument, sends control lines on the
-//! supervisor's stdin, and reads JSON status lines from fd 3. Stdout and stderr of the
-//! supervisor are the service's own pipes: the supervisor never writes to them, so the
-//! host can treat every byte there as service output.
+//! The host passes the service description as a JSON argument. The supervisor's stdin is
+//! one end of a socket pair, used both ways: the host sends control lines on it and reads
+//! JSON status lines back. EOF in the control direction means the host is gone or wants
+//! the tree stopped; EOF in the status direction means the supervisor is gone. Stdout and
+//! stderr of the supervisor are the service's own pipes: the supervisor never writes to
+//! them, so the host can treat every byte there as service output.
 
 use serde::{Deserialize, Serialize};
 
-/// The file descriptor, in the supervisor, on which status lines are written.
-pub const STATUS_FD: i32 = 3;
+/// The file descriptor, in the supervisor, of its channel with the host (stdin).
+pub const CHANNEL_FD: i32 = 0;
 
 /// What the supervisor must start.
 #[derive(Debug, Clone, Serialize, Deserialize)]

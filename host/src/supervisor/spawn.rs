@@ -1,12 +1,13 @@
 //! Host side: starting a supervisor and wiring its pipes.
 
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::path::PathBuf;
 use std::process::Stdio;
 
-use tokio::process::{Child, ChildStderr, ChildStdin, ChildStdout};
+use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::process::{Child, ChildStderr, ChildStdout};
 
-use super::protocol::{STATUS_FD, SuperviseSpec};
+use super::protocol::SuperviseSpec;
 
 /// Why a supervisor could not be started.
 #[derive(Debug, thiserror::Error)]
@@ -19,7 +20,7 @@ pub enum SupervisorError {
         /// The places that were searched.
         looked: String,
     },
-    /// Creating a pipe or spawning failed.
+    /// Creating the channel or spawning failed.
     #[error("cannot start the supervisor of service `{service}`")]
     Spawn {
         /// The service.
@@ -35,14 +36,15 @@ pub enum SupervisorError {
 pub struct SpawnedSupervisor {
     /// The supervisor process.
     pub child: Child,
-    /// Control pipe (write `Control` lines; drop it to make the supervisor stop the tree).
-    pub control: ChildStdin,
+    /// Control direction of the channel (write `Control` lines; drop it to make the
+    /// supervisor stop the tree).
+    pub control: OwnedWriteHalf,
     /// The service's stdout.
     pub stdout: ChildStdout,
     /// The service's stderr.
     pub stderr: ChildStderr,
-    /// Status lines from the supervisor.
-    pub status: tokio::net::unix::pipe::Receiver,
+    /// Status direction of the channel: JSON lines from the supervisor, EOF when it is gone.
+    pub status: OwnedReadHalf,
 }
 
 /// Finds the `teamster` binary: `TEAMSTER_BIN`, the current executable if it is teamster,
@@ -89,6 +91,12 @@ pub fn supervisor_binary() -> Result<PathBuf, SupervisorError> {
 }
 
 /// Starts `teamster __supervise` for one service.
+///
+/// The channel is a socket pair on the supervisor's stdin rather than a pipe per direction
+/// on extra descriptors: with nothing to arrange between fork and exec, std spawns with
+/// `posix_spawn` (a vfork), so the host's page tables are neither copied nor left
+/// copy-on-write for the host to fault on afterwards. That is most of the per-service cost
+/// of a large bundle.
 pub fn spawn_supervisor(
     bin: &std::path::Path,
     spec: &SuperviseSpec,
@@ -98,40 +106,28 @@ pub fn spawn_supervisor(
         source,
     };
     let json = serde_json::to_string(spec).expect("a supervise spec always serializes");
-    let (status_rx, status_tx): (OwnedFd, OwnedFd) =
-        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| err(e.into()))?;
-    let status_tx_raw = status_tx.as_raw_fd();
+    // Both ends close on exec; the supervisor's end reaches it as fd 0 through a dup2,
+    // which clears the flag on the copy only.
+    let (host_end, sup_end) = std::os::unix::net::UnixStream::pair().map_err(err)?;
+    host_end.set_nonblocking(true).map_err(err)?;
 
     let mut cmd = tokio::process::Command::new(bin);
     cmd.arg("__supervise")
         .arg(json)
-        .stdin(Stdio::piped())
+        .stdin(Stdio::from(OwnedFd::from(sup_end)))
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         // Its own process group: a terminal's Ctrl-C must reach only the host, which
         // decides the order in which services stop.
         .process_group(0)
         .kill_on_drop(false);
-    // SAFETY: dup2 is async-signal-safe; it runs in the forked child before exec. The
-    // duplicate on fd 3 has no CLOEXEC, so the supervisor inherits it.
-    unsafe {
-        cmd.pre_exec(move || {
-            if status_tx_raw == STATUS_FD {
-                // dup2 onto itself keeps CLOEXEC; clear it by hand.
-                if libc::fcntl(STATUS_FD, libc::F_SETFD, 0) < 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-            } else if libc::dup2(status_tx_raw, STATUS_FD) < 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
     let mut child = cmd.spawn().map_err(err)?;
-    // Our copy of the write end must go, or we would never see EOF on the status pipe.
-    drop(status_tx);
-    let status = tokio::net::unix::pipe::Receiver::from_owned_fd(status_rx).map_err(err)?;
-    let control = child.stdin.take().expect("stdin is piped");
+    // `cmd` still holds the supervisor's end; it must go, or the host would keep the
+    // channel open on the supervisor's side and never see its EOF.
+    drop(cmd);
+    let (status, control) = tokio::net::UnixStream::from_std(host_end)
+        .map_err(err)?
+        .into_split();
     let stdout = child.stdout.take().expect("stdout is piped");
     let stderr = child.stderr.take().expect("stderr is piped");
     Ok(SpawnedSupervisor {
