@@ -25,15 +25,6 @@ pub enum LogError {
         #[source]
         source: Arc<io::Error>,
     },
-    /// A service's log file could not be created.
-    #[error("cannot create log file {}", path.display())]
-    CreateFile {
-        /// The file.
-        path: PathBuf,
-        /// The underlying failure.
-        #[source]
-        source: Arc<io::Error>,
-    },
     /// Writing a service's log files failed; later lines of that service are kept in memory only.
     #[error("cannot write the log files of service `{service}`")]
     Write {

@@ -221,7 +221,7 @@ impl LogHub {
             .iter()
             .chain(std::iter::once(&BUNDLE_SERVICE))
             .map(|name| ServiceStore::create(&config.dir, name, window))
-            .collect::<Result<Vec<_>, _>>()?;
+            .collect();
         let inner = Arc::new(HubInner {
             stores,
             next_seq: AtomicU64::new(0),

@@ -14,6 +14,11 @@
 //! - `web.idx`: one little-endian `u64` per line, in the order the lines arrived, equal to
 //!   `seq << 1 | is_err`.
 //!
+//! A file is created with the first line that goes into it: a service that never writes to
+//! stderr has no `.err`, and a silent one has no files at all. Large bundles are mostly
+//! quiet services, and creating three inodes for each was the largest part of starting
+//! one. A missing file reads as empty.
+//!
 //! The index says, for each successive line of the service, which file holds its text (the
 //! next unread line of that file) and its bundle-wide sequence number. Reading the three
 //! files front to back therefore rebuilds the service's lines in order, and merging several
@@ -103,14 +108,54 @@ struct Checkpoint {
     err: u64,
 }
 
+/// A buffered file created on its first write.
+#[derive(Debug)]
+struct LazyWriter {
+    path: PathBuf,
+    file: Option<BufWriter<File>>,
+}
+
+impl LazyWriter {
+    fn new(path: PathBuf) -> Self {
+        LazyWriter { path, file: None }
+    }
+
+    /// The writer, creating (truncating) the file first if this is the first write.
+    fn get(&mut self) -> io::Result<&mut BufWriter<File>> {
+        if self.file.is_none() {
+            let file = File::create(&self.path).map_err(|e| {
+                io::Error::new(e.kind(), format!("cannot create {}: {e}", self.path.display()))
+            })?;
+            self.file = Some(BufWriter::with_capacity(WRITE_BUFFER, file));
+        }
+        Ok(self.file.as_mut().expect("created above"))
+    }
+
+    fn write_all(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.get()?.write_all(bytes)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.file.as_mut().map_or(Ok(()), |f| f.flush())
+    }
+}
+
+/// Which of a service's files the writer has created.
+#[derive(Debug, Clone, Copy, Default)]
+struct Created {
+    out: bool,
+    err: bool,
+    idx: bool,
+}
+
 /// Whether the files still receive lines.
 #[derive(Debug)]
 enum Storage {
     /// Lines are written to the three buffered files.
     Writing {
-        out: BufWriter<File>,
-        err: BufWriter<File>,
-        idx: BufWriter<File>,
+        out: LazyWriter,
+        err: LazyWriter,
+        idx: LazyWriter,
     },
     /// A write failed; lines from then on live in the window only.
     Failed(Arc<io::Error>),
@@ -153,23 +198,15 @@ pub(crate) enum Appended {
 }
 
 impl ServiceStore {
-    /// Creates (truncating) the service's three files in `dir`.
-    pub(crate) fn create(dir: &Path, name: &str, limits: WindowLimits) -> Result<Self, LogError> {
+    /// A store whose files will be created in `dir`, each with its first line.
+    pub(crate) fn create(dir: &Path, name: &str, limits: WindowLimits) -> Self {
         let paths = Paths::new(dir, name);
-        let create = |path: &PathBuf| {
-            File::create(path)
-                .map(|f| BufWriter::with_capacity(WRITE_BUFFER, f))
-                .map_err(|e| LogError::CreateFile {
-                    path: path.clone(),
-                    source: Arc::new(e),
-                })
-        };
         let storage = Storage::Writing {
-            out: create(&paths.out)?,
-            err: create(&paths.err)?,
-            idx: create(&paths.idx)?,
+            out: LazyWriter::new(paths.out.clone()),
+            err: LazyWriter::new(paths.err.clone()),
+            idx: LazyWriter::new(paths.idx.clone()),
         };
-        Ok(ServiceStore {
+        ServiceStore {
             name: Arc::from(name),
             paths,
             state: Mutex::new(ServiceState {
@@ -183,7 +220,7 @@ impl ServiceStore {
                 window: VecDeque::new(),
                 window_bytes: 0,
             }),
-        })
+        }
     }
 
     /// Locks the state. A panic while holding the lock cannot leave it inconsistent in a way
@@ -233,11 +270,12 @@ impl ServiceStore {
         state.flush_through(file_end, &self.name)?;
         let checkpoint_line = range.start / CHECKPOINT_EVERY * CHECKPOINT_EVERY;
         let checkpoint = state.checkpoints[(range.start / CHECKPOINT_EVERY) as usize];
+        let created = state.created();
         // Read the files without the lock: they are append-only and everything up to
         // `file_end` is on disk, so ingestion can go on meanwhile.
         drop(state);
         let mut reader =
-            FileReader::open(&self.paths, self.name.clone(), checkpoint_line, checkpoint)?;
+            FileReader::open(&self.paths, self.name.clone(), checkpoint_line, checkpoint, created)?;
         let mut lines = Vec::new();
         for local in checkpoint_line..file_end {
             let Some(line) = reader.next_line(local >= range.start)? else {
@@ -303,6 +341,19 @@ impl ServiceState {
         self.window_bytes
     }
 
+    /// Which files exist, as far as the writer knows. After a write failure nothing is
+    /// known, so nothing is required.
+    fn created(&self) -> Created {
+        match &self.storage {
+            Storage::Writing { out, err, idx } => Created {
+                out: out.file.is_some(),
+                err: err.file.is_some(),
+                idx: idx.file.is_some(),
+            },
+            Storage::Failed(_) => Created::default(),
+        }
+    }
+
     /// Local number of the oldest line in the window.
     fn window_start(&self) -> u64 {
         self.lines - self.window.len() as u64
@@ -325,8 +376,11 @@ impl ServiceState {
                 };
                 let entry = line.seq << 1 | u64::from(line.stream == Stream::Err);
                 let written = file
-                    .write_all(line.text.as_bytes())
-                    .and_then(|()| file.write_all(b"\n"))
+                    .get()
+                    .and_then(|f| {
+                        f.write_all(line.text.as_bytes())?;
+                        f.write_all(b"\n")
+                    })
                     .and_then(|()| idx.write_all(&entry.to_le_bytes()));
                 *bytes += line.text.len() as u64 + 1;
                 match written {
@@ -390,36 +444,48 @@ impl ServiceState {
     }
 }
 
-/// Reads a service's lines back from its three files, from a checkpoint onwards.
+/// Reads a service's lines back from its three files, from a checkpoint onwards. A file
+/// that was never created is `None` and reads as empty.
 struct FileReader {
     service: Arc<str>,
     paths: Paths,
-    idx: BufReader<File>,
-    out: BufReader<File>,
-    err: BufReader<File>,
+    idx: Option<BufReader<File>>,
+    out: Option<BufReader<File>>,
+    err: Option<BufReader<File>>,
     buf: Vec<u8>,
 }
 
 impl FileReader {
-    /// Opens the files positioned at line `line`, whose offsets `at` describes.
-    fn open(paths: &Paths, service: Arc<str>, line: u64, at: Checkpoint) -> Result<Self, LogError> {
-        let open_at = |path: &PathBuf, offset: u64| {
-            let mut file = File::open(path).map_err(|e| LogError::read(path, e))?;
+    /// Opens the files positioned at line `line`, whose offsets `at` describes. A file the
+    /// writer has created must be there; any other may be missing, and reads as empty.
+    fn open(
+        paths: &Paths,
+        service: Arc<str>,
+        line: u64,
+        at: Checkpoint,
+        created: Created,
+    ) -> Result<Self, LogError> {
+        let open_at = |path: &PathBuf, offset: u64, created: bool| {
+            let mut file = match File::open(path) {
+                Ok(file) => file,
+                Err(e) if e.kind() == io::ErrorKind::NotFound && !created => return Ok(None),
+                Err(e) => return Err(LogError::read(path, e)),
+            };
             file.seek(SeekFrom::Start(offset))
                 .map_err(|e| LogError::read(path, e))?;
-            Ok::<_, LogError>(BufReader::with_capacity(WRITE_BUFFER, file))
+            Ok::<_, LogError>(Some(BufReader::with_capacity(WRITE_BUFFER, file)))
         };
         Ok(FileReader {
-            idx: open_at(&paths.idx, line * 8)?,
-            out: open_at(&paths.out, at.out)?,
-            err: open_at(&paths.err, at.err)?,
+            idx: open_at(&paths.idx, line * 8, created.idx)?,
+            out: open_at(&paths.out, at.out, created.out)?,
+            err: open_at(&paths.err, at.err, created.err)?,
             service,
             paths: paths.clone(),
             buf: Vec::new(),
         })
     }
 
-    /// Opens the files at their start.
+    /// Opens the files at their start, for a reader that does not know which exist.
     fn from_start(paths: &Paths, service: Arc<str>) -> Result<Self, LogError> {
         Self::open(
             paths,
@@ -430,6 +496,7 @@ impl FileReader {
                 out: 0,
                 err: 0,
             },
+            Created::default(),
         )
     }
 
@@ -437,7 +504,10 @@ impl FileReader {
     /// text is skipped rather than decoded (the line is returned with empty text).
     fn next_line(&mut self, keep_text: bool) -> Result<Option<LogLine>, LogError> {
         let mut entry = [0u8; 8];
-        match self.idx.read_exact(&mut entry) {
+        let Some(idx) = self.idx.as_mut() else {
+            return Ok(None);
+        };
+        match idx.read_exact(&mut entry) {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(None),
             Err(e) => return Err(LogError::read(&self.paths.idx, e)),
@@ -449,6 +519,10 @@ impl FileReader {
             (Stream::Out, &mut self.out, &self.paths.out)
         };
         self.buf.clear();
+        let Some(file) = file.as_mut() else {
+            // Indexed, but its file is not on disk yet: the writer is ahead of us.
+            return Ok(None);
+        };
         file.read_until(b'\n', &mut self.buf)
             .map_err(|e| LogError::read(path, e))?;
         if self.buf.pop() != Some(b'\n') {
@@ -517,7 +591,6 @@ mod tests {
                 bytes: usize::MAX,
             },
         )
-        .expect("create store")
     }
 
     /// Appends `count` lines with seq 10, 13, 16, ... alternating stdout and stderr.
@@ -598,7 +671,7 @@ mod tests {
             lines: usize::MAX,
             bytes: 10 * (std::mem::size_of::<LogLine>() + 100),
         };
-        let store = ServiceStore::create(dir.path(), "svc", limits).expect("create");
+        let store = ServiceStore::create(dir.path(), "svc", limits);
         let mut state = store.lock();
         for seq in 0..1000 {
             state.append(line(seq, Stream::Out, &"z".repeat(100)), "svc");
@@ -610,8 +683,8 @@ mod tests {
     #[test]
     fn read_dir_rebuilds_the_order_from_files_alone() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let a = ServiceStore::create(dir.path(), "a", WindowLimits::DEFAULT).expect("create");
-        let b = ServiceStore::create(dir.path(), "b", WindowLimits::DEFAULT).expect("create");
+        let a = ServiceStore::create(dir.path(), "a", WindowLimits::DEFAULT);
+        let b = ServiceStore::create(dir.path(), "b", WindowLimits::DEFAULT);
         let mut expected = Vec::new();
         for seq in 0..3000u64 {
             let (store, name) = if seq % 5 < 2 { (&a, "a") } else { (&b, "b") };
@@ -639,14 +712,15 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = store(dir.path(), 100);
         // /dev/full accepts the open and fails every write with ENOSPC.
-        let full = || {
-            BufWriter::with_capacity(
+        let full = || LazyWriter {
+            path: PathBuf::from("/dev/full"),
+            file: Some(BufWriter::with_capacity(
                 4,
                 File::options()
                     .write(true)
                     .open("/dev/full")
                     .expect("open /dev/full"),
-            )
+            )),
         };
         store.lock().storage = Storage::Writing {
             out: full(),

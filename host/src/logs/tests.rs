@@ -79,7 +79,7 @@ fn order_across_services_and_streams_survives_the_window() {
     // The files alone give the same answer.
     hub.flush().expect("flush");
     assert_eq!(read_dir(dir.path()).expect("read dir"), pushed);
-    for name in ["a", "b", BUNDLE_SERVICE] {
+    for name in ["a", "b"] {
         for ext in ["out", "err", "idx"] {
             assert!(
                 dir.path().join(format!("{name}.{ext}")).is_file(),
@@ -87,6 +87,39 @@ fn order_across_services_and_streams_survives_the_window() {
             );
         }
     }
+    // Files come with their first line: the bundle's own log said nothing.
+    for ext in ["out", "err", "idx"] {
+        assert!(!dir.path().join(format!("{BUNDLE_SERVICE}.{ext}")).exists());
+    }
+}
+
+/// Files come with their first line; a stream that never got one reads as empty, from
+/// memory and from disk alike, beyond the window too.
+#[test]
+fn quiet_streams_have_no_files_and_read_as_empty() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let hub = LogHub::new(config(dir.path(), 4), &["talker", "mute"]).expect("hub");
+    let talker = hub.sink("talker").expect("talker");
+    let pushed: Vec<_> = (0..100)
+        .map(|i| talker.push(Stream::Out, format!("out {i}")))
+        .collect();
+    hub.flush().expect("flush");
+    let exists = |name: &str| dir.path().join(name).exists();
+    assert!(exists("talker.out") && exists("talker.idx"));
+    assert!(!exists("talker.err"));
+    assert!(!exists("mute.out") && !exists("mute.err") && !exists("mute.idx"));
+
+    let talker_logs = hub.service("talker").expect("talker");
+    assert_eq!(talker_logs.lines().expect("lines"), pushed);
+    assert_eq!(talker_logs.err().lines().expect("err lines"), []);
+    assert_eq!(hub.service("mute").expect("mute").lines().expect("lines"), []);
+    assert_eq!(read_dir(dir.path()).expect("read dir"), pushed);
+
+    // The first stderr line creates its file, and old stdout lines still read back.
+    let late = talker.push(Stream::Err, "late".into());
+    assert!(exists("talker.err"));
+    assert_eq!(talker_logs.err().lines().expect("err lines"), [late]);
+    assert_eq!(talker_logs.lines().expect("lines")[..100], pushed[..]);
 }
 
 #[test]
