@@ -127,6 +127,7 @@ impl Bundle {
             kinds,
             envs: vec![Vec::new(); n],
             published: std::collections::BTreeMap::new(),
+            connections_dirty: false,
             effective: spec.services.iter().map(|s| Arc::new(s.clone())).collect(),
             ready: vec![false; n],
             finished: vec![false; n],
@@ -173,6 +174,8 @@ struct Starter {
     envs: Vec<Vec<(String, String)>>,
     /// Connection info of every ready service, for `${service.key}` and connections.json.
     published: BTreeMap<String, Vec<(String, String)>>,
+    /// `published` changed since `connections.json` was last written.
+    connections_dirty: bool,
     effective: Vec<Arc<ServiceSpec>>,
     ready: Vec<bool>,
     finished: Vec<bool>,
@@ -202,7 +205,12 @@ impl Starter {
                 }
             }
             if self.ready.iter().all(|r| *r) {
-                return Ok(());
+                return self.write_connections();
+            }
+            // Once per burst of events rather than once per ready service: a bundle of n
+            // services would otherwise write n files of growing size.
+            if self.ev_rx.is_empty() {
+                self.write_connections()?;
             }
             tokio::select! {
                 ev = self.ev_rx.recv() => {
@@ -363,7 +371,7 @@ impl Starter {
         Ok(())
     }
 
-    /// Records a ready service's connection info and rewrites `connections.json`.
+    /// Records a ready service's connection info, for dependents and `connections.json`.
     async fn publish(&mut self, i: usize) -> Result<(), StartError> {
         let spec = self.effective[i].clone();
         let info = match &self.hooks[i] {
@@ -383,7 +391,18 @@ impl Starter {
             None => spec.connection.clone(),
         };
         self.published.insert(spec.name.clone(), info);
-        write_connections(&self.run, &self.published)
+        self.connections_dirty = true;
+        Ok(())
+    }
+
+    /// Writes `connections.json` if a service was published since the last write.
+    fn write_connections(&mut self) -> Result<(), StartError> {
+        if !self.connections_dirty {
+            return Ok(());
+        }
+        write_connections(&self.run, &self.published)?;
+        self.connections_dirty = false;
+        Ok(())
     }
 
     /// Waits (bounded) for a service's pipes to be drained, so its report has its last lines.
