@@ -124,7 +124,10 @@ impl LazyWriter {
     fn get(&mut self) -> io::Result<&mut BufWriter<File>> {
         if self.file.is_none() {
             let file = File::create(&self.path).map_err(|e| {
-                io::Error::new(e.kind(), format!("cannot create {}: {e}", self.path.display()))
+                io::Error::new(
+                    e.kind(),
+                    format!("cannot create {}: {e}", self.path.display()),
+                )
             })?;
             self.file = Some(BufWriter::with_capacity(WRITE_BUFFER, file));
         }
@@ -274,8 +277,13 @@ impl ServiceStore {
         // Read the files without the lock: they are append-only and everything up to
         // `file_end` is on disk, so ingestion can go on meanwhile.
         drop(state);
-        let mut reader =
-            FileReader::open(&self.paths, self.name.clone(), checkpoint_line, checkpoint, created)?;
+        let mut reader = FileReader::open(
+            &self.paths,
+            self.name.clone(),
+            checkpoint_line,
+            checkpoint,
+            created,
+        )?;
         let mut lines = Vec::new();
         for local in checkpoint_line..file_end {
             let Some(line) = reader.next_line(local >= range.start)? else {

@@ -112,7 +112,10 @@ fn quiet_streams_have_no_files_and_read_as_empty() {
     let talker_logs = hub.service("talker").expect("talker");
     assert_eq!(talker_logs.lines().expect("lines"), pushed);
     assert_eq!(talker_logs.err().lines().expect("err lines"), []);
-    assert_eq!(hub.service("mute").expect("mute").lines().expect("lines"), []);
+    assert_eq!(
+        hub.service("mute").expect("mute").lines().expect("lines"),
+        []
+    );
     assert_eq!(read_dir(dir.path()).expect("read dir"), pushed);
 
     // The first stderr line creates its file, and old stdout lines still read back.

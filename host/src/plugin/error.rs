@@ -276,6 +276,12 @@ pub enum CallError {
         /// Where, as `file:line:column` in the plugin's source.
         location: Option<String>,
     },
+    /// Every slot of the instance pool is taken by live services.
+    #[error("no free plugin instance slot ({detail}); raise `Limits::instances`")]
+    PoolFull {
+        /// Which pool ran out, as wasmtime says it.
+        detail: String,
+    },
     /// Any other trap.
     #[error("trapped ({trap}){}", match .output { Some(out) => format!("; its last output: {out}"), None => String::new() })]
     Trap {

@@ -34,6 +34,9 @@ pub struct HostBudgets {
 pub struct Limits {
     /// Linear memory per plugin instance.
     pub memory_bytes: usize,
+    /// Plugin instances that may be alive at once in one host (one per service using a
+    /// kind, plus short-lived ones for `describe`); their slots are reserved up front.
+    pub instances: u32,
     /// `ready-check`: called for every log line, so it gets a short leash.
     pub ready_check: CallLimits,
     /// `describe`, `open`, `configure`, `subcommand`, `connection-info`.
@@ -48,6 +51,7 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             memory_bytes: 64 * 1024 * 1024,
+            instances: 1000,
             ready_check: CallLimits {
                 deadline: Duration::from_millis(100),
                 fuel: 50_000_000,

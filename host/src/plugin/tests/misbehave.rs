@@ -264,3 +264,29 @@ fn which(program: &str) -> String {
         .display()
         .to_string()
 }
+
+/// Instances come from a fixed pool: past its size, opening a service fails with an error
+/// that says so, and a slot freed by a dropped service is used again.
+#[test]
+fn a_full_instance_pool_is_a_clear_error_and_slots_are_reused() {
+    let limits = Limits {
+        instances: 2,
+        ..Limits::default()
+    };
+    let (host, _home) = test_host(limits);
+    let plugin = misbehave(&host, &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let first = open(&plugin, dir.path(), json!({"mode": "fine"}), &[]);
+    let second = open(&plugin, dir.path(), json!({"mode": "fine"}), &[]);
+    let err = plugin
+        .instantiate(
+            context("third", dir.path(), 1, json!({"mode": "fine"})),
+            run_env(dir.path()),
+            &[],
+        )
+        .unwrap_err();
+    insta::assert_snapshot!("pool_full", chain(&err));
+    drop(first);
+    let again = open(&plugin, dir.path(), json!({"mode": "fine"}), &[]);
+    assert!(!again.is_poisoned() && !second.is_poisoned());
+}
