@@ -1,6 +1,8 @@
 //! Shared test helpers: private project dirs, free ports, deadlines instead of sleeps.
 
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use teamster::{Bundle, BundleSpec};
@@ -95,4 +97,34 @@ pub async fn read_pid(path: &Path) -> u32 {
 /// The teamster binary under test.
 pub fn teamster_bin() -> &'static str {
     env!("CARGO_BIN_EXE_teamster")
+}
+
+/// Starts `teamster up` in the project (on its `bundle.toml`), with `env` added to its
+/// environment, and returns once it prints its "services ready" line, with everything it
+/// printed up to that line. Its stdout is drained from then on, so it never blocks on it.
+pub fn teamster_up(p: &Project, env: &[(&str, &Path)]) -> (Child, String) {
+    let mut child = Command::new(teamster_bin())
+        .arg("up")
+        .current_dir(p.path())
+        .env("NO_COLOR", "1")
+        .envs(env.iter().copied())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn teamster");
+    let mut out = BufReader::new(child.stdout.take().expect("stdout"));
+    let mut seen = String::new();
+    loop {
+        let start = seen.len();
+        if out.read_line(&mut seen).expect("read") == 0 {
+            panic!("teamster up ended early; it printed:\n{seen}");
+        }
+        if seen[start..].contains("services ready") {
+            break;
+        }
+    }
+    std::thread::spawn(move || {
+        let _ = std::io::copy(&mut out, &mut std::io::sink());
+    });
+    (child, seen)
 }

@@ -137,6 +137,8 @@ fn lib_rs(name: &str) -> String {
 //! kind = "NAME"
 //! config = { command = "python3 -m http.server {port}", ready_line = "Serving HTTP" }
 //! ```
+//!
+//! Other services refer to its port as `${example.port}`.
 
 use serde::Deserialize;
 use teamster_plugin_sdk::{Error, Info, Kind, Process, Readiness, Service, Stream};
@@ -180,6 +182,11 @@ impl Kind for ThisKind {
 
     fn ready_check(svc: &Service<Config>, _stream: Stream, line: &str) -> bool {
         svc.config.ready_line.as_deref().is_some_and(|ready| line.contains(ready))
+    }
+
+    /// What other services can refer to, such as `${example.port}`.
+    fn connection_info(svc: &Service<Config>) -> Result<Vec<(String, String)>, Error> {
+        Ok(vec![("port".to_string(), svc.main_port()?.to_string())])
     }
 }
 

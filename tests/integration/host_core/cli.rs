@@ -1,11 +1,10 @@
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::Duration;
 
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
-use crate::fixture::{Project, alive, eventually, read_pid, teamster_bin};
+use crate::fixture::{Project, alive, eventually, read_pid, teamster_bin, teamster_up};
 
 const TWO_SERVICES: &str = r#"
 [services.db]
@@ -24,31 +23,7 @@ fn up(p: &Project) -> Child {
 
 fn up_with(p: &Project, bundle: &str) -> Child {
     p.bundle_file(bundle);
-    let mut child = Command::new(teamster_bin())
-        .arg("up")
-        .current_dir(p.path())
-        .env("NO_COLOR", "1")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("spawn teamster");
-    let mut out = BufReader::new(child.stdout.take().expect("stdout"));
-    let mut seen = Vec::new();
-    loop {
-        let mut line = String::new();
-        if out.read_line(&mut line).expect("read") == 0 {
-            panic!("teamster up ended early; it printed:\n{}", seen.join(""));
-        }
-        seen.push(line.clone());
-        if line.contains("services ready") {
-            break;
-        }
-    }
-    // Keep draining so teamster never blocks on its stdout.
-    std::thread::spawn(move || {
-        let _ = std::io::copy(&mut out, &mut std::io::sink());
-    });
-    child
+    teamster_up(p, &[]).0
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

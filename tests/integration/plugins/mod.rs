@@ -1,3 +1,4 @@
-//! Plugin kinds driven through the orchestrator, on real processes.
+//! Plugin kinds driven through the orchestrator and the `teamster` binary, on real processes.
 
 mod generic;
+mod scaffold;
