@@ -20,7 +20,7 @@ startup_timeout = "60s"
 command = "sh -c 'echo $$ > db.pid; echo up; exec sleep 600'"
 ready = { log = "up" }
 [services.web]
-command = "sh -c 'for i in $(seq 1 25); do echo line $i; done; echo fatal: no config >&2; exit 3'"
+command = "sh -c 'exec >&2; for i in $(seq 1 25); do echo line $i; done; echo fatal: no config; exit 3'"
 needs = ["db"]
 ready = { log = "never printed" }
 "#,
@@ -34,29 +34,31 @@ ready = { log = "never printed" }
         started.elapsed()
     );
     assert!(matches!(err, StartError::ServiceFailed(_)));
+    // Everything goes through stderr: lines of two pipes have no order between them, so a
+    // last line on stderr could otherwise be read before the stdout lines written earlier.
     insta::assert_snapshot!(redact(&err.to_string()), @r#"
     service `web` exited with exit code 3 before it was ready after <T>s
       waiting for: log line "never printed" on output
       last 20 log lines:
-        out | line 7
-        out | line 8
-        out | line 9
-        out | line 10
-        out | line 11
-        out | line 12
-        out | line 13
-        out | line 14
-        out | line 15
-        out | line 16
-        out | line 17
-        out | line 18
-        out | line 19
-        out | line 20
-        out | line 21
-        out | line 22
-        out | line 23
-        out | line 24
-        out | line 25
+        err | line 7
+        err | line 8
+        err | line 9
+        err | line 10
+        err | line 11
+        err | line 12
+        err | line 13
+        err | line 14
+        err | line 15
+        err | line 16
+        err | line 17
+        err | line 18
+        err | line 19
+        err | line 20
+        err | line 21
+        err | line 22
+        err | line 23
+        err | line 24
+        err | line 25
         err | fatal: no config
     "#);
     // Everything already started was stopped.
