@@ -4,10 +4,14 @@
 use clap::Parser;
 
 fn main() -> std::process::ExitCode {
-    // The supervisor is re-executed for every service: take the short path, with no
-    // argument parser and no async runtime.
+    // The spawner and the supervisors it forks (or, failing that, one re-exec per service):
+    // take the short path, with no argument parser and no async runtime.
     let mut args = std::env::args_os();
-    if args.nth(1).is_some_and(|a| a == "__supervise") {
+    let first = args.nth(1);
+    if first.as_ref().is_some_and(|a| a == "__spawner") {
+        return std::process::ExitCode::from(teamster::supervisor::run_spawner() as u8);
+    }
+    if first.is_some_and(|a| a == "__supervise") {
         let spec = args
             .next()
             .map(|s| s.to_string_lossy().into_owned())

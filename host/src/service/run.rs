@@ -155,7 +155,6 @@ async fn run(
             return;
         }
     };
-    let mut child = sup.child;
     let mut control = Some(sup.control);
     let mut stdout = sup.stdout;
     let mut stderr = sup.stderr;
@@ -192,7 +191,7 @@ async fn run(
     let mut err_split = LineSplitter::new(launch.max_line_len);
     let mut obuf = vec![0u8; 64 * 1024];
     let mut ebuf = vec![0u8; 64 * 1024];
-    let (mut out_open, mut err_open, mut status_open, mut sup_running) = (true, true, true, true);
+    let (mut out_open, mut err_open, mut status_open) = (true, true, true);
     let mut main_exit: Option<ExitStatus> = None;
     let mut drain_deadline: Option<Pin<Box<tokio::time::Sleep>>> = None;
 
@@ -220,7 +219,7 @@ async fn run(
         }
         // Done when the supervisor is gone and every pipe, its status channel included, is
         // drained: its last status line may arrive after the output pipes' EOF.
-        if !out_open && !err_open && !sup_running && !status_open {
+        if !out_open && !err_open && !status_open {
             break;
         }
 
@@ -260,9 +259,13 @@ async fn run(
                     }
                     Err(_) => {}
                 },
+                // The supervisor is gone: its end of the channel closed with it.
                 Ok(None) | Err(_) => {
                     status_open = false;
-                    unknown_exit_if_silent(&mut main_exit, sup_running, status_open, &state, &send, started);
+                    unknown_exit_if_silent(&mut main_exit, &state, &send, started);
+                    if out_open || err_open {
+                        drain_deadline = Some(Box::pin(tokio::time::sleep(DRAIN_AFTER_EXIT)));
+                    }
                 }
             },
             cmd = control_rx.recv(), if control.is_some() => match cmd {
@@ -296,18 +299,10 @@ async fn run(
                     Err(reason) => fail_and_stop(&reason, &mut control, &state, &send, started, &mut stopping).await,
                 }
             },
-            st = child.wait(), if sup_running => {
-                sup_running = false;
-                let _ = st;
-                unknown_exit_if_silent(&mut main_exit, sup_running, status_open, &state, &send, started);
-                drain_deadline = Some(Box::pin(tokio::time::sleep(DRAIN_AFTER_EXIT)));
-            },
             _ = async { drain_deadline.as_mut().expect("guarded").await }, if drain_deadline.is_some() => {
                 launch.hub.warning(&format!("{}: a process outside its tree still holds its output pipes; stopped reading them", launch.spec.name));
                 out_open = false;
                 err_open = false;
-                status_open = false;
-                unknown_exit_if_silent(&mut main_exit, sup_running, status_open, &state, &send, started);
             },
         }
     }
@@ -373,19 +368,15 @@ fn check_line(launch: &Launch, line: &LogLine, pending: &mut Outstanding) -> Opt
     None
 }
 
-/// Once the supervisor is gone and its status channel is drained, a service whose exit was
-/// never reported ended in an unknown way (its supervisor was killed).
+/// Once the supervisor is gone (its status channel drained to EOF), a service whose exit
+/// was never reported ended in an unknown way (its supervisor was killed).
 fn unknown_exit_if_silent(
     main_exit: &mut Option<ExitStatus>,
-    sup_running: bool,
-    status_open: bool,
     state: &watch::Sender<ServiceState>,
     send: &impl Fn(ServiceEvent),
     started: Instant,
 ) {
-    if sup_running
-        || status_open
-        || main_exit.is_some()
+    if main_exit.is_some()
         || matches!(*state.borrow(), ServiceState::Failed(_))
     {
         return;

@@ -1,4 +1,5 @@
-//! The per-service supervisor: `teamster __supervise`, a tiny re-exec of our own binary.
+//! The per-service supervisor: our own binary, forked from the process's `teamster
+//! __spawner` (or re-executed as `teamster __supervise` when that is not possible).
 //!
 //! Why a separate process per service rather than spawning services from the host directly:
 //! the host can die by any means, SIGKILL included, and no cleanup code runs then. The
@@ -19,6 +20,8 @@
 mod process;
 pub mod protocol;
 mod spawn;
+mod spawner;
 
 pub use process::run_supervisor;
+pub use spawner::run_spawner;
 pub use spawn::{SpawnedSupervisor, SupervisorError, spawn_supervisor, supervisor_binary};

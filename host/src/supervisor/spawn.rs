@@ -1,11 +1,10 @@
 //! Host side: starting a supervisor and wiring its pipes.
 
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::PathBuf;
 use std::process::Stdio;
 
-use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
-use tokio::process::{Child, ChildStderr, ChildStdout};
+use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf, pipe};
 
 use super::protocol::SuperviseSpec;
 
@@ -34,15 +33,15 @@ pub enum SupervisorError {
 /// A running supervisor and the host ends of its pipes.
 #[derive(Debug)]
 pub struct SpawnedSupervisor {
-    /// The supervisor process.
-    pub child: Child,
+    /// The supervisor's pid.
+    pub pid: u32,
     /// Control direction of the channel (write `Control` lines; drop it to make the
     /// supervisor stop the tree).
     pub control: OwnedWriteHalf,
     /// The service's stdout.
-    pub stdout: ChildStdout,
+    pub stdout: pipe::Receiver,
     /// The service's stderr.
-    pub stderr: ChildStderr,
+    pub stderr: pipe::Receiver,
     /// Status direction of the channel: JSON lines from the supervisor, EOF when it is gone.
     pub status: OwnedReadHalf,
 }
@@ -90,13 +89,17 @@ pub fn supervisor_binary() -> Result<PathBuf, SupervisorError> {
     })
 }
 
-/// Starts `teamster __supervise` for one service.
+/// Starts the supervisor of one service: forked by the process's spawner (see
+/// [`super::spawner`]), or, if that fails, `teamster __supervise` exec'd directly.
 ///
 /// The channel is a socket pair on the supervisor's stdin rather than a pipe per direction
-/// on extra descriptors: with nothing to arrange between fork and exec, std spawns with
-/// `posix_spawn` (a vfork), so the host's page tables are neither copied nor left
-/// copy-on-write for the host to fault on afterwards. That is most of the per-service cost
-/// of a large bundle.
+/// on extra descriptors: with nothing to arrange between fork and exec, the direct path
+/// spawns with `posix_spawn` (a vfork), so the host's page tables are neither copied nor
+/// left copy-on-write for the host to fault on afterwards.
+///
+/// The supervisor is not waited for: its end of the status channel closing says it is
+/// gone. A directly spawned one is reaped by tokio in the background; the spawner's are
+/// reaped by the kernel.
 pub fn spawn_supervisor(
     bin: &std::path::Path,
     spec: &SuperviseSpec,
@@ -106,35 +109,45 @@ pub fn spawn_supervisor(
         source,
     };
     let json = serde_json::to_string(spec).expect("a supervise spec always serializes");
-    // Both ends close on exec; the supervisor's end reaches it as fd 0 through a dup2,
-    // which clears the flag on the copy only.
+    // Every descriptor is created close-on-exec, so no other child inherits one; the
+    // supervisor gets its copies as fds 0, 1 and 2, which clears the flag on those only.
     let (host_end, sup_end) = std::os::unix::net::UnixStream::pair().map_err(err)?;
     host_end.set_nonblocking(true).map_err(err)?;
-
-    let mut cmd = tokio::process::Command::new(bin);
-    cmd.arg("__supervise")
-        .arg(json)
-        .stdin(Stdio::from(OwnedFd::from(sup_end)))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        // Its own process group: a terminal's Ctrl-C must reach only the host, which
-        // decides the order in which services stop.
-        .process_group(0)
-        .kill_on_drop(false);
-    let mut child = cmd.spawn().map_err(err)?;
-    // `cmd` still holds the supervisor's end; it must go, or the host would keep the
-    // channel open on the supervisor's side and never see its EOF.
-    drop(cmd);
+    let (out_r, out_w) = cloexec_pipe().map_err(err)?;
+    let (err_r, err_w) = cloexec_pipe().map_err(err)?;
+    let fds = [sup_end.as_raw_fd(), out_w.as_raw_fd(), err_w.as_raw_fd()];
+    let pid = match super::spawner::spawn(bin, json.as_bytes(), fds) {
+        Ok(pid) => pid,
+        Err(_) => {
+            let child = tokio::process::Command::new(bin)
+                .arg("__supervise")
+                .arg(&json)
+                .stdin(Stdio::from(OwnedFd::from(sup_end)))
+                .stdout(Stdio::from(out_w))
+                .stderr(Stdio::from(err_w))
+                // Its own process group: a terminal's Ctrl-C must reach only the host,
+                // which decides the order in which services stop.
+                .process_group(0)
+                .kill_on_drop(false)
+                .spawn()
+                .map_err(err)?;
+            child.id().unwrap_or(0)
+        }
+    };
+    // Any copies of the supervisor's ends still here (the spawner path) close now, or the
+    // host would never see EOF on them.
     let (status, control) = tokio::net::UnixStream::from_std(host_end)
         .map_err(err)?
         .into_split();
-    let stdout = child.stdout.take().expect("stdout is piped");
-    let stderr = child.stderr.take().expect("stderr is piped");
     Ok(SpawnedSupervisor {
-        child,
+        pid,
         control,
-        stdout,
-        stderr,
+        stdout: pipe::Receiver::from_owned_fd(out_r).map_err(err)?,
+        stderr: pipe::Receiver::from_owned_fd(err_r).map_err(err)?,
         status,
     })
+}
+
+fn cloexec_pipe() -> std::io::Result<(OwnedFd, OwnedFd)> {
+    Ok(nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?)
 }
