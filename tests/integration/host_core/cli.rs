@@ -36,9 +36,14 @@ async fn sigkilled_host_leaves_no_process_behind() {
         read_pid(&p.file("grandchild.pid")).await,
     ];
     assert!(pids.iter().all(|&p| alive(p)));
+    // The host's whole tree: its spawner, the supervisors it forked and the services.
+    let tree = teamster::process::descendants(host.id());
+    assert!(tree.len() >= pids.len() + 3, "{tree:?}");
     kill(Pid::from_raw(host.id() as i32), Signal::SIGKILL).expect("kill host");
     host.wait().expect("reap host");
-    // The supervisors notice the host is gone and stop their trees within the grace.
+    // The supervisors notice the host is gone and stop their trees within the grace, and
+    // the spawner leaves too.
+    let pids: Vec<u32> = pids.into_iter().chain(tree).collect();
     assert!(
         eventually(Duration::from_secs(15), || pids.iter().all(|&p| !alive(p))).await,
         "left behind: {:?}",
