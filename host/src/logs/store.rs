@@ -14,10 +14,11 @@
 //! - `web.idx`: one little-endian `u64` per line, in the order the lines arrived, equal to
 //!   `seq << 1 | is_err`.
 //!
-//! A file is created with the first line that goes into it: a service that never writes to
+//! A file is created when its first lines are flushed: a service that never writes to
 //! stderr has no `.err`, and a silent one has no files at all. Large bundles are mostly
 //! quiet services, and creating three inodes for each was the largest part of starting
-//! one. A missing file reads as empty.
+//! one. Creation happens on the flusher's thread, not on the way from a first line to its
+//! readiness check. A missing file reads as empty.
 //!
 //! The index says, for each successive line of the service, which file holds its text (the
 //! next unread line of that file) and its bundle-wide sequence number. Reading the three
@@ -36,7 +37,7 @@
 
 use std::collections::VecDeque;
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
+use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom, Write};
 use std::ops::Range;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
@@ -108,39 +109,68 @@ struct Checkpoint {
     err: u64,
 }
 
-/// A buffered file created on its first write.
+/// A buffered file that is created when its first bytes are flushed.
+///
+/// Creating a file can take milliseconds on a busy filesystem, so it never happens on the
+/// path from a service's first line to its readiness check: lines wait in the buffer, and
+/// the periodic flusher creates the file outside the store's lock
+/// ([`ServiceStore::flush_if_dirty`]). Only a buffer that fills up, or a query that needs
+/// the lines on disk, creates it in place.
 #[derive(Debug)]
 struct LazyWriter {
     path: PathBuf,
-    file: Option<BufWriter<File>>,
+    file: Option<File>,
+    buf: Vec<u8>,
+    /// Bytes buffered before a write goes to the file.
+    capacity: usize,
 }
 
 impl LazyWriter {
     fn new(path: PathBuf) -> Self {
-        LazyWriter { path, file: None }
-    }
-
-    /// The writer, creating (truncating) the file first if this is the first write.
-    fn get(&mut self) -> io::Result<&mut BufWriter<File>> {
-        if self.file.is_none() {
-            let file = File::create(&self.path).map_err(|e| {
-                io::Error::new(
-                    e.kind(),
-                    format!("cannot create {}: {e}", self.path.display()),
-                )
-            })?;
-            self.file = Some(BufWriter::with_capacity(WRITE_BUFFER, file));
+        LazyWriter {
+            path,
+            file: None,
+            buf: Vec::new(),
+            capacity: WRITE_BUFFER,
         }
-        Ok(self.file.as_mut().expect("created above"))
     }
 
     fn write_all(&mut self, bytes: &[u8]) -> io::Result<()> {
-        self.get()?.write_all(bytes)
+        self.buf.extend_from_slice(bytes);
+        if self.buf.len() >= self.capacity {
+            self.flush()?;
+        }
+        Ok(())
     }
 
+    /// Writes the buffer out, creating (truncating) the file first if needed.
     fn flush(&mut self) -> io::Result<()> {
-        self.file.as_mut().map_or(Ok(()), |f| f.flush())
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        if self.file.is_none() {
+            self.file = Some(create(&self.path)?);
+        }
+        let file = self.file.as_mut().expect("created above");
+        let written = file.write_all(&self.buf);
+        self.buf.clear();
+        written
     }
+
+    /// The path to create, if bytes wait for a file that does not exist yet.
+    fn wants_file(&self) -> Option<PathBuf> {
+        (self.file.is_none() && !self.buf.is_empty()).then(|| self.path.clone())
+    }
+
+    /// Whether the file exists (as far as this writer knows).
+    fn created(&self) -> bool {
+        self.file.is_some()
+    }
+}
+
+fn create(path: &Path) -> io::Result<File> {
+    File::create(path)
+        .map_err(|e| io::Error::new(e.kind(), format!("cannot create {}: {e}", path.display())))
 }
 
 /// Which of a service's files the writer has created.
@@ -240,12 +270,25 @@ impl ServiceStore {
     }
 
     /// Flushes only if lines were appended since the last flush (for the periodic flusher).
+    /// Files still to be created are created first without the lock, so ingestion never
+    /// waits for the filesystem's inode allocation.
     pub(crate) fn flush_if_dirty(&self) {
+        let wanted = {
+            let state = self.lock();
+            if state.flushed >= state.lines {
+                return;
+            }
+            state.wanted_files()
+        };
+        // A failure here is left for `flush()` to meet again, record and report.
+        let created: Vec<_> = wanted
+            .into_iter()
+            .filter_map(|(which, path)| create(&path).ok().map(|f| (which, f)))
+            .collect();
         let mut state = self.lock();
-        if state.flushed < state.lines {
-            // A failure is recorded in the state and reported by `flush()` and queries.
-            let _ = state.flush(&self.name);
-        }
+        state.install_files(created);
+        // A failure is recorded in the state and reported by `flush()` and queries.
+        let _ = state.flush(&self.name);
     }
 
     /// The service's lines with local numbers in `range` (which must not exceed the number
@@ -354,11 +397,36 @@ impl ServiceState {
     fn created(&self) -> Created {
         match &self.storage {
             Storage::Writing { out, err, idx } => Created {
-                out: out.file.is_some(),
-                err: err.file.is_some(),
-                idx: idx.file.is_some(),
+                out: out.created(),
+                err: err.created(),
+                idx: idx.created(),
             },
             Storage::Failed(_) => Created::default(),
+        }
+    }
+
+    /// The files that have bytes waiting but do not exist yet: 0 = out, 1 = err, 2 = idx.
+    fn wanted_files(&self) -> Vec<(usize, PathBuf)> {
+        match &self.storage {
+            Storage::Writing { out, err, idx } => [out, err, idx]
+                .into_iter()
+                .enumerate()
+                .filter_map(|(i, w)| w.wants_file().map(|p| (i, p)))
+                .collect(),
+            Storage::Failed(_) => Vec::new(),
+        }
+    }
+
+    /// Takes files created by [`wanted_files`](Self::wanted_files)' caller.
+    fn install_files(&mut self, files: Vec<(usize, File)>) {
+        if let Storage::Writing { out, err, idx } = &mut self.storage {
+            let mut writers = [out, err, idx];
+            for (which, file) in files {
+                let writer = &mut writers[which];
+                if writer.file.is_none() {
+                    writer.file = Some(file);
+                }
+            }
         }
     }
 
@@ -384,11 +452,8 @@ impl ServiceState {
                 };
                 let entry = line.seq << 1 | u64::from(line.stream == Stream::Err);
                 let written = file
-                    .get()
-                    .and_then(|f| {
-                        f.write_all(line.text.as_bytes())?;
-                        f.write_all(b"\n")
-                    })
+                    .write_all(line.text.as_bytes())
+                    .and_then(|()| file.write_all(b"\n"))
                     .and_then(|()| idx.write_all(&entry.to_le_bytes()));
                 *bytes += line.text.len() as u64 + 1;
                 match written {
@@ -722,13 +787,14 @@ mod tests {
         // /dev/full accepts the open and fails every write with ENOSPC.
         let full = || LazyWriter {
             path: PathBuf::from("/dev/full"),
-            file: Some(BufWriter::with_capacity(
-                4,
+            file: Some(
                 File::options()
                     .write(true)
                     .open("/dev/full")
                     .expect("open /dev/full"),
-            )),
+            ),
+            buf: Vec::new(),
+            capacity: 4,
         };
         store.lock().storage = Storage::Writing {
             out: full(),

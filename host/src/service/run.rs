@@ -376,9 +376,7 @@ fn unknown_exit_if_silent(
     send: &impl Fn(ServiceEvent),
     started: Instant,
 ) {
-    if main_exit.is_some()
-        || matches!(*state.borrow(), ServiceState::Failed(_))
-    {
+    if main_exit.is_some() || matches!(*state.borrow(), ServiceState::Failed(_)) {
         return;
     }
     *main_exit = Some(ExitStatus::Unknown);

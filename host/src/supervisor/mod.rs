@@ -23,5 +23,5 @@ mod spawn;
 mod spawner;
 
 pub use process::run_supervisor;
-pub use spawner::run_spawner;
 pub use spawn::{SpawnedSupervisor, SupervisorError, spawn_supervisor, supervisor_binary};
+pub use spawner::run_spawner;
