@@ -83,6 +83,7 @@
 mod command;
 mod config;
 mod error;
+mod invocation;
 pub mod log;
 mod process;
 mod service;
