@@ -3,6 +3,7 @@ use std::time::Duration;
 use crate::__bindings::teamster::plugin::host;
 use crate::__bindings::teamster::plugin::types;
 use crate::Error;
+use crate::invocation::Invocation;
 
 /// How long [`Command::run`] lets a program run unless told otherwise.
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
@@ -11,10 +12,7 @@ const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 /// sub-command ([`crate::Kind::subcommand`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Command {
-    program: String,
-    args: Vec<String>,
-    env: Vec<(String, String)>,
-    cwd: Option<String>,
+    invocation: Invocation,
     stdin: Option<String>,
     timeout: Duration,
 }
@@ -23,10 +21,7 @@ impl Command {
     /// A command running `program`: a name looked up like [`find_program`], or an absolute path.
     pub fn new(program: impl Into<String>) -> Self {
         Command {
-            program: program.into(),
-            args: Vec::new(),
-            env: Vec::new(),
-            cwd: None,
+            invocation: Invocation::new(program),
             stdin: None,
             timeout: DEFAULT_TIMEOUT,
         }
@@ -35,7 +30,7 @@ impl Command {
     /// Adds an argument.
     #[must_use]
     pub fn arg(mut self, arg: impl Into<String>) -> Self {
-        self.args.push(arg.into());
+        self.invocation.arg(arg);
         self
     }
 
@@ -46,21 +41,21 @@ impl Command {
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        self.args.extend(args.into_iter().map(Into::into));
+        self.invocation.args(args);
         self
     }
 
     /// Sets a variable on top of the service's environment.
     #[must_use]
     pub fn env(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
-        self.env.push((key.into(), value.into()));
+        self.invocation.env(key, value);
         self
     }
 
     /// Sets the working directory.
     #[must_use]
     pub fn cwd(mut self, dir: impl Into<String>) -> Self {
-        self.cwd = Some(dir.into());
+        self.invocation.cwd(dir);
         self
     }
 
@@ -80,12 +75,12 @@ impl Command {
 
     /// The program.
     pub fn program(&self) -> &str {
-        &self.program
+        &self.invocation.program
     }
 
     /// The arguments.
     pub fn get_args(&self) -> &[String] {
-        &self.args
+        &self.invocation.args
     }
 
     /// Runs the program through the host and waits for it. A non-zero exit is not an error
@@ -116,19 +111,14 @@ impl Command {
             };
             Err(Error::msg(format!(
                 "`{}` failed with {status}: {}",
-                self.program,
+                self.invocation.program,
                 out.stderr.trim()
             )))
         }
     }
 
     pub(crate) fn to_wit(&self) -> types::Command {
-        types::Command {
-            program: self.program.clone(),
-            args: self.args.clone(),
-            env: self.env.clone(),
-            cwd: self.cwd.clone(),
-        }
+        self.invocation.clone().into()
     }
 }
 

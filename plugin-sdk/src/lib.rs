@@ -72,12 +72,18 @@
 //! teamster_plugin_sdk::export_kind!(Echo);
 //! ```
 //!
+//! To let users fix the service's main port with a `port` key (which the host reads itself),
+//! declare it as a [`PortSetting`] field of the config and call [`PortSetting::check`] from
+//! [`Kind::configure`], as the first-party kinds do.
+//!
 //! Build it with `cargo build --release --target wasm32-wasip2` (a crate of type `cdylib`)
 //! and install the resulting `.wasm` with `teamster plugin install`. `teamster plugin new`
 //! scaffolds such a crate.
 
 mod command;
+mod config;
 mod error;
+mod invocation;
 pub mod log;
 mod process;
 mod service;
@@ -100,6 +106,7 @@ pub mod __bindings {
 pub mod __private;
 
 pub use command::{Command, Output, find_program};
+pub use config::PortSetting;
 pub use error::Error;
 pub use process::{Process, Readiness};
 pub use service::{Info, NoConfig, Service, Stream};

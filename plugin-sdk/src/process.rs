@@ -1,4 +1,5 @@
 use crate::__bindings::teamster::plugin::types;
+use crate::invocation::Invocation;
 
 /// One readiness condition; a service is ready when all of its conditions hold.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,10 +61,7 @@ impl Readiness {
 /// The process the host starts for a service.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Process {
-    program: String,
-    args: Vec<String>,
-    env: Vec<(String, String)>,
-    cwd: Option<String>,
+    invocation: Invocation,
     stop_signal: Option<String>,
     readiness: Vec<Readiness>,
 }
@@ -72,10 +70,7 @@ impl Process {
     /// A process running `program` (a name on the service's PATH or an absolute path).
     pub fn new(program: impl Into<String>) -> Self {
         Process {
-            program: program.into(),
-            args: Vec::new(),
-            env: Vec::new(),
-            cwd: None,
+            invocation: Invocation::new(program),
             stop_signal: None,
             readiness: Vec::new(),
         }
@@ -84,7 +79,7 @@ impl Process {
     /// Adds an argument.
     #[must_use]
     pub fn arg(mut self, arg: impl Into<String>) -> Self {
-        self.args.push(arg.into());
+        self.invocation.arg(arg);
         self
     }
 
@@ -95,21 +90,21 @@ impl Process {
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        self.args.extend(args.into_iter().map(Into::into));
+        self.invocation.args(args);
         self
     }
 
     /// Sets a variable on top of the service's environment.
     #[must_use]
     pub fn env(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
-        self.env.push((key.into(), value.into()));
+        self.invocation.env(key, value);
         self
     }
 
     /// Sets the working directory (default: the project directory).
     #[must_use]
     pub fn cwd(mut self, dir: impl Into<String>) -> Self {
-        self.cwd = Some(dir.into());
+        self.invocation.cwd(dir);
         self
     }
 
@@ -128,11 +123,17 @@ impl Process {
     }
 
     pub(crate) fn into_wit(self) -> types::ProcessSpec {
+        let Invocation {
+            program,
+            args,
+            env,
+            cwd,
+        } = self.invocation;
         types::ProcessSpec {
-            program: self.program,
-            args: self.args,
-            env: self.env,
-            cwd: self.cwd,
+            program,
+            args,
+            env,
+            cwd,
             stop_signal: self.stop_signal,
             readiness: self.readiness.into_iter().map(|r| r.0).collect(),
         }

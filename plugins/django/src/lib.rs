@@ -16,7 +16,9 @@
 //! a pipe buffer.
 
 use serde::Deserialize;
-use teamster_plugin_sdk::{Command, Error, Info, Kind, Process, Readiness, Service, Stream, log};
+use teamster_plugin_sdk::{
+    Command, Error, Info, Kind, PortSetting, Process, Readiness, Service, Stream, log,
+};
 
 /// The JSON schema of [`Config`], checked by the host before the plugin sees the config.
 const SCHEMA: &str = r#"{
@@ -41,27 +43,6 @@ const READY_LINE: &str = "Quit the server with CONTROL-C.";
 /// only runs programs it resolves itself.
 const PYTHONS: &[&str] = &["python3", "python"];
 
-/// The `port` key: a number reserves that port; `"auto"` (or nothing) lets the host pick.
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
-enum PortSetting {
-    Fixed(u16),
-    Named(String),
-}
-
-/// The host reads `port` itself; the plugin only rejects what the host would misread.
-fn check_port(port: Option<&PortSetting>) -> Result<(), Error> {
-    match port {
-        Some(PortSetting::Fixed(0)) => Err(Error::msg(
-            "`port = 0` is not a port: write \"auto\" to let teamster pick one",
-        )),
-        Some(PortSetting::Named(name)) if name != "auto" => Err(Error::msg(format!(
-            "`port = \"{name}\"`: use a number or \"auto\""
-        ))),
-        _ => Ok(()),
-    }
-}
-
 /// Whether `setup` runs `migrate`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Migrations {
@@ -73,8 +54,9 @@ enum Migrations {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Config {
-    #[serde(rename = "port")]
-    _port: Option<PortSetting>,
+    /// Read by the host, which reserves or picks the main port; only checked here.
+    #[serde(default)]
+    port: PortSetting,
     /// The interpreter: a name on PATH or a path.
     #[serde(default = "default_python")]
     python: String,
@@ -106,7 +88,7 @@ fn default_true() -> bool {
 
 impl Config {
     fn validate(&self) -> Result<(), Error> {
-        check_port(self._port.as_ref())?;
+        self.port.check()?;
         if let Some(path) = &self.ready_path
             && !path.starts_with('/')
         {

@@ -21,7 +21,7 @@
 
 use serde::Deserialize;
 use teamster_plugin_sdk::{
-    Command, Error, Info, Kind, Process, Readiness, Service, Stream, find_program, log,
+    Command, Error, Info, Kind, PortSetting, Process, Readiness, Service, Stream, find_program, log,
 };
 
 /// The JSON schema of [`Config`], checked by the host before the plugin sees the config.
@@ -102,27 +102,6 @@ else
 fi
 "#;
 
-/// The `port` key: a number reserves that port; `"auto"` (or nothing) lets the host pick.
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
-enum PortSetting {
-    Fixed(u16),
-    Named(String),
-}
-
-/// The host reads `port` itself; the plugin only rejects what the host would misread.
-fn check_port(port: Option<&PortSetting>) -> Result<(), Error> {
-    match port {
-        Some(PortSetting::Fixed(0)) => Err(Error::msg(
-            "`port = 0` is not a port: write \"auto\" to let teamster pick one",
-        )),
-        Some(PortSetting::Named(name)) if name != "auto" => Err(Error::msg(format!(
-            "`port = \"{name}\"`: use a number or \"auto\""
-        ))),
-        _ => Ok(()),
-    }
-}
-
 /// A login role created by `poststart`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -154,8 +133,9 @@ enum Templates {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Config {
-    #[serde(rename = "port")]
-    _port: Option<PortSetting>,
+    /// Read by the host, which reserves or picks the main port; only checked here.
+    #[serde(default)]
+    port: PortSetting,
     /// The superuser's name inside the cluster.
     #[serde(default = "default_superuser")]
     user: String,
@@ -183,7 +163,7 @@ fn default_true() -> bool {
 impl Config {
     /// Checks what the schema cannot: the port value, names and owners.
     fn validate(&self) -> Result<(), Error> {
-        check_port(self._port.as_ref())?;
+        self.port.check()?;
         let mut names = vec![self.user.as_str()];
         for user in &self.users {
             check_name("user", &user.name)?;

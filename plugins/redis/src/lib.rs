@@ -6,7 +6,9 @@
 //! 127.0.0.1 only.
 
 use serde::Deserialize;
-use teamster_plugin_sdk::{Command, Error, Info, Kind, Process, Readiness, Service, Stream};
+use teamster_plugin_sdk::{
+    Command, Error, Info, Kind, PortSetting, Process, Readiness, Service, Stream,
+};
 
 /// The JSON schema of [`Config`], checked by the host before the plugin sees the config.
 const SCHEMA: &str = r#"{
@@ -23,33 +25,13 @@ const READY_LINE: &str = "Ready to accept connections";
 /// What older versions print instead.
 const OLD_READY_LINE: &str = "The server is now ready to accept connections";
 
-/// The `port` key: a number reserves that port; `"auto"` (or nothing) lets the host pick.
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
-enum PortSetting {
-    Fixed(u16),
-    Named(String),
-}
-
-/// The host reads `port` itself; the plugin only rejects what the host would misread.
-fn check_port(port: Option<&PortSetting>) -> Result<(), Error> {
-    match port {
-        Some(PortSetting::Fixed(0)) => Err(Error::msg(
-            "`port = 0` is not a port: write \"auto\" to let teamster pick one",
-        )),
-        Some(PortSetting::Named(name)) if name != "auto" => Err(Error::msg(format!(
-            "`port = \"{name}\"`: use a number or \"auto\""
-        ))),
-        _ => Ok(()),
-    }
-}
-
 /// The `[services.<name>.config]` table of a redis service.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Config {
-    #[serde(rename = "port")]
-    _port: Option<PortSetting>,
+    /// Read by the host, which reserves or picks the main port; only checked here.
+    #[serde(default)]
+    port: PortSetting,
     /// Extra `redis-server` arguments, appended after the kind's own (later ones win).
     #[serde(default)]
     args: Vec<String>,
@@ -57,7 +39,7 @@ struct Config {
 
 impl Config {
     fn validate(&self) -> Result<(), Error> {
-        check_port(self._port.as_ref())
+        self.port.check()
     }
 }
 

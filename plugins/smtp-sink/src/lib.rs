@@ -6,7 +6,9 @@
 //! to the very binary it runs, so the sink always speaks the format the host expects.
 
 use serde::Deserialize;
-use teamster_plugin_sdk::{Error, Info, Kind, Process, Readiness, Service, Stream, find_program};
+use teamster_plugin_sdk::{
+    Error, Info, Kind, PortSetting, Process, Readiness, Service, Stream, find_program,
+};
 
 /// The JSON schema of [`Config`], checked by the host before the plugin sees the config.
 const SCHEMA: &str = r#"{
@@ -20,33 +22,13 @@ const SCHEMA: &str = r#"{
 /// The server's ready line (on stderr) starts like this; the address follows.
 const READY_PREFIX: &str = "smtp-sink listening on ";
 
-/// The `port` key: a number reserves that port; `"auto"` (or nothing) lets the host pick.
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
-enum PortSetting {
-    Fixed(u16),
-    Named(String),
-}
-
-/// The host reads `port` itself; the plugin only rejects what the host would misread.
-fn check_port(port: Option<&PortSetting>) -> Result<(), Error> {
-    match port {
-        Some(PortSetting::Fixed(0)) => Err(Error::msg(
-            "`port = 0` is not a port: write \"auto\" to let teamster pick one",
-        )),
-        Some(PortSetting::Named(name)) if name != "auto" => Err(Error::msg(format!(
-            "`port = \"{name}\"`: use a number or \"auto\""
-        ))),
-        _ => Ok(()),
-    }
-}
-
 /// The `[services.<name>.config]` table of an smtp-sink service.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Config {
-    #[serde(rename = "port")]
-    _port: Option<PortSetting>,
+    /// Read by the host, which reserves or picks the main port; only checked here.
+    #[serde(default)]
+    port: PortSetting,
 }
 
 struct SmtpSink;
@@ -64,7 +46,7 @@ impl Kind for SmtpSink {
     }
 
     fn configure(svc: &Service<Config>) -> Result<Process, Error> {
-        check_port(svc.config._port.as_ref())?;
+        svc.config.port.check()?;
         let port = svc.main_port()?;
         let teamster = find_program("teamster").ok_or_else(|| {
             Error::msg("cannot find the `teamster` binary that ships the smtp-sink server")

@@ -1,4 +1,4 @@
-use std::process::{Child, Command};
+use std::process::{Child, Command, Output};
 use std::time::Duration;
 
 use nix::sys::signal::{Signal, kill};
@@ -24,6 +24,26 @@ fn up(p: &Project) -> Child {
 fn up_with(p: &Project, bundle: &str) -> Child {
     p.bundle_file(bundle);
     teamster_up(p, &[]).0
+}
+
+/// Runs `teamster <args>` in the project to completion.
+fn teamster(p: &Project, args: &[&str]) -> Output {
+    Command::new(teamster_bin())
+        .args(args)
+        .current_dir(p.path())
+        .output()
+        .expect("run teamster")
+}
+
+/// Asserts that the run exited with `code`, showing its stderr if not.
+#[track_caller]
+fn assert_exit(out: &Output, code: i32) {
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -72,12 +92,8 @@ async fn ctrl_c_stops_everything() {
 fn check_reports_an_invalid_bundle_with_exit_code_3() {
     let p = Project::new();
     p.bundle_file("[services.web]\ncommand = \"true\"\nneeds = [\"db\"]\n");
-    let out = Command::new(teamster_bin())
-        .args(["check", "bundle.toml"])
-        .current_dir(p.path())
-        .output()
-        .expect("run");
-    assert_eq!(out.status.code(), Some(3));
+    let out = teamster(&p, &["check", "bundle.toml"]);
+    assert_exit(&out, 3);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("bundle.toml:3:"), "{stderr}");
     assert!(stderr.contains("db"), "{stderr}");
@@ -87,47 +103,17 @@ fn check_reports_an_invalid_bundle_with_exit_code_3() {
 fn check_accepts_a_valid_bundle() {
     let p = Project::new();
     p.bundle_file(TWO_SERVICES);
-    let out = Command::new(teamster_bin())
-        .args(["check"])
-        .current_dir(p.path())
-        .output()
-        .expect("run");
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_exit(&teamster(&p, &["check"]), 0);
 }
 
 #[test]
 fn startup_failure_exits_with_code_4_and_crash_with_5() {
     let p = Project::new();
     p.bundle_file("[services.bad]\ncommand = \"sh -c 'exit 1'\"\nready = { log = \"never\" }\n");
-    let out = Command::new(teamster_bin())
-        .args(["up", "-q"])
-        .current_dir(p.path())
-        .output()
-        .expect("run");
-    assert_eq!(
-        out.status.code(),
-        Some(4),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_exit(&teamster(&p, &["up", "-q"]), 4);
 
     p.bundle_file("[services.bad]\ncommand = \"sh -c 'echo up; sleep 0.3; exit 1'\"\nready = { log = \"up\" }\n");
-    let out = Command::new(teamster_bin())
-        .args(["up", "-q"])
-        .current_dir(p.path())
-        .output()
-        .expect("run");
-    assert_eq!(
-        out.status.code(),
-        Some(5),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_exit(&teamster(&p, &["up", "-q"]), 5);
 }
 
 #[test]
@@ -137,14 +123,6 @@ fn usage_error_exits_with_code_2() {
         .output()
         .expect("run");
     assert_eq!(out.status.code(), Some(2));
-}
-
-fn teamster(p: &Project, args: &[&str]) -> std::process::Output {
-    Command::new(teamster_bin())
-        .args(args)
-        .current_dir(p.path())
-        .output()
-        .expect("run teamster")
 }
 
 /// `travel`, `now` and `exec` act on the bundle `teamster up` runs in the project, and a
@@ -164,12 +142,7 @@ subcommands = { epoch = "date +%s" }
 "#,
     );
     let out = teamster(&p, &["travel", "+30d"]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_exit(&out, 0);
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("Time travelling to "));
     let want = chrono::Utc::now().timestamp() + 30 * 86400;
 
@@ -179,12 +152,7 @@ subcommands = { epoch = "date +%s" }
     assert!((now.timestamp() - want).abs() < 60, "{now}");
 
     let out = teamster(&p, &["exec", "app", "epoch"]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_exit(&out, 0);
     let epoch: i64 = String::from_utf8_lossy(&out.stdout)
         .trim()
         .parse()
@@ -206,11 +174,5 @@ subcommands = { epoch = "date +%s" }
     assert_eq!(host.wait().expect("wait").code(), Some(0));
 
     // With nothing running, the commands say so.
-    let out = teamster(&p, &["now"]);
-    assert_eq!(
-        out.status.code(),
-        Some(6),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_exit(&teamster(&p, &["now"]), 6);
 }
