@@ -59,6 +59,32 @@ impl BundleClock {
         }
     }
 
+    /// Why a faked service may be stuck at start: the system libfaketime is known to hang
+    /// some programs in their first clock calls (Redis, which links jemalloc, deadlocks
+    /// under 0.9.10), and a program hung that way prints nothing. Said only when that is
+    /// what the timeout found.
+    pub(crate) fn hang_hint(
+        &self,
+        spec: &crate::bundle::spec::ServiceSpec,
+        last_lines: &[crate::logs::LogLine],
+    ) -> Option<String> {
+        match self {
+            BundleClock::Faking(clock)
+                if clock.kind() == ClockKind::Libfaketime
+                    && spec.faketime
+                    && last_lines.is_empty() =>
+            {
+                Some(
+                    "it runs under the system libfaketime (`clock = \"libfaketime\"`), which can \
+                     hang a program at start (Redis under libfaketime 0.9.10 does); try the \
+                     default clock, or `faketime = false` for this service"
+                        .to_owned(),
+                )
+            }
+            _ => None,
+        }
+    }
+
     pub(crate) fn is_faking(&self) -> bool {
         matches!(self, BundleClock::Faking(_))
     }

@@ -26,6 +26,8 @@ pub struct ServiceReport {
     pub elapsed: Option<Duration>,
     /// Its last log lines.
     pub last_lines: Vec<LogLine>,
+    /// What may explain it, when teamster can tell.
+    pub hint: Option<String>,
 }
 
 impl fmt::Display for ServiceReport {
@@ -48,6 +50,9 @@ impl fmt::Display for ServiceReport {
                 };
                 write!(f, "\n    {tag} | {}", l.text)?;
             }
+        }
+        if let Some(hint) = &self.hint {
+            write!(f, "\n  hint: {hint}")?;
         }
         Ok(())
     }

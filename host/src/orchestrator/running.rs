@@ -451,6 +451,7 @@ async fn monitor(
                         waiting_for: Vec::new(),
                         elapsed: Some(elapsed),
                         last_lines: services[i].logs().tail(REPORT_LINES).unwrap_or_default(),
+                        hint: None,
                     };
                     crash.send_replace(Some(CrashReport(Box::new(report))));
                 }

@@ -434,6 +434,7 @@ impl Starter {
             waiting_for: spec.ready.iter().map(|r| r.to_string()).collect(),
             elapsed,
             last_lines,
+            hint: None,
         }
     }
 
@@ -469,7 +470,11 @@ impl Starter {
                     )
                 }
             };
-            reports.push(self.report(i, what, elapsed));
+            let mut report = self.report(i, what, elapsed);
+            if self.links[i].is_some() {
+                report.hint = self.clock.hang_hint(&self.effective[i], &report.last_lines);
+            }
+            reports.push(report);
         }
         StartError::Timeout {
             timeout: self.spec.startup_timeout,

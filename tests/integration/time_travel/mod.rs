@@ -1,4 +1,5 @@
 //! Time travel of running services through the clock preload library.
 
+mod libfaketime;
 mod python;
 mod servers;
