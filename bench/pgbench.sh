@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # pgbench select-only throughput of a PostgreSQL started by teamster, with the clock
 # preload library (faketime = true, the default) and without it (faketime = false).
-#   bash bench/pgbench.sh [seconds]      (needs a built teamster: cargo build --release)
+#   bash bench/pgbench.sh [seconds] [rounds]   (needs a built teamster: cargo build --release)
+# Rounds alternate the two settings, so drift in the machine's speed hits both alike; the
+# summary is the median of the per-round ratios.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 secs="${1:-10}"
+rounds="${2:-5}"
 teamster="${TEAMSTER:-${CARGO_TARGET_DIR:-$root/target}/release/teamster}"
 user_line=""
 if [ "$(id -u)" -eq 0 ]; then user_line='user = "postgres"'; fi
@@ -35,6 +38,12 @@ TOML
     echo "$tps"
 }
 
-none="$(run false)"
-pre="$(run true)"
-python3 -c "print(f'pgbench -S, 2 clients, ${secs}s: no preload {float(\"$none\"):.0f} tps, teamster preload {float(\"$pre\"):.0f} tps, ratio {float(\"$pre\")/float(\"$none\"):.3f}x')"
+ratios=()
+for r in $(seq 1 "$rounds"); do
+    none="$(run false)"
+    pre="$(run true)"
+    ratio="$(python3 -c "print(f'{float(\"$pre\")/float(\"$none\"):.3f}')")"
+    ratios+=("$ratio")
+    echo "round $r: no preload $none tps, teamster preload $pre tps, ratio ${ratio}x"
+done
+python3 -c "import statistics, sys; r = sorted(map(float, sys.argv[1:])); print(f'pgbench -S, 2 clients, ${secs}s x ${rounds} rounds: median ratio {statistics.median(r):.3f}x (min {r[0]:.3f}, max {r[-1]:.3f})')" "${ratios[@]}"
