@@ -14,7 +14,8 @@
 //! supervisor's pid, or with an error line. EOF on its stdin (the host's end of the socket
 //! pair) means the host is gone, and the spawner exits; supervisors it forked notice the
 //! host's death on their own channels. Any failure of this path makes the host fall back to
-//! exec'ing the supervisor directly, so the spawner is an optimisation, never a dependency.
+//! exec'ing the supervisor directly, so the spawner is an optimisation, never a dependency;
+//! `TEAMSTER_SPAWNER=0` takes the direct path always.
 //!
 //! The spawner ignores `SIGCHLD`, so the kernel reaps the supervisors it forks; each
 //! supervisor puts `SIGCHLD` back to the default first thing, since it reaps its own
@@ -35,6 +36,9 @@ use nix::sys::socket::{
 /// The largest request the spawner reads: a spec with a very large environment. Larger
 /// specs take the direct path.
 const MAX_REQUEST: usize = 1024 * 1024;
+
+/// How long the host waits for the spawner's answer before giving up on it.
+const REPLY_TIMEOUT_SECS: i64 = 5;
 
 /// Entry point of `teamster __spawner`. Returns the process exit code.
 pub fn run_spawner() -> i32 {
@@ -123,6 +127,13 @@ impl Spawner {
             None,
             SockFlag::SOCK_CLOEXEC,
         )?;
+        // A spawner that stopped answering must not hang the host: the request fails, and
+        // the supervisor is exec'd directly.
+        nix::sys::socket::setsockopt(
+            &ours,
+            nix::sys::socket::sockopt::ReceiveTimeout,
+            &nix::sys::time::TimeVal::new(REPLY_TIMEOUT_SECS, 0),
+        )?;
         let child = Command::new(bin)
             .arg("__spawner")
             .stdin(Stdio::from(theirs))
@@ -173,6 +184,11 @@ static SPAWNER: Mutex<Option<Spawner>> = Mutex::new(None);
 /// service's stdout and stderr. Returns its pid. An error means the caller should start the
 /// supervisor directly.
 pub(crate) fn spawn(bin: &Path, spec: &[u8], fds: [RawFd; 3]) -> std::io::Result<u32> {
+    if std::env::var_os("TEAMSTER_SPAWNER").is_some_and(|v| v == "0") {
+        return Err(std::io::Error::other(
+            "the spawner is turned off (TEAMSTER_SPAWNER=0)",
+        ));
+    }
     if spec.len() > MAX_REQUEST {
         return Err(std::io::Error::other("spec too large for the spawner"));
     }

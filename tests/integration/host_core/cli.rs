@@ -71,6 +71,46 @@ async fn sigkilled_host_leaves_no_process_behind() {
     );
 }
 
+/// `TEAMSTER_SPAWNER=0`: every supervisor is `teamster __supervise` exec'd by the host (the
+/// fallback path), and a SIGKILLed host still leaves nothing behind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_the_spawner_supervisors_are_execd_and_still_clean_up() {
+    let p = Project::new();
+    p.bundle_file(TWO_SERVICES);
+    let (mut host, _) = teamster_up(&p, &[("TEAMSTER_SPAWNER", std::path::Path::new("0"))]);
+    let pids = [
+        read_pid(&p.file("db.pid")).await,
+        read_pid(&p.file("web.pid")).await,
+        read_pid(&p.file("grandchild.pid")).await,
+    ];
+    let tree = teamster::process::descendants(host.id());
+    let cmdlines: Vec<String> = tree
+        .iter()
+        .filter_map(|pid| std::fs::read(format!("/proc/{pid}/cmdline")).ok())
+        .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
+        .collect();
+    assert_eq!(
+        cmdlines
+            .iter()
+            .filter(|c| c.contains("__supervise"))
+            .count(),
+        2,
+        "{cmdlines:?}"
+    );
+    assert!(
+        !cmdlines.iter().any(|c| c.contains("__spawner")),
+        "{cmdlines:?}"
+    );
+    kill(Pid::from_raw(host.id() as i32), Signal::SIGKILL).expect("kill host");
+    host.wait().expect("reap host");
+    let pids: Vec<u32> = pids.into_iter().chain(tree).collect();
+    assert!(
+        eventually(Duration::from_secs(15), || pids.iter().all(|&p| !alive(p))).await,
+        "left behind: {:?}",
+        pids.iter().filter(|&&p| alive(p)).collect::<Vec<_>>()
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ctrl_c_stops_everything() {
     let p = Project::new();
