@@ -95,14 +95,11 @@ pub(crate) struct Loaded {
 /// configured limit; and since the reservation does not follow the limit below it, every
 /// limit shares the same compiled code (and compile cache entries).
 fn pool(config: &mut wasmtime::Config, limits: &Limits) {
-    const PAGE: u64 = 64 * 1024;
     // Zeroed with memset on reuse rather than given back to the kernel: cheaper for the
     // first pages, where a plugin's globals live, than faulting them in again; more would
     // cost more to clear than it saves.
     const KEEP: usize = 64 * 1024;
-    let memory = (limits.memory_bytes as u64)
-        .max(MEMORY_RESERVATION)
-        .next_multiple_of(PAGE);
+    let memory = memory_reservation(limits);
     let instances = limits.instances.max(1);
     let mut pool = wasmtime::PoolingAllocationConfig::default();
     pool.total_component_instances(instances)
@@ -115,9 +112,16 @@ fn pool(config: &mut wasmtime::Config, limits: &Limits) {
         .table_keep_resident(KEEP)
         // Calls are synchronous: no fiber stacks, so none reserved (each costs a mapping).
         .total_stacks(0);
-    config
-        .memory_reservation(memory)
-        .allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(pool));
+    config.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(pool));
+}
+
+/// The address space reserved per plugin memory: [`MEMORY_RESERVATION`], or the memory
+/// limit rounded up to whole wasm pages if that is larger.
+fn memory_reservation(limits: &Limits) -> u64 {
+    const PAGE: u64 = 64 * 1024;
+    (limits.memory_bytes as u64)
+        .max(MEMORY_RESERVATION)
+        .next_multiple_of(PAGE)
 }
 
 /// Address space reserved per plugin memory unless the memory limit asks for more.
@@ -129,9 +133,16 @@ impl Runtime {
         config
             .wasm_component_model(true)
             .epoch_interruption(true)
-            .consume_fuel(true);
-        pool(&mut config, &limits);
-        let engine = Engine::new(&config).map_err(|e| PluginError::Engine(EngineError(e)))?;
+            .consume_fuel(true)
+            .memory_reservation(memory_reservation(&limits));
+        let mut pooled = config.clone();
+        pool(&mut pooled, &limits);
+        // The pool reserves its address space up front; where that is refused (a `ulimit
+        // -v`, a small `vm.max_map_count`), instances are allocated on demand instead, with
+        // the same compiled code.
+        let engine = Engine::new(&pooled)
+            .or_else(|_| Engine::new(&config))
+            .map_err(|e| PluginError::Engine(EngineError(e)))?;
         start_ticker(&engine);
         let linker = new_linker(&engine).map_err(|e| PluginError::Engine(EngineError(e)))?;
         let cache = CompileCache::new(cache_dir.to_path_buf(), &engine);

@@ -120,3 +120,21 @@ ready = { log = "url=" }
     assert_eq!(json["api"]["url"], "http://127.0.0.1:1/");
     running.stop().await;
 }
+
+/// Where the instance pool cannot reserve its address space (a `ulimit -v`), plugins still
+/// work, with instances allocated on demand.
+#[test]
+fn plugins_work_under_an_address_space_limit() {
+    let home = tempfile::tempdir().expect("temp dir");
+    let out = std::process::Command::new("sh")
+        .args([
+            "-c",
+            "ulimit -v 4000000 && exec \"$0\" plugin inspect generic",
+        ])
+        .arg(crate::fixture::teamster_bin())
+        .env("TEAMSTER_HOME", home.path())
+        .output()
+        .expect("run teamster");
+    assert!(out.status.success(), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("generic "));
+}
