@@ -117,6 +117,9 @@ struct Spawner {
     bin: PathBuf,
     sock: OwnedFd,
     child: Child,
+    /// The process that started it: a forked copy of the host must not share its socket,
+    /// or two processes' requests and replies would interleave.
+    owner: u32,
 }
 
 impl Spawner {
@@ -146,6 +149,7 @@ impl Spawner {
             bin: bin.to_path_buf(),
             sock: ours,
             child,
+            owner: std::process::id(),
         })
     }
 
@@ -193,7 +197,10 @@ pub(crate) fn spawn(bin: &Path, spec: &[u8], fds: [RawFd; 3]) -> std::io::Result
         return Err(std::io::Error::other("spec too large for the spawner"));
     }
     let mut slot = SPAWNER.lock().unwrap_or_else(|p| p.into_inner());
-    if slot.as_ref().is_some_and(|s| s.bin != bin) {
+    if slot
+        .as_ref()
+        .is_some_and(|s| s.bin != bin || s.owner != std::process::id())
+    {
         *slot = None;
     }
     if slot.is_none() {
