@@ -46,29 +46,38 @@ fn assert_exit(out: &Output, code: i32) {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sigkilled_host_leaves_no_process_behind() {
-    let p = Project::new();
-    let mut host = up(&p);
-    let pids = [
+/// The pids TWO_SERVICES writes: db, web and web's daemonized grandchild.
+async fn service_pids(p: &Project) -> [u32; 3] {
+    [
         read_pid(&p.file("db.pid")).await,
         read_pid(&p.file("web.pid")).await,
         read_pid(&p.file("grandchild.pid")).await,
-    ];
-    assert!(pids.iter().all(|&p| alive(p)));
-    // The host's whole tree: its spawner, the supervisors it forked and the services.
-    let tree = teamster::process::descendants(host.id());
-    assert!(tree.len() >= pids.len() + 3, "{tree:?}");
+    ]
+}
+
+/// SIGKILLs the host and waits until none of `pids` is alive.
+async fn sigkill_and_expect_nothing_left(mut host: Child, pids: Vec<u32>) {
     kill(Pid::from_raw(host.id() as i32), Signal::SIGKILL).expect("kill host");
     host.wait().expect("reap host");
-    // The supervisors notice the host is gone and stop their trees within the grace, and
-    // the spawner leaves too.
-    let pids: Vec<u32> = pids.into_iter().chain(tree).collect();
     assert!(
         eventually(Duration::from_secs(15), || pids.iter().all(|&p| !alive(p))).await,
         "left behind: {:?}",
         pids.iter().filter(|&&p| alive(p)).collect::<Vec<_>>()
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkilled_host_leaves_no_process_behind() {
+    let p = Project::new();
+    let host = up(&p);
+    let pids = service_pids(&p).await;
+    assert!(pids.iter().all(|&p| alive(p)));
+    // The host's whole tree: its spawner, the supervisors it forked and the services. The
+    // supervisors notice the host is gone and stop their trees within the grace, and the
+    // spawner leaves too.
+    let tree = teamster::process::descendants(host.id());
+    assert!(tree.len() >= pids.len() + 3, "{tree:?}");
+    sigkill_and_expect_nothing_left(host, pids.into_iter().chain(tree).collect()).await;
 }
 
 /// `TEAMSTER_SPAWNER=0`: every supervisor is `teamster __supervise` exec'd by the host (the
@@ -77,49 +86,31 @@ async fn sigkilled_host_leaves_no_process_behind() {
 async fn without_the_spawner_supervisors_are_execd_and_still_clean_up() {
     let p = Project::new();
     p.bundle_file(TWO_SERVICES);
-    let (mut host, _) = teamster_up(&p, &[("TEAMSTER_SPAWNER", std::path::Path::new("0"))]);
-    let pids = [
-        read_pid(&p.file("db.pid")).await,
-        read_pid(&p.file("web.pid")).await,
-        read_pid(&p.file("grandchild.pid")).await,
-    ];
+    let (host, _) = teamster_up(&p, &[("TEAMSTER_SPAWNER", std::path::Path::new("0"))]);
+    let pids = service_pids(&p).await;
     let tree = teamster::process::descendants(host.id());
     let cmdlines: Vec<String> = tree
         .iter()
         .filter_map(|pid| std::fs::read(format!("/proc/{pid}/cmdline")).ok())
         .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
         .collect();
-    assert_eq!(
-        cmdlines
-            .iter()
-            .filter(|c| c.contains("__supervise"))
-            .count(),
-        2,
-        "{cmdlines:?}"
-    );
+    let supervisors = cmdlines
+        .iter()
+        .filter(|c| c.contains("__supervise"))
+        .count();
+    assert_eq!(supervisors, 2, "{cmdlines:?}");
     assert!(
         !cmdlines.iter().any(|c| c.contains("__spawner")),
         "{cmdlines:?}"
     );
-    kill(Pid::from_raw(host.id() as i32), Signal::SIGKILL).expect("kill host");
-    host.wait().expect("reap host");
-    let pids: Vec<u32> = pids.into_iter().chain(tree).collect();
-    assert!(
-        eventually(Duration::from_secs(15), || pids.iter().all(|&p| !alive(p))).await,
-        "left behind: {:?}",
-        pids.iter().filter(|&&p| alive(p)).collect::<Vec<_>>()
-    );
+    sigkill_and_expect_nothing_left(host, pids.into_iter().chain(tree).collect()).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ctrl_c_stops_everything() {
     let p = Project::new();
     let mut host = up(&p);
-    let pids = [
-        read_pid(&p.file("db.pid")).await,
-        read_pid(&p.file("web.pid")).await,
-        read_pid(&p.file("grandchild.pid")).await,
-    ];
+    let pids = service_pids(&p).await;
     kill(Pid::from_raw(host.id() as i32), Signal::SIGINT).expect("interrupt host");
     let status = host.wait().expect("wait");
     assert_eq!(status.code(), Some(0));
