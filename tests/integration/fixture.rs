@@ -45,6 +45,15 @@ impl Project {
         }
     }
 
+    /// Writes `bundle.toml`, loads it and starts it; a failed start panics with the whole
+    /// error chain.
+    pub async fn start(&self, toml: &str) -> teamster::Running {
+        self.bundle(toml)
+            .start()
+            .await
+            .unwrap_or_else(|e| panic!("{}", teamster::error_chain(&e)))
+    }
+
     pub fn file(&self, name: &str) -> PathBuf {
         self.path().join(name)
     }

@@ -16,11 +16,7 @@ fn start_text(config: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn psql_subcommand_runs_sql() {
     let p = Project::new();
-    let running = p
-        .bundle(&start_text(""))
-        .start()
-        .await
-        .unwrap_or_else(|e| panic!("{}", teamster::error_chain(&e)));
+    let running = p.start(&start_text("")).await;
     assert_eq!(
         stdout_of(&running["db"], "psql", &["-tAc", "select 1 + 1"]).await,
         "2"
@@ -32,12 +28,10 @@ async fn psql_subcommand_runs_sql() {
 async fn the_url_connects_from_outside() {
     let p = Project::new();
     let running = p
-        .bundle(&start_text(
+        .start(&start_text(
             "password = \"s3cret/pw\"\ndatabase = \"postgres\"",
         ))
-        .start()
-        .await
-        .unwrap_or_else(|e| panic!("{}", teamster::error_chain(&e)));
+        .await;
     let url = running.connection("db", "url").expect("url").to_owned();
     let port = running["db"].ports()[0].1;
     assert_eq!(
@@ -72,13 +66,11 @@ async fn poststart_creates_users_databases_and_loads_sql() {
     std::fs::write(p.file("schema.sql"), "create table items (id int primary key, name text);\ninsert into items values (1, 'it''s here');\n")
         .expect("write schema");
     let running = p
-        .bundle(&start_text(
+        .start(&start_text(
             r#"users = [{ name = "app", password = "apppw" }, { name = "reader" }]
 databases = [{ name = "appdb", owner = "app", sql_files = ["schema.sql"] }]"#,
         ))
-        .start()
-        .await
-        .unwrap_or_else(|e| panic!("{}", teamster::error_chain(&e)));
+        .await;
     let db = &running["db"];
     // `psql` opens on the first configured database.
     assert_eq!(
@@ -133,10 +125,8 @@ databases = [{ name = "appdb", owner = "app", sql_files = ["schema.sql"] }]"#,
 async fn pg_dump_subcommand_dumps_the_database() {
     let p = Project::new();
     let running = p
-        .bundle(&start_text(r#"databases = [{ name = "shop" }]"#))
-        .start()
-        .await
-        .unwrap_or_else(|e| panic!("{}", teamster::error_chain(&e)));
+        .start(&start_text(r#"databases = [{ name = "shop" }]"#))
+        .await;
     stdout_of(
         &running["db"],
         "psql",
@@ -172,11 +162,7 @@ async fn a_second_start_copies_the_cached_template() {
     );
 
     let started = Instant::now();
-    let running = p
-        .bundle(&text)
-        .start()
-        .await
-        .unwrap_or_else(|e| panic!("{}", teamster::error_chain(&e)));
+    let running = p.start(&text).await;
     let cold = started.elapsed();
     running.stop().await;
     let templates: Vec<_> = std::fs::read_dir(cache.join("teamster/postgres-templates"))
@@ -193,11 +179,7 @@ async fn a_second_start_copies_the_cached_template() {
     }
 
     let started = Instant::now();
-    let running = p
-        .bundle(&text)
-        .start()
-        .await
-        .unwrap_or_else(|e| panic!("{}", teamster::error_chain(&e)));
+    let running = p.start(&text).await;
     let warm = started.elapsed();
     assert!(
         running

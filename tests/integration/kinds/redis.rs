@@ -6,11 +6,7 @@ use crate::fixture::Project;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cli_subcommand_pings() {
     let p = Project::new();
-    let running = p
-        .bundle("[services.cache]\nkind = \"redis\"\n")
-        .start()
-        .await
-        .unwrap_or_else(|e| panic!("{}", teamster::error_chain(&e)));
+    let running = p.start("[services.cache]\nkind = \"redis\"\n").await;
     assert_eq!(stdout_of(&running["cache"], "cli", &["PING"]).await, "PONG");
     running.stop().await;
 }
@@ -18,11 +14,7 @@ async fn cli_subcommand_pings() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_url_points_at_the_server() {
     let p = Project::new();
-    let running = p
-        .bundle("[services.cache]\nkind = \"redis\"\n")
-        .start()
-        .await
-        .unwrap_or_else(|e| panic!("{}", teamster::error_chain(&e)));
+    let running = p.start("[services.cache]\nkind = \"redis\"\n").await;
     let port = running["cache"].ports()[0].1;
     assert_eq!(
         running.connection("cache", "url"),

@@ -7,11 +7,7 @@ use crate::fixture::Project;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_mail_sent_with_smtplib_appears_as_json() {
     let p = Project::new();
-    let running = p
-        .bundle("[services.mail]\nkind = \"smtp-sink\"\n")
-        .start()
-        .await
-        .unwrap_or_else(|e| panic!("{}", teamster::error_chain(&e)));
+    let running = p.start("[services.mail]\nkind = \"smtp-sink\"\n").await;
     let port = running.connection("mail", "port").expect("port").to_owned();
     assert_eq!(
         running.connection("mail", "url"),

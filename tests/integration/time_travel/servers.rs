@@ -62,8 +62,7 @@ async fn postgres_now_moves_with_the_bundle() {
     let p = Project::new();
     let port = free_port();
     let bin = pg_bin();
-    let running = p
-        .bundle(&format!(
+    let running = p.start(&format!(
             r#"
 startup_timeout = "60s"
 [services.db]
@@ -73,10 +72,7 @@ ready = {{ log = "database system is ready to accept connections" }}
 "#,
             bin = bin.display(),
             user = user_line(),
-        ))
-        .start()
-        .await
-        .unwrap_or_else(|e| panic!("{}", teamster::error_chain(&e)));
+        )).await;
 
     running
         .time_travel(chrono::Duration::days(30))
@@ -96,16 +92,14 @@ async fn redis_expires_keys_after_a_jump_without_access() {
     let p = Project::new();
     let port = free_port();
     let running = p
-        .bundle(&format!(
+        .start(&format!(
             r#"
 [services.cache]
 command = "redis-server --port {port} --bind 127.0.0.1 --save '' --appendonly no --dir ."
 ready = {{ log = "Ready to accept connections" }}
 "#
         ))
-        .start()
-        .await
-        .unwrap_or_else(|e| panic!("{}", teamster::error_chain(&e)));
+        .await;
     let cli = |args: &[&str]| {
         let out = Command::new("redis-cli")
             .args(["-p", &port.to_string()])
