@@ -134,8 +134,8 @@ pub fn spawn_supervisor(
             child.id().unwrap_or(0)
         }
     };
-    // Any copies of the supervisor's ends still here (the spawner path) close now, or the
-    // host would never see EOF on them.
+    // On the spawner path the supervisor's ends are still held here; they close when this
+    // function returns, or the host would never see EOF on them.
     let (status, control) = tokio::net::UnixStream::from_std(host_end)
         .map_err(err)?
         .into_split();
