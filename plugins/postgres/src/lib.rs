@@ -336,23 +336,11 @@ impl Kind for Postgres {
 
     fn subcommand(svc: &Service<Config>, name: &str, args: &[String]) -> Result<Command, Error> {
         let cfg = &svc.config;
-        let port = svc.main_port()?.to_string();
-        let base = |program: &str| -> Result<Command, Error> {
-            let mut cmd = Command::new(program_path(svc, program)?).args([
-                "-h",
-                "127.0.0.1",
-                "-p",
-                &port,
-                "-U",
-                &cfg.user,
-            ]);
-            if let Some(password) = &cfg.password {
-                cmd = cmd.env("PGPASSWORD", password.clone());
-            }
-            Ok(cmd)
-        };
         let cmd = match name {
-            "psql" | "pg_dump" | "pg_restore" => base(name)?.args(["-d", cfg.main_database()]),
+            "psql" | "pg_dump" | "pg_restore" => {
+                let cmd = Command::new(program_path(svc, name)?);
+                client(svc, cmd)?.args(["-d", cfg.main_database()])
+            }
             other => return Err(Error::unknown_subcommand(other)),
         };
         Ok(cmd.args(args.iter().cloned()))
@@ -411,31 +399,26 @@ fn program_path(svc: &Service<Config>, name: &str) -> Result<String, Error> {
 /// `psql` on `database` as the superuser, stopping at the first error. Without `bin_dir` the
 /// host runs the `psql` it resolves; with it, the configured binary runs through `sh`.
 fn psql(svc: &Service<Config>, database: &str) -> Result<Command, Error> {
+    let cmd = match &svc.config.bin_dir {
+        None => Command::new("psql"),
+        Some(_) => {
+            Command::new("sh").args(["-c", "exec \"$0\" \"$@\"", &program_path(svc, "psql")?])
+        }
+    };
+    Ok(client(svc, cmd)?
+        .args(["-d", database, "-v", "ON_ERROR_STOP=1", "-X"])
+        .env("LC_ALL", LOCALE))
+}
+
+/// `cmd` as a client of this service's server: host, port, user and password.
+fn client(svc: &Service<Config>, cmd: Command) -> Result<Command, Error> {
     let cfg = &svc.config;
     let port = svc.main_port()?.to_string();
-    let args = [
-        "-h",
-        "127.0.0.1",
-        "-p",
-        &port,
-        "-U",
-        &cfg.user,
-        "-d",
-        database,
-        "-v",
-        "ON_ERROR_STOP=1",
-        "-X",
-    ];
-    let mut cmd = match &cfg.bin_dir {
-        None => Command::new("psql").args(args),
-        Some(_) => Command::new("sh")
-            .args(["-c", "exec \"$0\" \"$@\"", &program_path(svc, "psql")?])
-            .args(args),
-    };
-    if let Some(password) = &cfg.password {
-        cmd = cmd.env("PGPASSWORD", password.clone());
-    }
-    Ok(cmd.env("LC_ALL", LOCALE))
+    let cmd = cmd.args(["-h", "127.0.0.1", "-p", &port, "-U", &cfg.user]);
+    Ok(match &cfg.password {
+        Some(password) => cmd.env("PGPASSWORD", password.clone()),
+        None => cmd,
+    })
 }
 
 /// One psql script creating every missing user and database. `format()` with `%I`/`%L`
