@@ -95,11 +95,12 @@ pub(crate) struct Loaded {
 /// configured limit; and since the reservation does not follow the limit below it, every
 /// limit shares the same compiled code (and compile cache entries).
 fn pool(config: &mut wasmtime::Config, limits: &Limits) {
-    // Zeroed with memset on reuse rather than given back to the kernel: cheaper for the
-    // first pages, where a plugin's globals live, than faulting them in again; more would
-    // cost more to clear than it saves.
-    const KEEP: usize = 64 * 1024;
     let memory = memory_reservation(limits);
+    let keep = if wasmtime::PoolingAllocationConfig::is_pagemap_scan_available() {
+        KEEP_RESIDENT
+    } else {
+        0
+    };
     let instances = limits.instances.max(1);
     let mut pool = wasmtime::PoolingAllocationConfig::default();
     pool.total_component_instances(instances)
@@ -108,12 +109,26 @@ fn pool(config: &mut wasmtime::Config, limits: &Limits) {
         .total_memories(instances)
         .total_tables(instances.saturating_mul(4))
         .max_memory_size(memory as usize)
-        .linear_memory_keep_resident(KEEP)
-        .table_keep_resident(KEEP)
+        .linear_memory_keep_resident(keep)
+        .table_keep_resident(keep)
+        .pagemap_scan(wasmtime::Enabled::Auto)
         // Calls are synchronous: no fiber stacks, so none reserved (each costs a mapping).
         .total_stacks(0);
     config.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(pool));
 }
+
+/// How much of a slot's memory (and of each table) is reset by hand when an instance is
+/// dropped, instead of being given back to the kernel.
+///
+/// A Rust plugin's working set is scattered: the top of its 1 MiB stack, its data segment
+/// just above, the first heap pages. Where the kernel has `PAGEMAP_SCAN` (Linux 6.7+) the
+/// pool finds the pages the instance wrote and copies the image back over them, up to this
+/// many bytes; the next instance in the slot then finds its pages mapped, with no `madvise`,
+/// no page faults and no TLB shootdown. That halved instantiation. Beyond the budget the
+/// rest is decommitted. Without the ioctl the budget would apply to the lowest bytes of
+/// memory, the bottom of the stack that nothing touches, so it is zero there and all of a
+/// slot is decommitted.
+const KEEP_RESIDENT: usize = 256 * 1024;
 
 /// The address space reserved per plugin memory: [`MEMORY_RESERVATION`], or the memory
 /// limit rounded up to whole wasm pages if that is larger.
@@ -196,14 +211,13 @@ impl Runtime {
         programs: Arc<Programs>,
         run_env: Option<RunEnv>,
         data_dir: Option<&Path>,
-    ) -> wasmtime::Result<Store<StoreState>> {
+    ) -> std::io::Result<Store<StoreState>> {
         let logs = SharedLogBook::new(self.limits.budgets.log_bytes);
         let mut wasi = WasiCtxBuilder::new();
         wasi.stdout(logs.capture(Pipe::Stdout))
             .stderr(logs.capture(Pipe::Stderr));
         if let Some(dir) = data_dir {
-            // Same path inside and out, so the plugin can use `service-context.data-dir` as is.
-            wasi.preopened_dir(dir, dir.to_string_lossy(), FsPerms::ReadWrite)?;
+            preopen_data_dir(&mut wasi, dir)?;
         }
         let state = StoreState {
             wasi: wasi.build(),
@@ -250,6 +264,27 @@ impl Runtime {
         let result = f(store);
         store.data().host.logs.end_call();
         result.map_err(|e| classify(e, limits, &store.data().host.logs))
+    }
+}
+
+/// Preopens the data directory, creating it when missing. Opening first spares a `mkdir`
+/// and a `stat` on every start but the first.
+fn preopen_data_dir(wasi: &mut WasiCtxBuilder, dir: &Path) -> std::io::Result<()> {
+    // Same path inside and out, so the plugin can use `service-context.data-dir` as is.
+    let open = |wasi: &mut WasiCtxBuilder| {
+        wasi.preopened_dir(dir, dir.to_string_lossy(), FsPerms::ReadWrite)
+            .map(drop)
+            .map_err(|e| {
+                e.downcast::<std::io::Error>()
+                    .unwrap_or_else(|e| std::io::Error::other(EngineError(e).to_string()))
+            })
+    };
+    match open(wasi) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            std::fs::create_dir_all(dir)?;
+            open(wasi)
+        }
+        other => other,
     }
 }
 

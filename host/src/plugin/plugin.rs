@@ -217,11 +217,6 @@ impl Plugin {
     ) -> Result<PluginService, PluginError> {
         self.check_config(&ctx.name, &ctx.config)?;
         let programs = self.effective_programs(grants)?;
-        std::fs::create_dir_all(&ctx.data_dir).map_err(|source| PluginError::DataDir {
-            service: ctx.name.clone(),
-            path: ctx.data_dir.clone(),
-            source,
-        })?;
         let open_err = |source: CallError| PluginError::Open {
             plugin: self.info.name.clone(),
             service: ctx.name.clone(),
@@ -235,10 +230,10 @@ impl Plugin {
                 Some(run_env),
                 Some(&ctx.data_dir),
             )
-            .map_err(|e| PluginError::DataDir {
+            .map_err(|source| PluginError::DataDir {
                 service: ctx.name.clone(),
                 path: ctx.data_dir.clone(),
-                source: std::io::Error::other(super::error::EngineError(e).to_string()),
+                source,
             })?;
         let logs: SharedLogBook = store.data().host.logs.clone();
         let wit_ctx = types::ServiceContext {
@@ -313,7 +308,7 @@ fn describe(
         .new_store(origin.into(), Arc::new(Programs::default()), None, None)
         .map_err(|e| {
             describe_err(CallError::Trap {
-                trap: super::error::EngineError(e).to_string(),
+                trap: e.to_string(),
                 output: None,
             })
         })?;
