@@ -43,6 +43,66 @@ fn main() {
         start.elapsed()
     );
 
+    // `PLUGIN_BENCH_FOCUS=instantiate` or `=ready-check` runs only that part, for long
+    // enough to profile it (`perf record`).
+    let focus = std::env::var("PLUGIN_BENCH_FOCUS").unwrap_or_default();
+    if focus.is_empty() {
+        warm_start(&config);
+    }
+
+    let project = tempfile::tempdir().expect("temp dir");
+    let ctx = ServiceContext {
+        name: "web".into(),
+        project_dir: project.path().to_path_buf(),
+        data_dir: project.path().join("data/web"),
+        ports: vec![("main".into(), 8080)],
+        config: json!({"command": "exec my-server --port {port}", "ready_line": "Listening on"}),
+    };
+    let run_env = RunEnv {
+        cwd: project.path().to_path_buf(),
+        ..RunEnv::default()
+    };
+    if focus == "instantiate" {
+        for _ in 0..100_000 {
+            black_box(
+                plugin
+                    .instantiate(ctx.clone(), run_env.clone(), &[])
+                    .expect("instantiate"),
+            );
+        }
+        return;
+    }
+    let instantiate = per_iter(5, 200, || {
+        black_box(
+            plugin
+                .instantiate(ctx.clone(), run_env.clone(), &[])
+                .expect("instantiate"),
+        );
+    });
+    println!("instantiate per service (store + instance + open): {instantiate:?}");
+
+    let svc = plugin.instantiate(ctx, run_env, &[]).expect("instantiate");
+    let line = "2024-05-01 12:00:00.123 INFO  [main] server: Listening on http://127.0.0.1:8080 (pid 4242)";
+    if focus == "ready-check" {
+        for _ in 0..10_000_000 {
+            black_box(
+                svc.ready_check(Stream::Out, black_box(line))
+                    .expect("ready-check"),
+            );
+        }
+        return;
+    }
+    let ready = per_iter(7, 20_000, || {
+        black_box(
+            svc.ready_check(Stream::Out, black_box(line))
+                .expect("ready-check"),
+        );
+    });
+    println!("ready-check on a typical log line: {ready:?}");
+}
+
+/// Host start (engine only) and plugin load with a warm cache.
+fn warm_start(config: &PluginHostConfig) {
     let engine = per_iter(5, 20, || {
         black_box(PluginHost::new(config.clone()).expect("host"));
     });
@@ -63,35 +123,4 @@ fn main() {
     });
     drop(hosts);
     println!("plugin load with a warm cache (resolve: map + link + describe): {warm:?}");
-
-    let project = tempfile::tempdir().expect("temp dir");
-    let ctx = ServiceContext {
-        name: "web".into(),
-        project_dir: project.path().to_path_buf(),
-        data_dir: project.path().join("data/web"),
-        ports: vec![("main".into(), 8080)],
-        config: json!({"command": "exec my-server --port {port}", "ready_line": "Listening on"}),
-    };
-    let run_env = RunEnv {
-        cwd: project.path().to_path_buf(),
-        ..RunEnv::default()
-    };
-    let instantiate = per_iter(5, 200, || {
-        black_box(
-            plugin
-                .instantiate(ctx.clone(), run_env.clone(), &[])
-                .expect("instantiate"),
-        );
-    });
-    println!("instantiate per service (store + instance + open): {instantiate:?}");
-
-    let svc = plugin.instantiate(ctx, run_env, &[]).expect("instantiate");
-    let line = "2024-05-01 12:00:00.123 INFO  [main] server: Listening on http://127.0.0.1:8080 (pid 4242)";
-    let ready = per_iter(7, 20_000, || {
-        black_box(
-            svc.ready_check(Stream::Out, black_box(line))
-                .expect("ready-check"),
-        );
-    });
-    println!("ready-check on a typical log line: {ready:?}");
 }
