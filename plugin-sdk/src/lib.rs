@@ -85,6 +85,7 @@ mod config;
 mod error;
 mod invocation;
 pub mod log;
+mod needle;
 mod process;
 mod service;
 
@@ -108,6 +109,7 @@ pub mod __private;
 pub use command::{Command, Output, find_program};
 pub use config::PortSetting;
 pub use error::Error;
+pub use needle::Needle;
 pub use process::{Process, Readiness};
 pub use service::{Info, NoConfig, Service, Stream};
 

@@ -15,9 +15,11 @@
 //! the pid the host sees useless. `PYTHONUNBUFFERED=1` keeps the ready line from sitting in
 //! a pipe buffer.
 
+use std::sync::LazyLock;
+
 use serde::Deserialize;
 use teamster_plugin_sdk::{
-    Command, Error, Info, Kind, PortSetting, Process, Readiness, Service, Stream, log,
+    Command, Error, Info, Kind, Needle, PortSetting, Process, Readiness, Service, Stream, log,
 };
 
 /// The JSON schema of [`Config`], checked by the host before the plugin sees the config.
@@ -36,7 +38,8 @@ const SCHEMA: &str = r#"{
 }"#;
 
 /// The line `runserver` prints once it is about to serve.
-const READY_LINE: &str = "Quit the server with CONTROL-C.";
+static READY_LINE: LazyLock<Needle> =
+    LazyLock::new(|| Needle::new("Quit the server with CONTROL-C."));
 
 /// Python interpreters the host may run by name; any other `python` setting (a
 /// virtualenv's interpreter, say) is reached through the declared `sh`, because the host
@@ -161,7 +164,7 @@ impl Kind for Django {
     }
 
     fn ready_check(_svc: &Service<Config>, _stream: Stream, line: &str) -> bool {
-        line.contains(READY_LINE)
+        READY_LINE.is_in(line)
     }
 
     fn subcommand(svc: &Service<Config>, name: &str, args: &[String]) -> Result<Command, Error> {

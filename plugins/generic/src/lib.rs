@@ -11,7 +11,9 @@
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
-use teamster_plugin_sdk::{Command, Error, Info, Kind, Process, Readiness, Service, Stream, log};
+use teamster_plugin_sdk::{
+    Command, Error, Info, Kind, Needle, Process, Readiness, Service, Stream, log,
+};
 
 /// The JSON schema of [`Config`], checked by the host before the plugin sees the config.
 const SCHEMA: &str = r#"{
@@ -49,7 +51,7 @@ struct Config {
     #[serde(default)]
     env: BTreeMap<String, String>,
     cwd: Option<String>,
-    ready_line: Option<String>,
+    ready_line: Option<Needle>,
     stop_signal: Option<String>,
     setup_command: Option<String>,
     poststart_command: Option<String>,
@@ -116,8 +118,8 @@ impl Kind for Generic {
     fn ready_check(svc: &Service<Config>, _stream: Stream, line: &str) -> bool {
         svc.config
             .ready_line
-            .as_deref()
-            .is_some_and(|ready| line.contains(ready))
+            .as_ref()
+            .is_some_and(|ready| ready.is_in(line))
     }
 
     fn poststart(svc: &Service<Config>) -> Result<(), Error> {

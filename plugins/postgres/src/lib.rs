@@ -19,9 +19,12 @@
 //! are reached through the declared `sh`, because the host only runs programs it resolves
 //! itself.
 
+use std::sync::LazyLock;
+
 use serde::Deserialize;
 use teamster_plugin_sdk::{
-    Command, Error, Info, Kind, PortSetting, Process, Readiness, Service, Stream, find_program, log,
+    Command, Error, Info, Kind, Needle, PortSetting, Process, Readiness, Service, Stream,
+    find_program, log,
 };
 
 /// The JSON schema of [`Config`], checked by the host before the plugin sees the config.
@@ -61,7 +64,8 @@ const SCHEMA: &str = r#"{
 }"#;
 
 /// The line the postmaster prints (on stderr) once it accepts connections.
-const READY_LINE: &str = "database system is ready to accept connections";
+static READY_LINE: LazyLock<Needle> =
+    LazyLock::new(|| Needle::new("database system is ready to accept connections"));
 
 /// The locale every cluster gets: always present on Debian, and independent of the host's
 /// settings, so the same options give the same template everywhere.
@@ -314,7 +318,7 @@ impl Kind for Postgres {
     }
 
     fn ready_check(_svc: &Service<Config>, _stream: Stream, line: &str) -> bool {
-        line.contains(READY_LINE)
+        READY_LINE.is_in(line)
     }
 
     fn poststart(svc: &Service<Config>) -> Result<(), Error> {

@@ -5,9 +5,11 @@
 //! directory, where Redis would put anything it still writes. The server listens on
 //! 127.0.0.1 only.
 
+use std::sync::LazyLock;
+
 use serde::Deserialize;
 use teamster_plugin_sdk::{
-    Command, Error, Info, Kind, PortSetting, Process, Readiness, Service, Stream,
+    Command, Error, Info, Kind, Needle, PortSetting, Process, Readiness, Service, Stream,
 };
 
 /// The JSON schema of [`Config`], checked by the host before the plugin sees the config.
@@ -21,9 +23,10 @@ const SCHEMA: &str = r#"{
 }"#;
 
 /// What Redis 6 and later print once they accept connections.
-const READY_LINE: &str = "Ready to accept connections";
+static READY_LINE: LazyLock<Needle> = LazyLock::new(|| Needle::new("Ready to accept connections"));
 /// What older versions print instead.
-const OLD_READY_LINE: &str = "The server is now ready to accept connections";
+static OLD_READY_LINE: LazyLock<Needle> =
+    LazyLock::new(|| Needle::new("The server is now ready to accept connections"));
 
 /// The `[services.<name>.config]` table of a redis service.
 #[derive(Debug, Deserialize)]
@@ -73,7 +76,7 @@ impl Kind for Redis {
     }
 
     fn ready_check(_svc: &Service<Config>, _stream: Stream, line: &str) -> bool {
-        line.contains(READY_LINE) || line.contains(OLD_READY_LINE)
+        READY_LINE.is_in(line) || OLD_READY_LINE.is_in(line)
     }
 
     fn subcommand(svc: &Service<Config>, name: &str, args: &[String]) -> Result<Command, Error> {
