@@ -85,8 +85,14 @@ fn main() {
     ] {
         cmd.env_remove(var);
     }
-    // Small and quick to build: plugins are tiny and run rarely, so size beats speed.
-    cmd.env("CARGO_PROFILE_RELEASE_OPT_LEVEL", "s")
+    // Optimised for speed, with wasm SIMD: `ready-check` runs for every log line until a
+    // service is ready, and SIMD turns the substring search of `Needle` (memchr) from the
+    // largest part of such a call into a small one. Size grows by a few percent.
+    cmd.env("CARGO_PROFILE_RELEASE_OPT_LEVEL", "3")
+        .env(
+            "CARGO_TARGET_WASM32_WASIP2_RUSTFLAGS",
+            "-Ctarget-feature=+simd128",
+        )
         .env("CARGO_PROFILE_RELEASE_DEBUG", "false")
         .env("CARGO_PROFILE_RELEASE_STRIP", "debuginfo")
         .env("CARGO_PROFILE_RELEASE_LTO", "false")
