@@ -7,6 +7,7 @@
 
 use std::collections::VecDeque;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
@@ -81,26 +82,46 @@ impl std::fmt::Debug for LogBook {
 
 /// A shared handle on a [`LogBook`]: the store's host state and the stdio captures hold one.
 #[derive(Debug, Clone)]
-pub(crate) struct SharedLogBook(Arc<Mutex<LogBook>>);
+pub(crate) struct SharedLogBook(Arc<Shared>);
+
+#[derive(Debug)]
+struct Shared {
+    book: Mutex<LogBook>,
+    /// Whether the plugin logged or printed anything since the last [`SharedLogBook::start_call`].
+    /// Most calls (every `ready-check`, say) do neither; this spares them the lock.
+    touched: AtomicBool,
+}
 
 impl SharedLogBook {
     pub(crate) fn new(limit: usize) -> Self {
-        SharedLogBook(Arc::new(Mutex::new(LogBook {
-            limit,
-            used: 0,
-            recent: VecDeque::new(),
-            printed: VecDeque::new(),
-            partial: [Vec::new(), Vec::new()],
-            panic_lines: Vec::new(),
-            sink: None,
-        })))
+        SharedLogBook(Arc::new(Shared {
+            book: Mutex::new(LogBook {
+                limit,
+                used: 0,
+                recent: VecDeque::new(),
+                printed: VecDeque::new(),
+                partial: [Vec::new(), Vec::new()],
+                panic_lines: Vec::new(),
+                sink: None,
+            }),
+            touched: AtomicBool::new(false),
+        }))
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, LogBook> {
         // A panic while holding this lock leaves only log bookkeeping half-done; keep going.
         self.0
+            .book
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Locks the book to record something the plugin sent.
+    fn lock_to_write(&self) -> std::sync::MutexGuard<'_, LogBook> {
+        // Set before the lock is taken, so `start_call` never misses a write; a store is
+        // used by one thread at a time, so nothing races with it anyway.
+        self.0.touched.store(true, Ordering::Relaxed);
+        self.lock()
     }
 
     pub(crate) fn set_sink(&self, sink: Option<LogSink>) {
@@ -109,6 +130,11 @@ impl SharedLogBook {
 
     /// Starts a new call: the budget is per call.
     pub(crate) fn start_call(&self) {
+        if !self.0.touched.load(Ordering::Relaxed) {
+            // Nothing was written since the last reset: nothing to reset.
+            return;
+        }
+        self.0.touched.store(false, Ordering::Relaxed);
         let mut book = self.lock();
         book.used = 0;
         book.printed.clear();
@@ -117,6 +143,9 @@ impl SharedLogBook {
 
     /// Ends a call: a partial last line of output is flushed as a message.
     pub(crate) fn end_call(&self) {
+        if !self.0.touched.load(Ordering::Relaxed) {
+            return;
+        }
         let mut book = self.lock();
         for pipe in [Pipe::Stdout, Pipe::Stderr] {
             let rest = std::mem::take(&mut book.partial[pipe as usize]);
@@ -128,7 +157,7 @@ impl SharedLogBook {
 
     /// Records a `host.log` message, or fails when the call's budget is spent.
     pub(crate) fn log(&self, level: LogLevel, message: String) -> Result<(), LogBudgetExceeded> {
-        let mut book = self.lock();
+        let mut book = self.lock_to_write();
         book.charge(message.len())?;
         book.push(PluginLog { level, message });
         Ok(())
@@ -136,7 +165,7 @@ impl SharedLogBook {
 
     /// Records guest output, split into lines.
     fn print(&self, pipe: Pipe, bytes: &[u8]) -> Result<(), LogBudgetExceeded> {
-        let mut book = self.lock();
+        let mut book = self.lock_to_write();
         book.charge(bytes.len())?;
         let mut buf = std::mem::take(&mut book.partial[pipe as usize]);
         buf.extend_from_slice(bytes);

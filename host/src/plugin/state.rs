@@ -70,11 +70,15 @@ impl wasmtime::ResourceLimiter for MemoryLimiter {
     }
 }
 
-/// Wall-clock accounting of the current call, read by the epoch callback.
+/// Deadline accounting of the current call, kept by the epoch callback.
+///
+/// The callback runs once the call's deadline, counted in epoch ticks, has passed. Time the
+/// host spent in `host.run` meanwhile was not the plugin's, so the callback then extends the
+/// deadline by that much rather than trapping. Counting in ticks keeps the clock off the
+/// hot path: a `ready-check` reads no time at all.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct CallClock {
-    pub(crate) started: Instant,
-    /// Time spent in `host.run`, which does not count against the deadline.
+    /// Time spent in `host.run` and not yet added back to the deadline.
     pub(crate) host_time: Duration,
     pub(crate) deadline: Duration,
 }
@@ -82,15 +86,9 @@ pub(crate) struct CallClock {
 impl CallClock {
     pub(crate) fn idle() -> Self {
         CallClock {
-            started: Instant::now(),
             host_time: Duration::ZERO,
             deadline: Duration::MAX,
         }
-    }
-
-    /// Time the plugin's own code has used in this call.
-    pub(crate) fn guest_elapsed(&self) -> Duration {
-        self.started.elapsed().saturating_sub(self.host_time)
     }
 }
 
