@@ -1,32 +1,46 @@
 //! The glue between the generated bindings and [`crate::Kind`]. Public only for
 //! [`crate::export_kind!`].
+//!
+//! An instance serves exactly one service (the host instantiates the component per
+//! service), so the service opened by `open` lives in a global of the instance, and every
+//! later export reads it from there.
 
+use std::any::Any;
+use std::cell::OnceCell;
 use std::marker::PhantomData;
 
-use crate::__bindings::exports::teamster::plugin::kind::{self as wit, Guest, GuestService};
+use crate::__bindings::exports::teamster::plugin::kind::Guest;
 use crate::__bindings::teamster::plugin::types;
 use crate::{Kind, Service};
 
-/// Implements the generated export traits for any [`Kind`].
+/// Implements the generated export trait for any [`Kind`].
 #[derive(Debug)]
 pub struct Adapter<K>(PhantomData<K>);
 
-/// The state behind one `service` resource: the context and the parsed config.
-#[derive(Debug)]
-pub struct ServiceState<K: Kind> {
-    svc: Service<K::Config>,
+std::thread_local! {
+    /// The instance's service: a `Service<K::Config>` once `open` succeeded. (A wasm
+    /// instance has one thread; the thread-local is a plain global there.)
+    static SERVICE: OnceCell<Box<dyn Any>> = const { OnceCell::new() };
+}
+
+/// Runs `f` on the opened service. The host opens every instance before anything else, so
+/// a call without one is a broken host, and trapping (through the panic) says so.
+fn with_service<K: Kind, R>(export: &str, f: impl FnOnce(&Service<K::Config>) -> R) -> R {
+    SERVICE.with(|cell| {
+        let svc = cell
+            .get()
+            .and_then(|svc| svc.downcast_ref::<Service<K::Config>>())
+            .unwrap_or_else(|| panic!("`{export}` was called before `open`"));
+        f(svc)
+    })
 }
 
 impl<K: Kind> Guest for Adapter<K> {
-    type Service = ServiceState<K>;
-
     fn describe() -> types::KindInfo {
         K::info().into_wit()
     }
-}
 
-impl<K: Kind> GuestService for ServiceState<K> {
-    fn open(ctx: types::ServiceContext) -> Result<wit::Service, String> {
+    fn open(ctx: types::ServiceContext) -> Result<(), String> {
         let config = parse_config::<K::Config>(&ctx.config)
             .map_err(|e| format!("invalid config for service `{}`: {e}", ctx.name))?;
         let svc = Service {
@@ -36,42 +50,55 @@ impl<K: Kind> GuestService for ServiceState<K> {
             ports: ctx.ports,
             config,
         };
-        Ok(wit::Service::new(ServiceState::<K> { svc }))
+        SERVICE.with(|cell| {
+            cell.set(Box::new(svc))
+                .map_err(|_| "the instance was opened twice".to_string())
+        })
     }
 
-    fn configure(&self) -> Result<types::ProcessSpec, String> {
-        K::configure(&self.svc)
-            .map(|p| p.into_wit())
-            .map_err(|e| e.to_string())
+    fn configure() -> Result<types::ProcessSpec, String> {
+        with_service::<K, _>("configure", |svc| {
+            K::configure(svc)
+                .map(|p| p.into_wit())
+                .map_err(|e| e.to_string())
+        })
     }
 
-    fn setup(&self) -> Result<(), String> {
-        K::setup(&self.svc).map_err(|e| e.to_string())
+    fn setup() -> Result<(), String> {
+        with_service::<K, _>("setup", |svc| K::setup(svc).map_err(|e| e.to_string()))
     }
 
-    fn ready_check(&self, stream: types::Stream, line: String) -> bool {
-        K::ready_check(&self.svc, stream.into(), &line)
+    fn ready_check(stream: types::Stream, line: String) -> bool {
+        with_service::<K, _>("ready-check", |svc| {
+            K::ready_check(svc, stream.into(), &line)
+        })
     }
 
-    fn poststart(&self) -> Result<(), String> {
-        K::poststart(&self.svc).map_err(|e| e.to_string())
+    fn poststart() -> Result<(), String> {
+        with_service::<K, _>("poststart", |svc| {
+            K::poststart(svc).map_err(|e| e.to_string())
+        })
     }
 
-    fn subcommand(&self, name: String, args: Vec<String>) -> Result<types::Command, String> {
-        K::subcommand(&self.svc, &name, &args)
-            .map(|c| c.to_wit())
-            .map_err(|e| e.to_string())
+    fn subcommand(name: String, args: Vec<String>) -> Result<types::Command, String> {
+        with_service::<K, _>("subcommand", |svc| {
+            K::subcommand(svc, &name, &args)
+                .map(|c| c.to_wit())
+                .map_err(|e| e.to_string())
+        })
     }
 
-    fn connection_info(&self) -> Result<Vec<types::Connection>, String> {
-        K::connection_info(&self.svc)
-            .map(|pairs| {
-                pairs
-                    .into_iter()
-                    .map(|(key, value)| types::Connection { key, value })
-                    .collect()
-            })
-            .map_err(|e| e.to_string())
+    fn connection_info() -> Result<Vec<types::Connection>, String> {
+        with_service::<K, _>("connection-info", |svc| {
+            K::connection_info(svc)
+                .map(|pairs| {
+                    pairs
+                        .into_iter()
+                        .map(|(key, value)| types::Connection { key, value })
+                        .collect()
+                })
+                .map_err(|e| e.to_string())
+        })
     }
 }
 

@@ -248,12 +248,11 @@ impl Plugin {
             let bindings = pre.instantiate(&mut *store)?;
             let opened = bindings
                 .teamster_plugin_kind()
-                .service()
                 .call_open(&mut *store, &wit_ctx)?;
             Ok((bindings, opened))
         });
-        let (bindings, resource) = match opened {
-            Ok((bindings, Ok(resource))) => (bindings, resource),
+        let bindings = match opened {
+            Ok((bindings, Ok(()))) => bindings,
             Ok((_, Err(message))) => return Err(open_err(CallError::Guest(message))),
             Err(e) => return Err(open_err(e)),
         };
@@ -261,11 +260,7 @@ impl Plugin {
             plugin: self.clone(),
             ctx,
             logs,
-            slot: Mutex::new(Slot::Live(Box::new(Live {
-                store,
-                bindings,
-                resource,
-            }))),
+            slot: Mutex::new(Slot::Live(Box::new(Live { store, bindings }))),
         })
     }
 

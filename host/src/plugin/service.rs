@@ -12,7 +12,6 @@ use std::sync::{Arc, Mutex};
 
 use nix::sys::signal::Signal;
 use wasmtime::Store;
-use wasmtime::component::ResourceAny;
 
 use super::bindings::{ServiceKind, types};
 use super::error::CallError;
@@ -80,11 +79,10 @@ impl ProcessSpecOut {
     }
 }
 
-/// A live instance and its open `service` resource.
+/// A live instance, opened for its service.
 pub(crate) struct Live {
     pub(crate) store: Store<StoreState>,
     pub(crate) bindings: ServiceKind,
-    pub(crate) resource: ResourceAny,
 }
 
 /// Whether the instance can still be called.
@@ -139,10 +137,8 @@ impl PluginService {
 
     /// Asks the plugin what process to start.
     pub fn configure(&self) -> Result<ProcessSpecOut, HookError> {
-        let spec = self.call(Export::Configure, |kind, res, store| {
-            kind.teamster_plugin_kind()
-                .service()
-                .call_configure(store, res)
+        let spec = self.call(Export::Configure, |kind, store| {
+            kind.teamster_plugin_kind().call_configure(store)
         })?;
         let spec = guest_result(spec).and_then(|spec| self.convert(spec));
         spec.map_err(|cause| self.hook_error(Export::Configure, cause))
@@ -160,7 +156,7 @@ impl PluginService {
     fn call<R>(
         &self,
         export: Export,
-        f: impl FnOnce(&ServiceKind, ResourceAny, &mut Store<StoreState>) -> wasmtime::Result<R>,
+        f: impl FnOnce(&ServiceKind, &mut Store<StoreState>) -> wasmtime::Result<R>,
     ) -> Result<R, HookError> {
         let mut slot = self.lock();
         let live = match &mut *slot {
@@ -178,16 +174,12 @@ impl PluginService {
                 ));
             }
         };
-        let Live {
-            store,
-            bindings,
-            resource,
-        } = &mut **live;
-        let (bindings, resource) = (&*bindings, *resource);
+        let Live { store, bindings } = &mut **live;
+        let bindings = &*bindings;
         let result = self
             .plugin
             .runtime
-            .call(store, export, |store| f(bindings, resource, store));
+            .call(store, export, |store| f(bindings, store));
         result.map_err(|cause| {
             *slot = Slot::Poisoned {
                 export: export.name(),
@@ -294,8 +286,8 @@ fn parse_signal(name: &str) -> Result<Signal, CallError> {
 
 impl ServiceHooks for PluginService {
     fn setup(&self) -> Result<(), HookError> {
-        let r = self.call(Export::Setup, |kind, res, store| {
-            kind.teamster_plugin_kind().service().call_setup(store, res)
+        let r = self.call(Export::Setup, |kind, store| {
+            kind.teamster_plugin_kind().call_setup(store)
         })?;
         guest_result(r).map_err(|c| self.hook_error(Export::Setup, c))
     }
@@ -305,28 +297,24 @@ impl ServiceHooks for PluginService {
             Stream::Out => types::Stream::Stdout,
             Stream::Err => types::Stream::Stderr,
         };
-        self.call(Export::ReadyCheck, |kind, res, store| {
+        self.call(Export::ReadyCheck, |kind, store| {
             kind.teamster_plugin_kind()
-                .service()
-                .call_ready_check(store, res, stream, line)
+                .call_ready_check(store, stream, line)
         })
     }
 
     fn poststart(&self) -> Result<(), HookError> {
-        let r = self.call(Export::Poststart, |kind, res, store| {
-            kind.teamster_plugin_kind()
-                .service()
-                .call_poststart(store, res)
+        let r = self.call(Export::Poststart, |kind, store| {
+            kind.teamster_plugin_kind().call_poststart(store)
         })?;
         guest_result(r).map_err(|c| self.hook_error(Export::Poststart, c))
     }
 
     fn subcommand(&self, name: &str, args: &[String]) -> Result<CommandSpec, HookError> {
         let args = args.to_vec();
-        let r = self.call(Export::Subcommand, |kind, res, store| {
+        let r = self.call(Export::Subcommand, |kind, store| {
             kind.teamster_plugin_kind()
-                .service()
-                .call_subcommand(store, res, name, &args)
+                .call_subcommand(store, name, &args)
         })?;
         let cmd = guest_result(r).map_err(|c| self.hook_error(Export::Subcommand, c))?;
         if cmd.program.is_empty() {
@@ -345,10 +333,8 @@ impl ServiceHooks for PluginService {
     }
 
     fn connection_info(&self) -> Result<Vec<(String, String)>, HookError> {
-        let r = self.call(Export::ConnectionInfo, |kind, res, store| {
-            kind.teamster_plugin_kind()
-                .service()
-                .call_connection_info(store, res)
+        let r = self.call(Export::ConnectionInfo, |kind, store| {
+            kind.teamster_plugin_kind().call_connection_info(store)
         })?;
         let pairs = guest_result(r).map_err(|c| self.hook_error(Export::ConnectionInfo, c))?;
         Ok(pairs.into_iter().map(|c| (c.key, c.value)).collect())
