@@ -107,6 +107,27 @@ fn endless_setup_hits_its_deadline() {
 }
 
 #[test]
+fn time_in_run_does_not_count_against_the_deadline() {
+    let limits = Limits {
+        lifecycle: deadline_only(Duration::from_millis(100)),
+        ..Limits::default()
+    };
+    let (host, _home) = test_host(limits);
+    let plugin = misbehave(&host, &["sleep"]);
+    let dir = tempfile::tempdir().unwrap();
+    let svc = open(&plugin, dir.path(), json!({"mode": "run-slow"}), &[]);
+    let started = Instant::now();
+    svc.setup()
+        .expect("the 400 ms in `sleep` are the host's, not the plugin's 100 ms");
+    assert!(started.elapsed() >= Duration::from_millis(400));
+    assert!(
+        svc.recent_logs()
+            .iter()
+            .any(|log| log.message == "slept, then made 1000 words")
+    );
+}
+
+#[test]
 fn memory_bomb_hits_the_memory_limit() {
     let limits = Limits {
         memory_bytes: 16 * 1024 * 1024,

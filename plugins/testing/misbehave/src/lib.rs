@@ -20,6 +20,8 @@ enum Mode {
     LogSpam,
     /// Runs `program` in `setup`.
     Run,
+    /// Runs `sleep 0.4` in `setup`, then does a little work.
+    RunSlow,
     /// Reads a file outside the data directory in `setup`.
     ReadOutside,
     /// Panics in `configure`.
@@ -42,10 +44,11 @@ impl Kind for Misbehave {
     fn info() -> Info {
         Info::new("misbehave", "0.0.1", "Misbehaves on demand (test plugin)")
             .program("echo")
+            .program("sleep")
             .config_schema(
                 r#"{"type":"object","required":["mode"],"additionalProperties":false,
                 "properties":{"mode":{"enum":["fine","loop-ready","loop-setup","memory-bomb",
-                "log-spam","run","read-outside","panic"]},"program":{"type":"string"},
+                "log-spam","run","run-slow","read-outside","panic"]},"program":{"type":"string"},
                 "path":{"type":"string"}}}"#,
             )
     }
@@ -76,6 +79,13 @@ impl Kind for Misbehave {
                 let program = svc.config.program.as_deref().unwrap_or("echo");
                 let out = Command::new(program).arg("hello from run").run()?;
                 log::info(format!("{program} said {}", out.stdout.trim()));
+                Ok(())
+            }
+            Mode::RunSlow => {
+                Command::new("sleep").arg("0.4").run()?;
+                // Calls after the run, where the deadline is checked again.
+                let words: Vec<String> = (0..1000).map(|n| format!("word {n}")).collect();
+                log::info(format!("slept, then made {} words", words.len()));
                 Ok(())
             }
             Mode::ReadOutside => {
