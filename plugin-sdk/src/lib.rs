@@ -14,14 +14,15 @@
 //!
 //! ```no_run
 //! use serde::Deserialize;
-//! use teamster_plugin_sdk::{Command, Error, Info, Kind, Process, Readiness, Service, Stream};
+//! use teamster_plugin_sdk::{Command, Error, Info, Kind, Needle, Process, Readiness, Service, Stream};
 //!
 //! /// The `[services.<name>.config]` table users write.
 //! #[derive(Deserialize)]
 //! #[serde(deny_unknown_fields)]
 //! struct Config {
-//!     /// The greeting the server prints once it listens.
-//!     greeting: String,
+//!     /// The greeting the server prints once it listens. A `Needle` is a string prepared
+//!     /// for searching, which `ready_check` does for every line until the service is ready.
+//!     greeting: Needle,
 //! }
 //!
 //! struct Echo;
@@ -40,26 +41,26 @@
 //!     fn configure(svc: &Service<Config>) -> Result<Process, Error> {
 //!         let port = svc.main_port()?;
 //!         Ok(Process::new("sh")
-//!             .args(["-c", &format!("echo {}; exec nc -l -p {port}", svc.config.greeting)])
+//!             .args(["-c", &format!("echo {}; exec nc -l -p {port}", svc.config.greeting.as_str())])
 //!             .ready(Readiness::plugin_check())
 //!             .ready(Readiness::tcp(port)))
 //!     }
 //!
 //!     fn setup(svc: &Service<Config>) -> Result<(), Error> {
 //!         // The data directory is the only place a plugin can write.
-//!         std::fs::write(svc.data_path("greeting"), &svc.config.greeting)?;
+//!         std::fs::write(svc.data_path("greeting"), svc.config.greeting.as_str())?;
 //!         let out = Command::new("sh").args(["-c", "echo prepared"]).run()?;
 //!         teamster_plugin_sdk::log::info(out.stdout.trim());
 //!         Ok(())
 //!     }
 //!
 //!     fn ready_check(svc: &Service<Config>, _stream: Stream, line: &str) -> bool {
-//!         line.contains(&svc.config.greeting)
+//!         svc.config.greeting.is_in(line)
 //!     }
 //!
 //!     fn subcommand(svc: &Service<Config>, name: &str, _args: &[String]) -> Result<Command, Error> {
 //!         match name {
-//!             "hello" => Ok(Command::new("echo").arg(&svc.config.greeting)),
+//!             "hello" => Ok(Command::new("echo").arg(svc.config.greeting.as_str())),
 //!             other => Err(Error::unknown_subcommand(other)),
 //!         }
 //!     }
@@ -141,7 +142,9 @@ pub trait Kind: 'static {
     }
 
     /// Judges a log line for [`Readiness::plugin_check`]. Keep it to string matching: the host
-    /// gives it a deadline of a few milliseconds.
+    /// gives it a short deadline (100 ms by default), and calls it for every line until the
+    /// service is ready. Search with a [`Needle`] rather than `str::contains`, which builds
+    /// a new searcher on every call.
     fn ready_check(svc: &Service<Self::Config>, stream: Stream, line: &str) -> bool {
         let _ = (svc, stream, line);
         false
