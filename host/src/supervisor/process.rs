@@ -140,13 +140,13 @@ fn supervise(spec: &SuperviseSpec, channel: &File) -> Result<(), String> {
         .as_ref()
         .map(|id| (id.uid, id.gid, id.groups.clone()));
     // SAFETY: the closure runs between fork and exec in a single-threaded process and only
-    // calls async-signal-safe functions (setsid, sigprocmask, signal, setgroups, setgid,
+    // calls async-signal-safe functions (setsid, sigprocmask, sigaction, setgroups, setgid,
     // setuid); the group list was computed before the fork.
     unsafe {
         cmd.pre_exec(move || {
             nix::unistd::setsid()?;
             sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None)?;
-            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+            default_dispositions();
             if let Some((uid, gid, groups)) = &child_ids {
                 nix::unistd::setgroups(groups)?;
                 nix::unistd::setgid(*gid)?;
@@ -169,6 +169,32 @@ fn supervise(spec: &SuperviseSpec, channel: &File) -> Result<(), String> {
     );
 
     event_loop(main_pid, stop_signal, grace, &sfd, channel)
+}
+
+/// Puts every signal of the about-to-exec service back to its default disposition.
+///
+/// Handlers do not survive `exec`, but ignored signals do: whoever started teamster (`nohup`,
+/// a `&` job of a script, which ignores SIGINT and SIGQUIT, a CI runner) would pass its
+/// ignores on to every service. A service whose stop signal is SIGINT (PostgreSQL's fast
+/// shutdown, a shell's `trap ... INT`, which cannot even trap a signal ignored at its start)
+/// would then never see it and be killed at the end of its grace. As systemd does for its
+/// services, a service starts with every disposition at its default.
+///
+/// # Safety
+///
+/// Only between `fork` and `exec`: it would undo the host's own signal handling. Calls
+/// nothing but `sigaction`, which is async-signal-safe.
+unsafe fn default_dispositions() {
+    // SAFETY: a zeroed `sigaction` with `SIG_DFL` (0) as handler, an empty mask and no flags
+    // is a valid argument; errors (SIGKILL, SIGSTOP, the C library's reserved real-time
+    // signals) leave those signals as they were, which is what is wanted.
+    unsafe {
+        let mut action: libc::sigaction = std::mem::zeroed();
+        action.sa_sigaction = libc::SIG_DFL;
+        for signal in 1..=libc::SIGRTMAX() {
+            libc::sigaction(signal, &action, std::ptr::null_mut());
+        }
+    }
 }
 
 fn spawn_error(program: &str, cwd: &str, e: &std::io::Error) -> String {

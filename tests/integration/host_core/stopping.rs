@@ -50,6 +50,38 @@ stop_signal = "SIGINT"
     assert!(lines.iter().any(|l| l.text == "got INT"), "{lines:?}");
 }
 
+/// Signals ignored by whoever started the host (`nohup`, a script's `&` job, some CI
+/// runners) must not reach the services: the test above, rerun in a copy of this test
+/// binary that ignores SIGINT and SIGQUIT, still sees its service trap SIGINT.
+#[test]
+fn a_host_started_with_sigint_ignored_still_stops_services_with_sigint() {
+    use std::os::unix::process::CommandExt;
+
+    let exe = std::env::current_exe().expect("test binary");
+    let mut cmd = std::process::Command::new(exe);
+    cmd.args([
+        "--exact",
+        "host_core::stopping::graceful_stop_uses_the_stop_signal",
+        "--test-threads",
+        "1",
+    ]);
+    // SAFETY: `signal` between fork and exec, in the child only.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::signal(libc::SIGINT, libc::SIG_IGN);
+            libc::signal(libc::SIGQUIT, libc::SIG_IGN);
+            Ok(())
+        });
+    }
+    let out = cmd.output().expect("run the test binary");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("1 passed"),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// A service that double-forks a daemon which leaves its process group and session: the
 /// supervisor, a subreaper, still finds and kills it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
