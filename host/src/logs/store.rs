@@ -173,6 +173,17 @@ fn create(path: &Path) -> io::Result<File> {
         .map_err(|e| io::Error::new(e.kind(), format!("cannot create {}: {e}", path.display())))
 }
 
+/// Creates or opens `path` for [`ServiceStore::install_files`], without truncating it: by
+/// the time the file is installed, a flush under the lock may have created it and written
+/// lines that a truncation here would erase. Installing truncates it instead.
+fn create_for_install(path: &Path) -> io::Result<File> {
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
+}
+
 /// Which of a service's files the writer has created.
 #[derive(Debug, Clone, Copy, Default)]
 struct Created {
@@ -283,7 +294,7 @@ impl ServiceStore {
         // A failure here is left for `flush()` to meet again, record and report.
         let created: Vec<_> = wanted
             .into_iter()
-            .filter_map(|(which, path)| create(&path).ok().map(|f| (which, f)))
+            .filter_map(|(which, path)| create_for_install(&path).ok().map(|f| (which, f)))
             .collect();
         let mut state = self.lock();
         state.install_files(created);
@@ -423,7 +434,10 @@ impl ServiceState {
             let mut writers = [out, err, idx];
             for (which, file) in files {
                 let writer = &mut writers[which];
-                if writer.file.is_none() {
+                // Emptied only now that it is known to be the writer's file (a stale one of
+                // an earlier run, say); if another flush created the file meanwhile, this
+                // handle is dropped and that file's lines stay.
+                if writer.file.is_none() && file.set_len(0).is_ok() {
                     writer.file = Some(file);
                 }
             }
@@ -735,6 +749,58 @@ mod tests {
                 "seq {seq}"
             );
         }
+    }
+
+    /// The periodic flusher creates files outside the lock; a flush under the lock (a query
+    /// that needs the lines on disk) may create and fill them in the meantime. The lines it
+    /// wrote must survive the flusher's late creation.
+    #[test]
+    fn a_file_created_meanwhile_keeps_its_lines() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        // A stale file of an earlier run at the same path.
+        std::fs::write(dir.path().join("svc.out"), "stale\n").expect("stale file");
+        let store = store(dir.path(), 1);
+        let all = fill(&store, 3);
+        // The flusher takes the list of files to create under the lock...
+        let wanted = store.lock().wanted_files();
+        assert_eq!(wanted.len(), 3, "{wanted:?}");
+        // ...then a flush under the lock creates them and writes the lines...
+        store.flush().expect("flush");
+        // ...and only then does the flusher, unlocked, create them too, and install them.
+        let created: Vec<_> = wanted
+            .into_iter()
+            .map(|(which, path)| (which, create_for_install(&path).expect("create")))
+            .collect();
+        store.lock().install_files(created);
+        fill_more(&store, &all);
+        let got = store.read_range(0..4, None).expect("read");
+        assert_eq!(got[..3], all[..]);
+        assert_eq!(got[3].text, "line after");
+    }
+
+    /// Appends one more line after `before` and flushes it to disk.
+    fn fill_more(store: &ServiceStore, before: &[LogLine]) {
+        let seq = before.last().map_or(0, |l| l.seq + 1);
+        let mut state = store.lock();
+        assert!(matches!(
+            state.append(line(seq, Stream::Out, "line after"), "svc"),
+            Appended::Stored
+        ));
+        state.flush("svc").expect("flush");
+    }
+
+    /// Without a concurrent flush, installing empties a stale file left at the path.
+    #[test]
+    fn installing_a_file_empties_a_stale_one() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join("svc.out"), "stale line\n").expect("stale file");
+        let store = store(dir.path(), 1);
+        let all = fill(&store, 3);
+        store.flush_if_dirty();
+        let got = store.read_range(0..3, None).expect("read");
+        assert_eq!(got, all);
+        let out = std::fs::read_to_string(dir.path().join("svc.out")).expect("read file");
+        assert!(!out.contains("stale"), "{out:?}");
     }
 
     #[test]
