@@ -7,6 +7,7 @@
 pub mod bundle;
 pub mod cli;
 pub mod clock;
+pub mod control;
 pub mod logs;
 pub mod orchestrator;
 pub mod plugin;

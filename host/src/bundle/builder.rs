@@ -266,6 +266,14 @@ impl ServiceBuilder {
         self
     }
 
+    /// Has the controlling client run `hook` for this service (see `client_hooks`).
+    pub fn client_hook(mut self, hook: crate::bundle::spec::ClientHook) -> Self {
+        if !self.spec.client_hooks.contains(&hook) {
+            self.spec.client_hooks.push(hook);
+        }
+        self
+    }
+
     /// Grants the kind's plugin programs it declares, on top of its install-time grants
     /// (call after [`ServiceBuilder::kind`]).
     pub fn grant(mut self, program: impl Into<String>) -> Self {

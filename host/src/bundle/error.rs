@@ -386,6 +386,9 @@ pub enum ReadinessError {
     /// `plugin = false` sets no condition.
     #[error("`plugin = false` sets no condition; remove it")]
     PluginFalse,
+    /// `client = false` sets no condition.
+    #[error("`client = false` sets no condition; remove it")]
+    ClientFalse,
     /// The plugin readiness check needs a plugin.
     #[error("`plugin` readiness needs a `kind`, whose plugin decides when the service is ready")]
     PluginWithoutKind,
@@ -394,6 +397,34 @@ pub enum ReadinessError {
 impl BundleError {
     /// Where the error was found, if it was in a file or spec.
     pub fn location(&self) -> Option<&Location> {
+        match self {
+            BundleError::Read { .. } => None,
+            BundleError::Absolute { at, .. }
+            | BundleError::Syntax { at, .. }
+            | BundleError::UnknownKey { at, .. }
+            | BundleError::InvalidValue { at, .. }
+            | BundleError::InvalidName { at, .. }
+            | BundleError::DuplicateService { at, .. }
+            | BundleError::UnknownNeed { at, .. }
+            | BundleError::NeedsItself { at, .. }
+            | BundleError::Cycle { at, .. }
+            | BundleError::InvalidDuration { at, .. }
+            | BundleError::InvalidSignal { at, .. }
+            | BundleError::InvalidReadiness { at, .. }
+            | BundleError::EmptyCommand { at, .. }
+            | BundleError::InvalidCommand { at, .. }
+            | BundleError::ConfigWithoutKind { at, .. }
+            | BundleError::InvalidKind { at, .. }
+            | BundleError::InvalidEnvName { at, .. }
+            | BundleError::InvalidReference { at, .. }
+            | BundleError::ReferenceCycle { at, .. }
+            | BundleError::ConnectionWithKind { at, .. }
+            | BundleError::InvalidConnectionKey { at, .. } => Some(at),
+        }
+    }
+
+    /// Where the error was found, to be moved (the JSON front door maps positions back).
+    pub(crate) fn location_mut(&mut self) -> Option<&mut Location> {
         match self {
             BundleError::Read { .. } => None,
             BundleError::Absolute { at, .. }

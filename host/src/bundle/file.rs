@@ -60,6 +60,7 @@ pub(crate) struct ServiceFile {
     pub grants: Option<Spanned<Vec<String>>>,
     pub connection: Option<Spanned<Ordered<EnvValue>>>,
     pub ready: Option<Spanned<ReadyValue>>,
+    pub client_hooks: Option<Vec<Spanned<String>>>,
 }
 
 /// A table read in declaration order, keys with their spans.
@@ -267,6 +268,7 @@ enum ReadyKey {
     File,
     Command,
     Plugin,
+    Client,
 }
 
 /// One readiness table; each key is one condition, in the order written.
@@ -283,6 +285,7 @@ pub(crate) enum ReadyEntry {
     File(PathBuf),
     Command(CommandValue),
     Plugin(bool),
+    Client(bool),
 }
 
 impl<'de> Deserialize<'de> for ReadyTable {
@@ -312,6 +315,7 @@ impl<'de> Deserialize<'de> for ReadyTable {
                         ReadyKey::File => entry(&mut map, ReadyEntry::File)?,
                         ReadyKey::Command => entry(&mut map, ReadyEntry::Command)?,
                         ReadyKey::Plugin => entry(&mut map, ReadyEntry::Plugin)?,
+                        ReadyKey::Client => entry(&mut map, ReadyEntry::Client)?,
                     });
                 }
                 Ok(ReadyTable(entries))

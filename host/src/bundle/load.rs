@@ -30,19 +30,24 @@ use super::interpolate::{Place, REFERENCE_IN_DIRECTORY, add_implied_needs};
 use super::resolve::{absolute, against, resolve_paths};
 use super::signal::{parse_signal_name, parse_signal_number};
 use super::spec::{
-    BundleSpec, ClockKind, DEFAULT_KEEP_RUNS, DEFAULT_SHUTDOWN_TIMEOUT, DEFAULT_STARTUP_TIMEOUT,
+    BundleSpec, ClientHook, ClockKind, DEFAULT_KEEP_RUNS, DEFAULT_SHUTDOWN_TIMEOUT, DEFAULT_STARTUP_TIMEOUT,
     KindRef, LinePattern, Readiness, ServiceSpec, StreamFilter,
 };
 use super::validate::{Locate, Site, is_valid_name, validate};
 
 impl BundleSpec {
-    /// Reads and validates the bundle file at `path`.
+    /// Reads and validates the bundle file at `path`: JSON if its name ends in `.json`,
+    /// else TOML.
     pub fn load(path: &Path) -> Result<BundleSpec, BundleError> {
         let text = std::fs::read_to_string(path).map_err(|source| BundleError::Read {
             path: path.to_owned(),
             source,
         })?;
-        BundleSpec::parse(&text, path)
+        if path.extension().is_some_and(|e| e == "json") {
+            BundleSpec::parse_json(&text, path)
+        } else {
+            BundleSpec::parse(&text, path)
+        }
     }
 
     /// Parses and validates `text` as the contents of the bundle file `path`. The path is
@@ -291,6 +296,29 @@ impl Loader<'_> {
                 reason: "`grants` gives programs to a plugin kind: it needs `kind`".to_owned(),
             });
         }
+        for hook in file.client_hooks.unwrap_or_default() {
+            let parsed = match hook.get_ref().as_str() {
+                "setup" => ClientHook::Setup,
+                "poststart" => ClientHook::Poststart,
+                other => {
+                    return Err(BundleError::InvalidValue {
+                        at: self.at(hook.span()),
+                        key: KeyPath::service(&name, "client_hooks"),
+                        reason: format!(
+                            "`{other}` is not a hook; the client may run `setup` and `poststart`"
+                        ),
+                    });
+                }
+            };
+            if spec.client_hooks.contains(&parsed) {
+                return Err(BundleError::InvalidValue {
+                    at: self.at(hook.span()),
+                    key: KeyPath::service(&name, "client_hooks"),
+                    reason: format!("`{}` is listed twice", parsed.as_str()),
+                });
+            }
+            spec.client_hooks.push(parsed);
+        }
         if let Some(ready) = file.ready {
             let ready_span = ready.span();
             let tables = match ready.into_inner() {
@@ -395,6 +423,8 @@ impl Loader<'_> {
             ),
             ReadyEntry::Plugin(true) => Readiness::Plugin,
             ReadyEntry::Plugin(false) => return Err(plain(ReadinessError::PluginFalse)),
+            ReadyEntry::Client(true) => Readiness::Client,
+            ReadyEntry::Client(false) => return Err(plain(ReadinessError::ClientFalse)),
         })
     }
 

@@ -1,9 +1,11 @@
 //! Bundle files and the validated model behind them.
 //!
 //! A bundle reaches the rest of teamster as a [`BundleSpec`](spec::BundleSpec), through one
-//! of two front doors that share defaults, path resolution and validation: a TOML file
+//! of three front doors that share defaults, path resolution and validation: a TOML file
 //! ([`BundleSpec::load`](spec::BundleSpec::load), format in `docs/bundle-format.md`) or the
-//! Rust builder ([`BundleSpec::builder`](spec::BundleSpec::builder)).
+//! Rust builder ([`BundleSpec::builder`](spec::BundleSpec::builder)), or the same model as
+//! JSON ([`BundleSpec::parse_json`](spec::BundleSpec::parse_json)), which clients such as the
+//! Python package send, translated to TOML so that it meets the same rules and messages.
 //!
 //! # The file format
 //!
@@ -39,6 +41,7 @@ pub mod error;
 mod file;
 mod graph;
 pub mod interpolate;
+mod json;
 mod load;
 mod resolve;
 pub mod signal;

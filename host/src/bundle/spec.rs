@@ -81,6 +81,8 @@ pub struct ServiceSpec {
     /// `port`, …), as written: values may hold references. Only services without a `kind`
     /// have one; a plugin provides its service's info itself.
     pub connection: Vec<(String, String)>,
+    /// Hooks the controlling client runs for this service, in addition to its plugin's.
+    pub client_hooks: Vec<ClientHook>,
 }
 
 /// A reference to a plugin kind and its config table.
@@ -131,6 +133,28 @@ pub enum Readiness {
     },
     /// The plugin's `ready-check` export accepts a log line.
     Plugin,
+    /// The client that controls the bundle over the control protocol accepts a log line
+    /// (a Python `log_line_ready_checker`, say).
+    Client,
+}
+
+/// A hook that the controlling client runs for a service (see `client_hooks`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ClientHook {
+    /// Before the process is spawned, after the plugin's `setup`.
+    Setup,
+    /// Once every readiness condition holds, after the plugin's `poststart`.
+    Poststart,
+}
+
+impl ClientHook {
+    /// The name used in bundle files and on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ClientHook::Setup => "setup",
+            ClientHook::Poststart => "poststart",
+        }
+    }
 }
 
 /// A log-line readiness condition.
@@ -222,6 +246,7 @@ impl std::fmt::Display for Readiness {
             Readiness::File { path } => write!(f, "file {}", path.display()),
             Readiness::Command { argv } => write!(f, "probe command `{}`", shell_words::join(argv)),
             Readiness::Plugin => write!(f, "plugin ready-check"),
+            Readiness::Client => write!(f, "a verdict from the controlling client"),
         }
     }
 }
@@ -257,6 +282,7 @@ impl ServiceSpec {
             shutdown_timeout: None,
             kind: None,
             connection: Vec::new(),
+            client_hooks: Vec::new(),
         }
     }
 
@@ -354,5 +380,10 @@ impl Readiness {
     /// Ready once the service's plugin accepts a log line in its `ready-check` export.
     pub fn plugin() -> Readiness {
         Readiness::Plugin
+    }
+
+    /// Ready once the client controlling the bundle accepts a log line.
+    pub fn client() -> Readiness {
+        Readiness::Client
     }
 }

@@ -194,7 +194,7 @@ fn check_readiness(ready: &Readiness, service: &ServiceSpec) -> Result<(), Readi
         }
         Readiness::Command { .. } => Ok(()),
         Readiness::Plugin if service.kind.is_none() => Err(ReadinessError::PluginWithoutKind),
-        Readiness::Plugin => Ok(()),
+        Readiness::Plugin | Readiness::Client => Ok(()),
     }
 }
 

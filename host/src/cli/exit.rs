@@ -16,10 +16,12 @@ pub enum ExitCode {
     StartupFailed = 4,
     /// A service crashed while the bundle was running.
     ServiceCrashed = 5,
-    /// No running bundle was found (`exec`, `travel`, `now`).
+    /// No running bundle was found (`exec`, `travel`, `now`, `status`, `logs`, `down`).
     NotRunning = 6,
     /// A plugin command failed (invalid component, unknown plugin, …).
     PluginFailed = 7,
+    /// A bundle already runs in this project (a different one, for `up -d`).
+    AlreadyRunning = 8,
     /// The host was interrupted three times and exited without waiting for cleanup.
     Interrupted = 130,
 }

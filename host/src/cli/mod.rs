@@ -25,14 +25,70 @@ pub struct Cli {
 /// The commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Start a bundle in the foreground, with its logs, until Ctrl-C or a crash.
+    /// Start a bundle: in the foreground, with its logs, until Ctrl-C or a crash; or
+    /// detached (`-d`), returning once every service is ready.
     Up {
-        /// The bundle file.
+        /// The bundle file (TOML, or JSON if it ends in `.json`); `-` reads it from stdin.
         #[arg(default_value = "bundle.toml")]
         bundle: PathBuf,
         /// Print nothing but readiness and errors.
         #[arg(short, long)]
         quiet: bool,
+        /// Detach: start the bundle in the background, print its connection info once it
+        /// is ready, and return. Attaches instead if the same bundle already runs here.
+        #[arg(short, long)]
+        detach: bool,
+        /// With `-d`: print JSON lines (`listening`, then `ready` or `error`).
+        #[arg(long, requires = "detach")]
+        json: bool,
+        /// With `-d`: stop the bundle once it has had no lease for `--grace`.
+        #[arg(long, requires = "detach")]
+        leased: bool,
+        /// How long a leased bundle waits without a lease before it stops.
+        #[arg(long, default_value = "2s", value_parser = parse_grace)]
+        grace: std::time::Duration,
+        /// With `-d`: keep the bundle running after its last lease (across test runs);
+        /// attaching makes a running bundle kept too.
+        #[arg(long, requires = "detach")]
+        reuse: bool,
+        /// The detached host itself (started by `up -d`).
+        #[arg(long, hide = true)]
+        daemon_child: bool,
+    },
+    /// Stop the bundle running in this project and wait until every process is gone.
+    Down {
+        /// The bundle file whose running bundle to stop.
+        #[arg(short = 'f', long = "file", default_value = "bundle.toml")]
+        bundle: PathBuf,
+    },
+    /// Show the state of every service of the running bundle.
+    Status {
+        /// The bundle file whose running bundle to show.
+        #[arg(short = 'f', long = "file", default_value = "bundle.toml")]
+        bundle: PathBuf,
+        /// Print the control protocol's `status` result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print (or follow) the logs of the running bundle.
+    Logs {
+        /// The bundle file whose running bundle to read.
+        #[arg(long = "file", default_value = "bundle.toml")]
+        bundle: PathBuf,
+        /// Only these services (default: all, with the bundle's own messages).
+        services: Vec<String>,
+        /// Keep printing new lines until the bundle stops.
+        #[arg(short, long)]
+        follow: bool,
+        /// Only the last N lines (with `-f`: the last N before following; default 10).
+        #[arg(short = 'n', long = "lines")]
+        lines: Option<usize>,
+        /// One JSON object per line (`seq`, `service`, `stream`, `text`).
+        #[arg(long)]
+        json: bool,
+        /// Only stdout (`out`) or stderr (`err`).
+        #[arg(long, value_parser = ["out", "err"])]
+        stream: Option<String>,
     },
     /// Run a service's sub-command (`psql`, `cli`, `manage`, …) in its environment, in the
     /// bundle `teamster up` runs in this project; exits with the sub-command's status.
@@ -85,7 +141,7 @@ pub enum Command {
     },
     /// Validate a bundle file without starting anything.
     Check {
-        /// The bundle file.
+        /// The bundle file (TOML, or JSON if it ends in `.json`); `-` reads it from stdin.
         #[arg(default_value = "bundle.toml")]
         bundle: PathBuf,
     },
@@ -94,7 +150,7 @@ pub enum Command {
 /// Runs the parsed command line; returns the process exit code.
 pub fn run(cli: Cli) -> ExitCode {
     match cli.command {
-        Command::Check { bundle } => match crate::BundleSpec::load(&bundle) {
+        Command::Check { bundle } => match check_load(&bundle) {
             Ok(spec) => {
                 println!(
                     "{}: ok ({} services)",
@@ -108,7 +164,42 @@ pub fn run(cli: Cli) -> ExitCode {
                 ExitCode::BundleInvalid
             }
         },
-        Command::Up { bundle, quiet } => up::up(&bundle, quiet),
+        Command::Up {
+            bundle,
+            quiet,
+            detach,
+            json,
+            leased,
+            grace,
+            reuse,
+            daemon_child,
+        } => up::up(up::UpOptions {
+            bundle,
+            quiet,
+            detach: detach || daemon_child,
+            json,
+            leased,
+            grace,
+            reuse,
+            daemon_child,
+        }),
+        Command::Down { bundle } => remote::down(&bundle),
+        Command::Status { bundle, json } => remote::status(&bundle, json),
+        Command::Logs {
+            bundle,
+            services,
+            follow,
+            lines,
+            json,
+            stream,
+        } => remote::logs(remote::LogsOptions {
+            bundle,
+            services,
+            follow,
+            lines,
+            json,
+            stream,
+        }),
         Command::Exec {
             bundle,
             service,
@@ -138,4 +229,24 @@ pub fn run(cli: Cli) -> ExitCode {
             }
         }
     }
+}
+
+/// `--grace`: a duration as bundle files write them.
+fn parse_grace(text: &str) -> Result<std::time::Duration, String> {
+    crate::bundle::duration::parse_duration(text).map_err(|e| e.to_string())
+}
+
+/// Loads a bundle for `check`: from a file, or from stdin for `-`.
+fn check_load(bundle: &std::path::Path) -> Result<crate::BundleSpec, crate::bundle::BundleError> {
+    if bundle == std::path::Path::new("-") {
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut text).map_err(|source| {
+            crate::bundle::BundleError::Read {
+                path: bundle.to_owned(),
+                source,
+            }
+        })?;
+        return crate::BundleSpec::parse_any(&text, std::path::Path::new("<stdin>"));
+    }
+    crate::BundleSpec::load(bundle)
 }

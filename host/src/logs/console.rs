@@ -73,6 +73,9 @@ pub(crate) struct Console {
     /// Width of the text between the brackets.
     width: usize,
     writer: Mutex<Box<dyn Write + Send>>,
+    /// Set while a client's interactive session has the terminal: lines still reach the
+    /// files, not the screen.
+    paused: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for Console {
@@ -97,7 +100,14 @@ impl Console {
             mode,
             width,
             writer: Mutex::new(writer),
+            paused: std::sync::atomic::AtomicBool::new(false),
         }
+    }
+
+    /// Stops (or resumes) echoing lines.
+    pub(crate) fn pause(&self, paused: bool) {
+        self.paused
+            .store(paused, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Whether anything is printed at all.
@@ -108,7 +118,7 @@ impl Console {
     /// Prints a line of the service with index `service_index` (which picks its colour).
     /// Console write errors are ignored: a closed terminal must not stop log capture.
     pub(crate) fn print(&self, line: &LogLine, service_index: usize) {
-        if self.is_quiet() {
+        if self.is_quiet() || self.paused.load(std::sync::atomic::Ordering::Relaxed) {
             return;
         }
         let rendered = self.render(line, service_index);

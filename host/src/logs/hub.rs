@@ -276,6 +276,11 @@ impl LogHub {
         self.inner.bundle_lines(Stream::Err, text);
     }
 
+    /// Pauses (or resumes) the console echo; the files keep every line either way.
+    pub fn pause_console(&self, paused: bool) {
+        self.inner.console.pause(paused);
+    }
+
     /// Writes every buffered line to the files. Returns the first storage failure, if any.
     pub fn flush(&self) -> Result<(), LogError> {
         self.inner.flush()

@@ -1,7 +1,6 @@
 //! Starting and stopping a bundle's DAG of services, deadlines, and the event stream.
 
-mod clock;
-pub mod control;
+pub(crate) mod clock;
 pub mod error;
 pub mod event;
 pub mod kinds;
@@ -15,4 +14,4 @@ pub use error::{CrashReport, ServiceReport, StartError};
 pub use event::{Event, EventStream};
 pub use running::{KillSwitch, Running, ServiceHandle};
 pub use start::{Bundle, DEFAULT_MAX_LINE_LEN};
-pub use subcommand::{Subcommand, SubcommandError};
+pub use subcommand::{ExecSpec, Subcommand, SubcommandError};

@@ -23,11 +23,19 @@ pub struct RunInfo {
     pub bundle: Option<PathBuf>,
     /// Start time, RFC 3339.
     pub started: String,
+    /// The control socket of the host, when it serves one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub socket: Option<PathBuf>,
 }
 
 impl RunDir {
     /// Creates `<root>/runs/<id>/{logs,data}` and prunes old runs beyond `keep`.
-    pub fn create(root: &Path, keep: usize, bundle: Option<&Path>) -> std::io::Result<RunDir> {
+    pub fn create(
+        root: &Path,
+        keep: usize,
+        bundle: Option<&Path>,
+        socket: Option<&Path>,
+    ) -> std::io::Result<RunDir> {
         let runs = root.join("runs");
         std::fs::create_dir_all(&runs)?;
         prune(&runs, keep.saturating_sub(1));
@@ -45,6 +53,7 @@ impl RunDir {
             host_pid: std::process::id(),
             bundle: bundle.map(Path::to_path_buf),
             started: now.to_rfc3339(),
+            socket: socket.map(Path::to_path_buf),
         };
         std::fs::write(
             path.join("run.json"),

@@ -258,15 +258,14 @@ impl Running {
         self.hub.warning(text);
     }
 
-    /// Serves `teamster exec`, `travel` and `now` on `<run>/control.sock` while the
-    /// returned task runs.
-    pub fn serve_control(&self) -> std::io::Result<tokio::task::JoinHandle<()>> {
-        super::control::Controller {
-            services: self.services.clone(),
-            clock: self.clock.clone(),
-            hub: self.hub.clone(),
-        }
-        .serve(self.run.path())
+    /// The log hub, for the control server.
+    pub(crate) fn log_hub(&self) -> LogHub {
+        self.hub.clone()
+    }
+
+    /// The clock, for the control server.
+    pub(crate) fn clock_handle(&self) -> BundleClock {
+        self.clock.clone()
     }
 
     /// Every service's connection info (`url`, `host`, `port`, …), as in

@@ -16,6 +16,7 @@ use super::running::{Running, Shared};
 use crate::bundle::spec::{BundleSpec, ServiceSpec};
 use crate::logs::{ConsoleMode, LogConfig, LogHub};
 use crate::ready::ProbeContext;
+use crate::service::client::{ClientSide, NoClient};
 use crate::service::hooks::ServiceHooks;
 use crate::service::run::{Launch, ServiceEvent, ServiceLink, launch};
 use crate::supervisor::protocol::SuperviseSpec;
@@ -30,6 +31,8 @@ pub struct Bundle {
     console: ConsoleMode,
     publish: bool,
     events: broadcast::Sender<Event>,
+    client: Arc<dyn ClientSide>,
+    run: Option<RunDir>,
 }
 
 impl Bundle {
@@ -41,7 +44,24 @@ impl Bundle {
             console: ConsoleMode::Quiet,
             publish: false,
             events,
+            client: Arc::new(NoClient),
+            run: None,
         }
+    }
+
+    /// Runs in `run` (made with [`RunDir::create`]) instead of a new run directory: a host
+    /// that must name its run before the services start (to a control client) makes it
+    /// first.
+    pub fn in_run_dir(mut self, run: RunDir) -> Bundle {
+        self.run = Some(run);
+        self
+    }
+
+    /// The client that judges `ready = { client = true }` and runs `client_hooks` (by
+    /// default none: such services fail to start, saying so).
+    pub fn client(mut self, client: Arc<dyn ClientSide>) -> Bundle {
+        self.client = client;
+        self
     }
 
     /// Loads and validates a bundle file.
@@ -86,12 +106,19 @@ impl Bundle {
             .map(super::kinds::resolve)
             .collect::<Result<Vec<_>, _>>()?;
         let spec = Arc::new(self.spec);
-        let run = RunDir::create(&spec.run_root, spec.keep_runs, spec.source.as_deref()).map_err(
-            |source| StartError::RunDir {
+        let run = match self.run {
+            Some(run) => run,
+            None => RunDir::create(
+                &spec.run_root,
+                spec.keep_runs,
+                spec.source.as_deref(),
+                None,
+            )
+            .map_err(|source| StartError::RunDir {
                 path: spec.run_root.clone(),
                 source,
-            },
-        )?;
+            })?,
+        };
         if self.publish {
             run.publish(&spec.run_root)
                 .map_err(|source| StartError::RunDir {
@@ -119,6 +146,7 @@ impl Bundle {
             hub: hub.clone(),
             bin,
             clock: clock.clone(),
+            client: self.client.clone(),
             events: self.events.clone(),
             ev_tx,
             ev_rx,
@@ -165,6 +193,7 @@ struct Starter {
     hub: LogHub,
     bin: PathBuf,
     clock: BundleClock,
+    client: Arc<dyn ClientSide>,
     events: broadcast::Sender<Event>,
     ev_tx: mpsc::UnboundedSender<(usize, ServiceEvent)>,
     ev_rx: mpsc::UnboundedReceiver<(usize, ServiceEvent)>,
@@ -316,6 +345,7 @@ impl Starter {
                 spec,
                 supervise,
                 hooks: self.hooks[i].clone(),
+                client: self.client.clone(),
                 probe,
                 bin: self.bin.clone(),
                 max_line_len: DEFAULT_MAX_LINE_LEN,

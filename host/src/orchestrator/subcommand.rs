@@ -62,7 +62,36 @@ pub struct Subcommand {
     pub(crate) stdin: Option<Vec<u8>>,
 }
 
+/// A sub-command as data, for a client to run in its own process with its own stdio
+/// (what `teamster exec` and the control protocol's `subcommand` hand over).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ExecSpec {
+    /// Program and arguments.
+    pub argv: Vec<String>,
+    /// The complete environment.
+    pub env: Vec<(String, String)>,
+    /// Working directory.
+    pub cwd: PathBuf,
+    /// User to switch to when running as root.
+    pub user: Option<String>,
+}
+
 impl Subcommand {
+    /// The command as data: the service's environment with the plugin's variables on top.
+    pub fn exec_spec(&self) -> ExecSpec {
+        let mut env: Vec<(String, String)> = self.base_env.as_ref().clone();
+        for (k, v) in &self.spec.env {
+            env.retain(|(ek, _)| ek != k);
+            env.push((k.clone(), v.clone()));
+        }
+        ExecSpec {
+            argv: self.spec.argv.clone(),
+            env,
+            cwd: self.spec.cwd.clone().unwrap_or_else(|| self.cwd.clone()),
+            user: self.user.clone(),
+        }
+    }
+
     /// The program and arguments.
     pub fn argv(&self) -> &[String] {
         &self.spec.argv

@@ -117,7 +117,7 @@ pub async fn probe_once(
     ctx: &ProbeContext,
 ) -> Result<ProbeResult, ProbeError> {
     Ok(match condition {
-        Readiness::Log(_) | Readiness::Plugin => {
+        Readiness::Log(_) | Readiness::Plugin | Readiness::Client => {
             return Err(ProbeError::NotAProbe {
                 condition: condition.to_string(),
             });
@@ -199,7 +199,8 @@ pub async fn already_serving(condition: &Readiness) -> Option<String> {
             Readiness::Log(_)
             | Readiness::File { .. }
             | Readiness::Command { .. }
-            | Readiness::Plugin => None,
+            | Readiness::Plugin
+            | Readiness::Client => None,
         }
     };
     tokio::time::timeout(ALREADY_SERVING_TIMEOUT, connect)

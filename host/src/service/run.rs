@@ -16,9 +16,10 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::sync::{mpsc, watch};
 
-use crate::bundle::spec::{Readiness, ServiceSpec};
+use crate::bundle::spec::{ClientHook, Readiness, ServiceSpec};
 use crate::logs::{LineSplitter, LogLine, ServiceSink, Stream};
 use crate::ready::{LogMatcher, ProbeContext};
+use crate::service::client::ClientSide;
 use crate::service::hooks::{HookError, ServiceHooks};
 use crate::service::state::{ExitStatus, ServiceState};
 use crate::supervisor::protocol::{Control, Status, SuperviseSpec};
@@ -54,6 +55,8 @@ pub(crate) struct Launch {
     pub sink: ServiceSink,
     pub hub: crate::logs::LogHub,
     pub hooks: Option<Arc<dyn ServiceHooks>>,
+    /// Judges `ready = { client = true }` and runs `client_hooks`.
+    pub client: Arc<dyn ClientSide>,
     pub probe: ProbeContext,
     pub bin: PathBuf,
     pub max_line_len: usize,
@@ -102,16 +105,61 @@ async fn run_hook(
     }
 }
 
+/// Runs the plugin's hook (if any), then the client's (if the service asks for it): the
+/// client's code may rely on what the plugin prepared.
+async fn run_phase_hooks(
+    hooks: Option<Arc<dyn ServiceHooks>>,
+    client: Option<(Arc<dyn ClientSide>, String)>,
+    plugin_hook: fn(&dyn ServiceHooks) -> Result<(), HookError>,
+    client_hook: ClientHook,
+) -> Result<(), String> {
+    if let Some(h) = hooks {
+        run_hook(h, plugin_hook).await?;
+    }
+    if let Some((client, service)) = client {
+        client
+            .run_hook(&service, client_hook)
+            .await
+            .map_err(|e| format!("`{}` hook: {e}", client_hook.as_str()))?;
+    }
+    Ok(())
+}
+
+/// Offers every line of the service, from its first, to the controlling client until it
+/// says the service is ready.
+fn client_readiness(launch: &Launch) -> BoxFut<Result<(), String>> {
+    let client = launch.client.clone();
+    let name = launch.spec.name.clone();
+    let logs = launch.hub.service(&name);
+    Box::pin(async move {
+        use tokio_stream::StreamExt as _;
+        let Some(logs) = logs else {
+            return Err(format!("no logs for `{name}`"));
+        };
+        let mut follow = logs.follow(usize::MAX);
+        while let Some(line) = follow.next().await {
+            match client.ready_check(&name, &line).await {
+                Ok(true) => return Ok(()),
+                Ok(false) => {}
+                Err(e) => return Err(e.to_string()),
+            }
+        }
+        Err("its output ended before the controlling client found it ready".to_owned())
+    })
+}
+
 /// What is still missing before the service is ready.
 struct Outstanding {
     logs: Vec<LogMatcher>,
     plugin: bool,
     probes: Option<BoxFut<Result<(), String>>>,
+    /// The controlling client's verdict, when `ready = { client = true }`.
+    client: Option<BoxFut<Result<(), String>>>,
 }
 
 impl Outstanding {
     fn satisfied(&self) -> bool {
-        self.logs.is_empty() && !self.plugin && self.probes.is_none()
+        self.logs.is_empty() && !self.plugin && self.probes.is_none() && self.client.is_none()
     }
 }
 
@@ -128,9 +176,22 @@ async fn run(
     };
     let started = Instant::now();
 
-    if let Some(hooks) = &launch.hooks {
+    let client_for = |hook: ClientHook| {
+        launch
+            .spec
+            .client_hooks
+            .contains(&hook)
+            .then(|| (launch.client.clone(), launch.spec.name.clone()))
+    };
+    if launch.hooks.is_some() || launch.spec.client_hooks.contains(&ClientHook::Setup) {
         state.send_replace(ServiceState::SettingUp);
-        if let Err(reason) = run_hook(hooks.clone(), |h| h.setup()).await {
+        let setup = run_phase_hooks(
+            launch.hooks.clone(),
+            client_for(ClientHook::Setup),
+            |h| h.setup(),
+            ClientHook::Setup,
+        );
+        if let Err(reason) = setup.await {
             state.send_replace(ServiceState::Failed(reason.clone()));
             send(ServiceEvent::Failed {
                 reason,
@@ -164,12 +225,14 @@ async fn run(
         logs: Vec::new(),
         plugin: false,
         probes: None,
+        client: None,
     };
     let mut probes = Vec::new();
     for r in &launch.spec.ready {
         match r {
             Readiness::Log(l) => pending.logs.push(LogMatcher::new(l.clone())),
             Readiness::Plugin => pending.plugin = launch.hooks.is_some(),
+            Readiness::Client => pending.client = Some(client_readiness(&launch)),
             other => probes.push(other.clone()),
         }
     }
@@ -206,14 +269,22 @@ async fn run(
             && !stopping
             && pending.satisfied()
         {
-            match &launch.hooks {
-                Some(h) => poststart = Some(Box::pin(run_hook(h.clone(), |h| h.poststart()))),
-                None => {
+            let client = client_for(ClientHook::Poststart);
+            match (&launch.hooks, client) {
+                (None, None) => {
                     is_ready = true;
                     state.send_replace(ServiceState::Ready);
                     send(ServiceEvent::Ready {
                         elapsed: started.elapsed(),
                     });
+                }
+                (hooks, client) => {
+                    poststart = Some(Box::pin(run_phase_hooks(
+                        hooks.clone(),
+                        client,
+                        |h| h.poststart(),
+                        ClientHook::Poststart,
+                    )));
                 }
             }
         }
@@ -283,6 +354,12 @@ async fn run(
             },
             res = async { pending.probes.as_mut().expect("guarded").await }, if pending.probes.is_some() && !stopping => {
                 pending.probes = None;
+                if let Err(reason) = res {
+                    fail_and_stop(&reason, &mut control, &state, &send, started, &mut stopping).await;
+                }
+            },
+            res = async { pending.client.as_mut().expect("guarded").await }, if pending.client.is_some() && !stopping => {
+                pending.client = None;
                 if let Err(reason) = res {
                     fail_and_stop(&reason, &mut control, &state, &send, started, &mut stopping).await;
                 }
