@@ -8,3 +8,4 @@ mod host_core;
 mod kinds;
 mod plugins;
 mod time_travel;
+mod control;

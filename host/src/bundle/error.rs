@@ -136,6 +136,14 @@ pub enum BundleError {
         /// The parser's description of the problem.
         reason: String,
     },
+    /// A bundle given as JSON is not valid JSON, or not an object.
+    #[error("{}invalid JSON: {reason}", at.prefix())]
+    JsonSyntax {
+        /// Where the parser stopped.
+        at: Location,
+        /// The parser's description of the problem.
+        reason: String,
+    },
     /// A table has a key teamster does not know.
     #[error("{}unknown key `{key}` in {table}{}; allowed keys: {}",
         at.prefix(), did_you_mean(closest(key, allowed.iter().map(String::as_str)).as_deref()), backticked(allowed))]
@@ -401,6 +409,7 @@ impl BundleError {
             BundleError::Read { .. } => None,
             BundleError::Absolute { at, .. }
             | BundleError::Syntax { at, .. }
+            | BundleError::JsonSyntax { at, .. }
             | BundleError::UnknownKey { at, .. }
             | BundleError::InvalidValue { at, .. }
             | BundleError::InvalidName { at, .. }
@@ -429,6 +438,7 @@ impl BundleError {
             BundleError::Read { .. } => None,
             BundleError::Absolute { at, .. }
             | BundleError::Syntax { at, .. }
+            | BundleError::JsonSyntax { at, .. }
             | BundleError::UnknownKey { at, .. }
             | BundleError::InvalidValue { at, .. }
             | BundleError::InvalidName { at, .. }

@@ -84,22 +84,22 @@ fn to_toml(text: &str, path: &Arc<std::path::PathBuf>) -> Result<Converted, Bund
         allow_extended_string_escapes: false,
     };
     let parsed = jsonc_parser::parse_to_ast(text, &Default::default(), &options).map_err(|e| {
-        BundleError::Syntax {
+        BundleError::JsonSyntax {
             at: Location::from_offset(path.clone(), text, e.range().start),
-            reason: e.kind().to_string(),
+            reason: e.kind().to_string().to_lowercase(),
         }
     })?;
     let at = |offset: usize| Location::from_offset(path.clone(), text, offset);
     let root = match parsed.value {
         Some(Value::Object(root)) => root,
         Some(other) => {
-            return Err(BundleError::Syntax {
+            return Err(BundleError::JsonSyntax {
                 at: at(other.range().start),
                 reason: "a JSON bundle is an object, such as {\"services\": {…}}".to_owned(),
             });
         }
         None => {
-            return Err(BundleError::Syntax {
+            return Err(BundleError::JsonSyntax {
                 at: Location::File { path: path.clone() },
                 reason: "the document is empty".to_owned(),
             });

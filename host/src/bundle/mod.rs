@@ -53,3 +53,5 @@ pub use error::{BundleError, KeyPath, Location, ReadinessError};
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_json;

@@ -502,8 +502,8 @@ mod errors {
     #[test]
     fn unknown_keys() {
         insta::assert_snapshot!(error("startup_timeot = \"1s\"\n"), @"bundle.toml:1:1: unknown key `startup_timeot` in the top level (did you mean `startup_timeout`?); allowed keys: `project_dir`, `startup_timeout`, `shutdown_timeout`, `run_dir`, `keep_runs`, `clock`, `services`");
-        insta::assert_snapshot!(error("[services.web]\ncomand = \"srv\"\n"), @"bundle.toml:2:1: unknown key `comand` in service `web` (did you mean `command`?); allowed keys: `command`, `directory`, `env`, `inherit_env`, `needs`, `stop_signal`, `user`, `faketime`, `shutdown_timeout`, `kind`, `config`, `grants`, `connection`, `ready`");
-        insta::assert_snapshot!(error("[services.web]\ncommand = \"srv\"\nready = { tpc = 8000 }\n"), @"bundle.toml:3:11: unknown key `tpc` in `ready` of service `web`; allowed keys: `log`, `tcp`, `http`, `socket`, `file`, `command`, `plugin`");
+        insta::assert_snapshot!(error("[services.web]\ncomand = \"srv\"\n"), @"bundle.toml:2:1: unknown key `comand` in service `web` (did you mean `command`?); allowed keys: `command`, `directory`, `env`, `inherit_env`, `needs`, `stop_signal`, `user`, `faketime`, `shutdown_timeout`, `kind`, `config`, `grants`, `connection`, `ready`, `client_hooks`");
+        insta::assert_snapshot!(error("[services.web]\ncommand = \"srv\"\nready = { tpc = 8000 }\n"), @"bundle.toml:3:11: unknown key `tpc` in `ready` of service `web`; allowed keys: `log`, `tcp`, `http`, `socket`, `file`, `command`, `plugin`, `client`");
         insta::assert_snapshot!(error("[services.web]\ncommand = \"srv\"\nready = [{ tcp = 1 }, { log = { regex = \"x\", steam = \"stderr\" } }]\n"), @"bundle.toml:3:46: unknown key `steam` in `ready[1].log` of service `web` (did you mean `stream`?); allowed keys: `contains`, `regex`, `stream`, `nth`");
         insta::assert_snapshot!(error("[services.web]\ncommand = \"srv\"\nready = { http = { url = \"http://x/\", code = 200 } }\n"), @"bundle.toml:3:39: unknown key `code` in `ready.http` of service `web`; allowed keys: `url`, `status`");
     }

@@ -218,6 +218,7 @@ async fn host(loaded: Loaded, options: &UpOptions, reporter: &Reporter) -> ExitC
     }
     let code = run_bundle(spec, run, &server, &record, options, reporter).await;
     place::remove_record(&run_root, std::process::id());
+    server.close(Duration::from_secs(1)).await;
     drop(server);
     code
 }

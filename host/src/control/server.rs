@@ -201,6 +201,9 @@ struct Inner {
     controller: watch::Sender<Option<Arc<Peer>>>,
     started: Instant,
     ready_after: Mutex<Option<Duration>>,
+    /// Set when the host is about to exit: connections flush what they owe and close.
+    closing: watch::Sender<bool>,
+    connections: tokio_util::task::TaskTracker,
 }
 
 /// The control server of one host. Dropping it removes the socket file.
@@ -254,6 +257,8 @@ impl ControlServer {
             controller: watch::Sender::new(None),
             started: Instant::now(),
             ready_after: Mutex::new(None),
+            closing: watch::Sender::new(false),
+            connections: tokio_util::task::TaskTracker::new(),
         });
         let accept = tokio::spawn(accept_loop(inner.clone(), listener));
         Ok(ControlServer { inner, accept })
@@ -372,6 +377,17 @@ impl ControlServer {
     }
 }
 
+impl ControlServer {
+    /// Closes every connection once it has sent what it owes (the last followed lines and
+    /// `logs.end`), waiting at most `limit`. Call after the bundle stopped, before exiting.
+    pub async fn close(&self, limit: Duration) {
+        self.accept.abort();
+        self.inner.closing.send_replace(true);
+        self.inner.connections.close();
+        let _ = tokio::time::timeout(limit, self.inner.connections.wait()).await;
+    }
+}
+
 impl Drop for ControlServer {
     fn drop(&mut self) {
         self.accept.abort();
@@ -452,7 +468,7 @@ async fn accept_loop(inner: Arc<Inner>, listener: UnixListener) {
     loop {
         match listener.accept().await {
             Ok((stream, _)) => {
-                tokio::spawn(connection(inner.clone(), stream));
+                inner.connections.spawn(connection(inner.clone(), stream));
             }
             Err(e) if e.raw_os_error() == Some(libc::EMFILE) => {
                 // Out of descriptors: wait for some to close rather than spin.
@@ -469,7 +485,7 @@ struct ConnState {
     greeted: bool,
     lease: Option<LeaseGuard>,
     controller: bool,
-    follows: HashMap<u64, tokio::task::AbortHandle>,
+    follows: HashMap<u64, tokio::task::JoinHandle<()>>,
     next_follow: u64,
 }
 
@@ -504,7 +520,19 @@ async fn connection(inner: Arc<Inner>, stream: UnixStream) {
     });
     let mut state = ConnState::default();
     let mut lines = FramedRead::new(read, LinesCodec::new_with_max_length(wire::MAX_LINE));
-    while let Some(line) = lines.next().await {
+    let mut closing = inner.closing.subscribe();
+    loop {
+        let line = tokio::select! {
+            line = lines.next() => line,
+            () = async { let _ = closing.wait_for(|c| *c).await; } => {
+                // The logs are closed by now: followers send their last lines and end.
+                for (_, follow) in state.follows.drain() {
+                    let _ = follow.await;
+                }
+                break;
+            }
+        };
+        let Some(line) = line else { break };
         let text = match line {
             Ok(text) => text,
             Err(LinesCodecError::MaxLineLengthExceeded) => {
@@ -542,8 +570,14 @@ async fn connection(inner: Arc<Inner>, stream: UnixStream) {
         });
     }
     peer.close();
+    drop(peer);
     drop(out);
-    let _ = writer.await;
+    // Tasks still answering slow requests hold senders; the writer waits for them a
+    // little, then the connection closes under them.
+    let mut writer = writer;
+    if tokio::time::timeout(Duration::from_secs(1), &mut writer).await.is_err() {
+        writer.abort();
+    }
 }
 
 /// Handles one message; `false` closes the connection.
@@ -776,6 +810,11 @@ fn service<'a>(view: &'a View, name: &str) -> Result<&'a ServiceHandle, RpcError
     })
 }
 
+/// The params of a method that takes none: `{}` (or absent), nothing else.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NoParams {}
+
 /// A log view's params.
 #[derive(Debug, Deserialize)]
 struct ViewParams {
@@ -875,14 +914,14 @@ fn start_follow(
             json!({"subscription": subscription}),
         ));
     });
-    state.follows.insert(subscription, task.abort_handle());
+    state.follows.insert(subscription, task);
     Ok(json!({"subscription": subscription}))
 }
 
 async fn slow_method(inner: &Arc<Inner>, method: &str, params: Option<Value>) -> Result<Value, RpcError> {
     match method {
         "status" => {
-            wire::params::<serde_json::Map<String, Value>>(params)?;
+            wire::params::<NoParams>(params)?;
             Ok(status(inner))
         }
         "bundle.wait_ready" => {
@@ -1040,7 +1079,7 @@ async fn slow_method(inner: &Arc<Inner>, method: &str, params: Option<Value>) ->
             Ok(json!({"report": report.to_string(), "now": view.clock.now().to_rfc3339()}))
         }
         "now" => {
-            wire::params::<serde_json::Map<String, Value>>(params)?;
+            wire::params::<NoParams>(params)?;
             let view = view(inner)?;
             Ok(json!({"now": view.clock.now().to_rfc3339()}))
         }
