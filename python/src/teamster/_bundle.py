@@ -19,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Mapping, Optional, Union
 
@@ -305,8 +306,16 @@ class Bundle:
             conn.call("stop", {}, timeout=30)
         except NotRunning:
             pass
-        conn.wait_closed(timeout if timeout is not None else 120)
+        limit = timeout if timeout is not None else 120
+        deadline = time.monotonic() + limit
+        conn.wait_closed(limit)
         self._drop_connection()
+        # The host hangs up once every process tree is gone, then exits: wait for that too,
+        # so that a caller who checks the host's pid right after sees it gone.
+        delay = 0.001
+        while _alive(self.pid) and time.monotonic() < deadline:
+            time.sleep(delay)
+            delay = min(delay * 2, 0.05)
 
     def __enter__(self) -> Bundle:
         return self.startup()

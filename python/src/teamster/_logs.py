@@ -65,7 +65,8 @@ class LogLine(str):
         return _json.loads(self)
 
     def __repr__(self) -> str:
-        return f"LogLine({str(self)!r}, service={self.service!r}, stream={self.stream!r})"
+        # Shown like the str it is, so messages built from lines read naturally.
+        return repr(str(self))
 
 
 class Follow:

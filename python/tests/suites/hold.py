@@ -1,0 +1,13 @@
+"""Holds the bundle until the outer test kills this whole session."""
+
+import os
+import time
+from pathlib import Path
+
+
+def test_hold(teamster):
+    out = Path(os.environ["TEAMSTER_TEST_OUT"])
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    (out / f"{worker}.held").write_text(f"{teamster.pid} {teamster['db'].pid}")
+    while True:  # the outer test SIGKILLs us
+        time.sleep(0.1)
