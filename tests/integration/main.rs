@@ -9,3 +9,4 @@ mod kinds;
 mod plugins;
 mod time_travel;
 mod control;
+mod reliability;

@@ -2,6 +2,23 @@
 //!
 //! Only this module and `main.rs` know about exit codes; the library returns typed errors.
 
+/// `println!` that never panics: a closed or full stdout (`teamster status | head -0`,
+/// `>/dev/full`) must end in the command's own exit code, not a panic.
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
+/// `eprintln!` that never panics (`2>/dev/full`).
+macro_rules! errln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
 mod exit;
 mod plugin;
 mod remote;
@@ -152,7 +169,7 @@ pub fn run(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Check { bundle } => match check_load(&bundle) {
             Ok(spec) => {
-                println!(
+                outln!(
                     "{}: ok ({} services)",
                     bundle.display(),
                     spec.services.len()
@@ -160,7 +177,7 @@ pub fn run(cli: Cli) -> ExitCode {
                 ExitCode::Ok
             }
             Err(e) => {
-                eprintln!("error: {}", crate::error_chain(&e));
+                errln!("error: {}", crate::error_chain(&e));
                 ExitCode::BundleInvalid
             }
         },
@@ -216,14 +233,14 @@ pub fn run(cli: Cli) -> ExitCode {
             {
                 Ok(rt) => rt,
                 Err(e) => {
-                    eprintln!("error: cannot start the async runtime: {e}");
+                    errln!("error: cannot start the async runtime: {e}");
                     return ExitCode::Internal;
                 }
             };
             match rt.block_on(crate::smtp::run(std::net::SocketAddr::new(host, port))) {
                 Ok(()) => ExitCode::Ok,
                 Err(e) => {
-                    eprintln!("error: {}", crate::error_chain(&e));
+                    errln!("error: {}", crate::error_chain(&e));
                     ExitCode::Internal
                 }
             }

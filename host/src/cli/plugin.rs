@@ -57,7 +57,7 @@ pub(super) fn run(cmd: PluginCommand) -> ExitCode {
         };
         return match new_scaffold(&name, &dir, &sdk) {
             Ok(s) => {
-                println!("{s}");
+                outln!("{s}");
                 ExitCode::Ok
             }
             Err(e) => fail(&e),
@@ -66,7 +66,7 @@ pub(super) fn run(cmd: PluginCommand) -> ExitCode {
     let host = match crate::orchestrator::kinds::plugin_host() {
         Ok(h) => h,
         Err(message) => {
-            eprintln!("error: {message}");
+            errln!("error: {message}");
             return ExitCode::Internal;
         }
     };
@@ -83,7 +83,7 @@ pub(super) fn run(cmd: PluginCommand) -> ExitCode {
     };
     match shown {
         Ok(text) => {
-            println!("{}", text.trim_end());
+            outln!("{}", text.trim_end());
             ExitCode::Ok
         }
         Err(e) => fail(&e),
@@ -91,6 +91,6 @@ pub(super) fn run(cmd: PluginCommand) -> ExitCode {
 }
 
 fn fail(e: &crate::plugin::PluginError) -> ExitCode {
-    eprintln!("error: {}", crate::error_chain(e));
+    errln!("error: {}", crate::error_chain(e));
     ExitCode::PluginFailed
 }

@@ -19,7 +19,7 @@ pub(super) fn run_root(bundle: &Path) -> Result<PathBuf, ExitCode> {
         std::env::current_dir()
             .map(|d| d.join(".teamster"))
             .map_err(|e| {
-                eprintln!("error: cannot read the current directory: {e}");
+                errln!("error: cannot read the current directory: {e}");
                 ExitCode::Internal
             })
     };
@@ -35,7 +35,7 @@ pub(super) fn run_root(bundle: &Path) -> Result<PathBuf, ExitCode> {
     match crate::BundleSpec::load(bundle) {
         Ok(spec) => Ok(spec.run_root),
         Err(e) => {
-            eprintln!("error: {}", crate::error_chain(&e));
+            errln!("error: {}", crate::error_chain(&e));
             Err(ExitCode::BundleInvalid)
         }
     }
@@ -46,14 +46,14 @@ fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
         .enable_all()
         .build()
         .map_err(|e| {
-            eprintln!("error: cannot start the async runtime: {e}");
+            errln!("error: cannot start the async runtime: {e}");
             ExitCode::Internal
         })
 }
 
 /// Maps a failed exchange to a message and an exit code.
 fn failed(e: &ControlError) -> ExitCode {
-    eprintln!("error: {}", crate::error_chain(e));
+    errln!("error: {}", crate::error_chain(e));
     match e {
         ControlError::NotRunning { .. } | ControlError::Connect { .. } => ExitCode::NotRunning,
         ControlError::Rpc(_) => ExitCode::Usage,
@@ -91,7 +91,7 @@ pub(super) fn exec(bundle: &Path, service: String, name: String, args: Vec<Strin
     match serde_json::from_value::<ExecSpec>(spec) {
         Ok(spec) => run_here(spec),
         Err(e) => {
-            eprintln!("error: the running bundle sent a command this teamster cannot read: {e}");
+            errln!("error: the running bundle sent a command this teamster cannot read: {e}");
             ExitCode::Internal
         }
     }
@@ -99,7 +99,7 @@ pub(super) fn exec(bundle: &Path, service: String, name: String, args: Vec<Strin
 
 fn run_here(spec: ExecSpec) -> ExitCode {
     let Some((program, args)) = spec.argv.split_first() else {
-        eprintln!("error: the plugin built an empty command");
+        errln!("error: the plugin built an empty command");
         return ExitCode::Internal;
     };
     let mut cmd = std::process::Command::new(program);
@@ -119,7 +119,7 @@ fn run_here(spec: ExecSpec) -> ExitCode {
                     .env("LOGNAME", user);
             }
             _ => {
-                eprintln!("error: user `{user}` does not exist");
+                errln!("error: user `{user}` does not exist");
                 return ExitCode::Internal;
             }
         }
@@ -133,7 +133,7 @@ fn run_here(spec: ExecSpec) -> ExitCode {
             std::process::exit(code);
         }
         Err(e) => {
-            eprintln!("error: cannot run `{program}`: {e}");
+            errln!("error: cannot run `{program}`: {e}");
             ExitCode::Internal
         }
     }
@@ -148,7 +148,7 @@ pub(super) fn travel(bundle: &Path, by: Option<String>, to: Option<String>) -> E
     };
     match with_client(bundle, async |c| c.call("travel", params).await) {
         Ok(reply) => {
-            println!("{}", reply["report"].as_str().unwrap_or_default());
+            outln!("{}", reply["report"].as_str().unwrap_or_default());
             ExitCode::Ok
         }
         Err(code) => code,
@@ -159,7 +159,7 @@ pub(super) fn travel(bundle: &Path, by: Option<String>, to: Option<String>) -> E
 pub(super) fn now(bundle: &Path) -> ExitCode {
     match with_client(bundle, async |c| c.call("now", json!({})).await) {
         Ok(reply) => {
-            println!("{}", reply["now"].as_str().unwrap_or_default());
+            outln!("{}", reply["now"].as_str().unwrap_or_default());
             ExitCode::Ok
         }
         Err(code) => code,
@@ -173,10 +173,10 @@ pub(super) fn status(bundle: &Path, json_out: bool) -> ExitCode {
         Err(code) => return code,
     };
     if json_out {
-        println!("{status}");
+        outln!("{status}");
         return ExitCode::Ok;
     }
-    println!(
+    outln!(
         "bundle {} (pid {}{}, {} lease{}), run {}",
         status["phase"].as_str().unwrap_or("?"),
         status["pid"],
@@ -214,7 +214,7 @@ pub(super) fn status(bundle: &Path, json_out: bool) -> ExitCode {
         if let Some(reason) = s["reason"].as_str() {
             line.push_str(&format!("  ({reason})"));
         }
-        println!("{line}");
+        outln!("{line}");
     }
     ExitCode::Ok
 }
@@ -232,15 +232,15 @@ pub(super) struct LogsOptions {
 
 fn print_line(line: &Value, json_out: bool) {
     if json_out {
-        println!("{line}");
+        outln!("{line}");
         return;
     }
     let service = line["service"].as_str().unwrap_or("?");
     let text = line["text"].as_str().unwrap_or_default();
     if line["stream"] == "err" && service != crate::logs::BUNDLE_SERVICE {
-        println!("[Err {service}] {text}");
+        outln!("[Err {service}] {text}");
     } else {
-        println!("[{service}] {text}");
+        outln!("[{service}] {text}");
     }
 }
 
@@ -330,15 +330,15 @@ pub(super) fn down(bundle: &Path) -> ExitCode {
         Duration::from_secs(60),
     ) {
         Ok(Some(_)) => {
-            println!("stopped the bundle (pid {pid})");
+            outln!("stopped the bundle (pid {pid})");
             ExitCode::Ok
         }
         Ok(None) => {
-            eprintln!("error: the host (pid {pid}) did not exit within 60 s of `stop`");
+            errln!("error: the host (pid {pid}) did not exit within 60 s of `stop`");
             ExitCode::Internal
         }
         Err(e) => {
-            eprintln!("error: {}", crate::error_chain(&e));
+            errln!("error: {}", crate::error_chain(&e));
             ExitCode::Internal
         }
     }

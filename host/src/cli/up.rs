@@ -72,7 +72,7 @@ impl Reporter {
 
     fn error(&self, code: ExitCode, message: &str) -> ExitCode {
         match self {
-            Reporter::Terminal => eprintln!("error: {message}"),
+            Reporter::Terminal => errln!("error: {message}"),
             Reporter::Parent => self.send(
                 json!({"event": "error", "exit_code": code as u8, "message": message}),
             ),
@@ -295,7 +295,7 @@ async fn run_bundle(
     let mut code = ExitCode::Ok;
     tokio::select! {
         crash = running.crashed() => {
-            eprintln!("error: {crash}");
+            errln!("error: {crash}");
             running.warning(&crash.to_string());
             code = ExitCode::ServiceCrashed;
         }
@@ -317,7 +317,7 @@ async fn run_bundle(
             _ = async { tokio::select! { _ = sigint.recv() => {}, _ = sigterm.recv() => {}, _ = sighup.recv() => {} } } => {
                 state = match state {
                     Shutdown::Graceful => {
-                        eprintln!("teamster: killing every service (Ctrl-C again to exit at once)");
+                        errln!("teamster: killing every service (Ctrl-C again to exit at once)");
                         kill.kill();
                         Shutdown::Kill
                     }
@@ -366,11 +366,11 @@ fn ready_event(record: &HostRecord, attached: bool, connections: &Value) -> Valu
 /// Prints what `up -d` has to say once the bundle is ready.
 fn print_ready(event: &Value, json_out: bool) {
     if json_out {
-        println!("{event}");
+        outln!("{event}");
         return;
     }
     let attached = event["attached"].as_bool().unwrap_or(false);
-    println!(
+    outln!(
         "bundle ready ({} pid {}; `teamster down` stops it)",
         if attached { "attached to" } else { "detached," },
         event["pid"]
@@ -385,19 +385,19 @@ fn print_ready(event: &Value, json_out: bool) {
                 .iter()
                 .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
                 .collect();
-            println!("  {service}: {}", pairs.join(" "));
+            outln!("  {service}: {}", pairs.join(" "));
         }
     }
 }
 
 fn detach_error(json_out: bool, code: ExitCode, message: &str) -> ExitCode {
     if json_out {
-        println!(
+        outln!(
             "{}",
             json!({"event": "error", "exit_code": code as u8, "message": message})
         );
     } else {
-        eprintln!("error: {message}");
+        errln!("error: {message}");
     }
     code
 }
@@ -601,7 +601,7 @@ fn spawn_daemon(
                 // Others may attach now: the host's socket answers.
                 start_lock = None;
                 if options.json {
-                    println!("{event}");
+                    outln!("{event}");
                 }
             }
             Some("ready") => {

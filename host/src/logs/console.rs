@@ -19,11 +19,23 @@
 //! Colours (one per service, cycling through a palette that leaves red for `Err`) are used
 //! only on a terminal, and never when `NO_COLOR` is set to a non-empty value
 //! (<https://no-color.org>).
+//!
+//! # Never waiting on the terminal
+//!
+//! A console can stop reading: `teamster up | less` paused, Ctrl-S on a terminal, a pipe
+//! into a process that never reads. The host must still capture every line, answer
+//! signals and stop. So lines reach the console through a bounded queue and one writer
+//! thread: a full queue drops lines (the files keep them) and the writer says how many
+//! once it catches up. Before the writer prints a batch it has the log files flushed, so a
+//! line seen on the console is in its file even if the host is SIGKILLed right after.
 
 use std::ffi::OsStr;
 use std::fmt::Write as _;
 use std::io::{self, IsTerminal, Write};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
+use std::time::Duration;
 
 use super::{BUNDLE_SERVICE, LogLine, Stream};
 
@@ -72,10 +84,28 @@ pub(crate) struct Console {
     mode: ConsoleMode,
     /// Width of the text between the brackets.
     width: usize,
-    writer: Mutex<Box<dyn Write + Send>>,
+    /// Rendered lines on their way to the writer thread; `None` when quiet.
+    queue: Option<SyncSender<String>>,
+    shared: Arc<Shared>,
     /// Set while a client's interactive session has the terminal: lines still reach the
     /// files, not the screen.
-    paused: std::sync::atomic::AtomicBool,
+    paused: AtomicBool,
+}
+
+/// How many rendered lines may wait for a slow console before lines are dropped.
+const QUEUE_LINES: usize = 16 * 1024;
+/// The most lines written in one go.
+const BATCH_LINES: usize = 512;
+
+/// What the writer thread and the printing side share.
+struct Shared {
+    /// Lines dropped since the writer last said so.
+    dropped: AtomicU64,
+    /// (lines queued, lines written), for [`Console::settle`].
+    progress: Mutex<(u64, u64)>,
+    written: Condvar,
+    /// Called before each batch is printed: flushes the log files.
+    before_print: OnceLock<Box<dyn Fn() + Send + Sync>>,
 }
 
 impl std::fmt::Debug for Console {
@@ -96,36 +126,69 @@ impl Console {
             .max()
             .unwrap_or(0);
         let width = ("Err ".len() + longest).max(BUNDLE_SERVICE.len());
+        let shared = Arc::new(Shared {
+            dropped: AtomicU64::new(0),
+            progress: Mutex::new((0, 0)),
+            written: Condvar::new(),
+            before_print: OnceLock::new(),
+        });
+        let queue = (mode != ConsoleMode::Quiet).then(|| {
+            let (tx, rx) = std::sync::mpsc::sync_channel(QUEUE_LINES);
+            let thread_shared = shared.clone();
+            let spawned = std::thread::Builder::new()
+                .name("teamster-console".into())
+                .spawn(move || write_loop(rx, writer, &thread_shared));
+            // Without the thread lines are dropped and counted, never waited on.
+            drop(spawned);
+            tx
+        });
         Console {
             mode,
             width,
-            writer: Mutex::new(writer),
-            paused: std::sync::atomic::AtomicBool::new(false),
+            queue,
+            shared,
+            paused: AtomicBool::new(false),
         }
+    }
+
+    /// Sets what runs before each printed batch (the hub flushes its files there).
+    pub(crate) fn before_print(&self, hook: Box<dyn Fn() + Send + Sync>) {
+        let _ = self.shared.before_print.set(hook);
+    }
+
+    /// Waits until every queued line has been written, at most `limit`; whether it was.
+    pub(crate) fn settle(&self, limit: Duration) -> bool {
+        let progress = self.shared.progress.lock().unwrap_or_else(|p| p.into_inner());
+        let (progress, _) = self
+            .shared
+            .written
+            .wait_timeout_while(progress, limit, |(queued, written)| written < queued)
+            .unwrap_or_else(|p| p.into_inner());
+        progress.1 >= progress.0
     }
 
     /// Stops (or resumes) echoing lines.
     pub(crate) fn pause(&self, paused: bool) {
-        self.paused
-            .store(paused, std::sync::atomic::Ordering::Relaxed);
+        self.paused.store(paused, Ordering::Relaxed);
     }
 
-    /// Whether anything is printed at all.
-    pub(crate) fn is_quiet(&self) -> bool {
-        self.mode == ConsoleMode::Quiet
-    }
-
-    /// Prints a line of the service with index `service_index` (which picks its colour).
-    /// Console write errors are ignored: a closed terminal must not stop log capture.
+    /// Prints a line of the service with index `service_index` (which picks its colour),
+    /// through the writer thread. Never blocks: when the console falls too far behind, the
+    /// line is dropped and counted. Console write errors are ignored: a closed terminal
+    /// must not stop log capture.
     pub(crate) fn print(&self, line: &LogLine, service_index: usize) {
-        if self.is_quiet() || self.paused.load(std::sync::atomic::Ordering::Relaxed) {
+        let Some(queue) = &self.queue else { return };
+        if self.paused.load(Ordering::Relaxed) {
             return;
         }
         let rendered = self.render(line, service_index);
-        let mut writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
-        let _ = writer
-            .write_all(rendered.as_bytes())
-            .and_then(|()| writer.flush());
+        let mut progress = self.shared.progress.lock().unwrap_or_else(|p| p.into_inner());
+        match queue.try_send(rendered) {
+            Ok(()) => progress.0 += 1,
+            Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
+                self.shared.dropped.fetch_add(1, Ordering::Relaxed);
+            }
+        }
     }
 
     /// The console text of a line, terminated by `\n` (empty when quiet).
@@ -180,6 +243,43 @@ impl Console {
         };
         s.push('\n');
         s
+    }
+}
+
+/// The writer thread: batches what is queued, has the files flushed, says how many lines
+/// were dropped, prints. It may block in `write` as long as the console does; nothing else
+/// waits for it.
+fn write_loop(rx: Receiver<String>, mut writer: Box<dyn Write + Send>, shared: &Shared) {
+    let mut batch = String::new();
+    while let Ok(first) = rx.recv() {
+        batch.clear();
+        batch.push_str(&first);
+        let mut count = 1u64;
+        while count < BATCH_LINES as u64 {
+            match rx.try_recv() {
+                Ok(line) => {
+                    batch.push_str(&line);
+                    count += 1;
+                }
+                Err(_) => break,
+            }
+        }
+        if let Some(flush) = shared.before_print.get() {
+            flush();
+        }
+        let dropped = shared.dropped.swap(0, Ordering::Relaxed);
+        if dropped > 0 {
+            let _ = writeln!(
+                writer,
+                "[{BUNDLE_SERVICE}] {dropped} lines not shown: the console could not keep up (the log files have every line)"
+            );
+        }
+        let _ = writer
+            .write_all(batch.as_bytes())
+            .and_then(|()| writer.flush());
+        let mut progress = shared.progress.lock().unwrap_or_else(|p| p.into_inner());
+        progress.1 += count;
+        shared.written.notify_all();
     }
 }
 
@@ -274,10 +374,64 @@ mod tests {
         let shared = Shared::default();
         let console = Console::new(ConsoleMode::Plain, &["web"], Box::new(shared.clone()));
         console.print(&line("web", Stream::Out, "hello"), 0);
+        assert!(console.settle(Duration::from_secs(10)));
         assert_eq!(
             String::from_utf8(shared.0.lock().expect("lock").clone()).expect("utf8"),
             "[     web] hello\n"
         );
+    }
+
+    #[test]
+    fn a_console_that_never_reads_drops_lines_and_never_blocks() {
+        /// A writer that blocks until released, like a pipe nobody reads.
+        struct Stuck(Arc<(Mutex<bool>, Condvar)>, Arc<Mutex<Vec<u8>>>);
+        impl Write for Stuck {
+            fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+                let (lock, released) = &*self.0;
+                let mut open = lock.lock().expect("lock");
+                while !*open {
+                    open = released.wait(open).expect("wait");
+                }
+                self.1.lock().expect("lock").extend_from_slice(buf);
+                Ok(buf.len())
+            }
+            fn flush(&mut self) -> io::Result<()> {
+                Ok(())
+            }
+        }
+        let gate = Arc::new((Mutex::new(false), Condvar::new()));
+        let out = Arc::new(Mutex::new(Vec::new()));
+        let console = Console::new(
+            ConsoleMode::Plain,
+            &["web"],
+            Box::new(Stuck(gate.clone(), out.clone())),
+        );
+        let lines = QUEUE_LINES + BATCH_LINES + 1000;
+        for i in 0..lines {
+            console.print(&line("web", Stream::Out, &format!("line-{i}")), 0);
+        }
+        // Every print returned although nothing was written.
+        assert!(!console.settle(Duration::from_millis(10)));
+        *gate.0.lock().expect("lock") = true;
+        gate.1.notify_all();
+        assert!(console.settle(Duration::from_secs(10)));
+        // Once it reads again, it hears how many lines it missed.
+        console.print(&line("web", Stream::Out, "after"), 0);
+        assert!(console.settle(Duration::from_secs(10)));
+        let text = String::from_utf8(out.lock().expect("lock").clone()).expect("utf8");
+        let shown = text.lines().filter(|l| l.contains("line-")).count();
+        assert!(shown < lines, "{shown} of {lines} shown");
+        let notice = text
+            .lines()
+            .find(|l| l.contains("lines not shown"))
+            .expect("a notice of dropped lines");
+        let dropped: usize = notice
+            .split_whitespace()
+            .nth(1)
+            .and_then(|n| n.parse().ok())
+            .expect("a count");
+        assert_eq!(shown + dropped, lines, "{notice}");
+        assert!(text.ends_with("[     web] after\n"));
     }
 
     #[test]

@@ -229,6 +229,15 @@ impl LogHub {
             console: Console::new(config.console, services, config.writer),
             max_line_len: config.max_line_len,
         });
+        // Write before print: what the console shows is in the files first.
+        let weak = Arc::downgrade(&inner);
+        inner.console.before_print(Box::new(move || {
+            if let Some(hub) = weak.upgrade() {
+                for store in &hub.stores {
+                    store.flush_if_dirty();
+                }
+            }
+        }));
         spawn_flusher(Arc::downgrade(&inner), config.flush_interval);
         Ok(LogHub { inner })
     }
@@ -274,6 +283,12 @@ impl LogHub {
     /// Prints and stores a bundle-level warning (stderr of the `teamster` pseudo-service).
     pub fn warning(&self, text: &str) {
         self.inner.bundle_lines(Stream::Err, text);
+    }
+
+    /// Waits until the console has printed what it was given, at most `limit` (a console
+    /// that does not read is not waited for longer); whether it did.
+    pub fn settle_console(&self, limit: Duration) -> bool {
+        self.inner.console.settle(limit)
     }
 
     /// Pauses (or resumes) the console echo; the files keep every line either way.

@@ -201,6 +201,7 @@ fn bundle_messages_are_printed_aligned_and_stored() {
         .expect("web")
         .push(Stream::Out, "listening on :8080".into());
     hub.warning("web took 3s\nconsider a readiness probe");
+    assert!(hub.settle_console(std::time::Duration::from_secs(10)));
     insta::assert_snapshot!(console.text(), @r"
     [teamster] starting 2 services
     [  Err db] LOG:  database system is ready

@@ -18,7 +18,7 @@ pub const REPORT_LINES: usize = 20;
 pub struct ServiceReport {
     /// The service.
     pub service: String,
-    /// What happened (`exited with exit code 1`, `starting`, `failed: …`).
+    /// What happened (`exited with code 1`, `was killed by SIGKILL`, `failed: …`).
     pub what: String,
     /// The readiness conditions it was waiting for.
     pub waiting_for: Vec<String>,

@@ -26,6 +26,9 @@ use crate::service::hooks::ServiceHooks;
 use crate::service::run::{ServiceEvent, ServiceLink};
 use crate::supervisor::protocol::Control;
 
+/// How long a stopped bundle waits for the console to print its last lines.
+const CONSOLE_SETTLE: std::time::Duration = std::time::Duration::from_millis(500);
+
 /// State shared between the handle and its monitor task.
 #[derive(Debug)]
 pub(crate) struct Shared {
@@ -376,6 +379,8 @@ impl Running {
         let _ = self.hub.flush();
         // Every pipe is drained: followers end after the last line.
         self.hub.close();
+        // The last lines reach the terminal unless it stopped reading.
+        self.hub.settle_console(CONSOLE_SETTLE);
     }
 }
 
@@ -446,7 +451,7 @@ async fn monitor(
                 {
                     let report = ServiceReport {
                         service: name,
-                        what: format!("exited with {status} while the bundle was running"),
+                        what: format!("{} while the bundle was running", status.ended()),
                         waiting_for: Vec::new(),
                         elapsed: Some(elapsed),
                         last_lines: services[i].logs().tail(REPORT_LINES).unwrap_or_default(),

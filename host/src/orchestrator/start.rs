@@ -380,7 +380,7 @@ impl Starter {
                 self.wait_finished(i).await;
                 return Err(StartError::ServiceFailed(Box::new(self.report(
                     i,
-                    format!("exited with {status} before it was ready"),
+                    format!("{} before it was ready", status.ended()),
                     Some(elapsed),
                 ))));
             }

@@ -333,6 +333,11 @@ async fn run(
                 // The supervisor is gone: its end of the channel closed with it.
                 Ok(None) | Err(_) => {
                     status_open = false;
+                    if main_exit.is_none() {
+                        // It died before its service (it was killed): the tree it watched
+                        // is the host's to stop now.
+                        kill_orphaned_group(*pid_tx.borrow(), &launch);
+                    }
                     unknown_exit_if_silent(&mut main_exit, &state, &send, started);
                     if out_open || err_open {
                         drain_deadline = Some(Box::pin(tokio::time::sleep(DRAIN_AFTER_EXIT)));
@@ -443,6 +448,22 @@ fn check_line(launch: &Launch, line: &LogLine, pending: &mut Outstanding) -> Opt
         }
     }
     None
+}
+
+/// SIGKILLs the process group of a service whose supervisor died before it: the service's
+/// main process leads its own group (the supervisor made it a session leader), so the
+/// group is everything the supervisor would have stopped, short of a process that left it.
+fn kill_orphaned_group(pid: Option<u32>, launch: &Launch) {
+    let Some(pid) = pid.and_then(|p| i32::try_from(p).ok()) else {
+        return;
+    };
+    let group = nix::unistd::Pid::from_raw(pid);
+    if nix::sys::signal::killpg(group, nix::sys::signal::Signal::SIGKILL).is_ok() {
+        launch.hub.warning(&format!(
+            "{}: its supervisor died before it; killed its process group {pid}",
+            launch.spec.name
+        ));
+    }
 }
 
 /// Once the supervisor is gone (its status channel drained to EOF), a service whose exit

@@ -14,6 +14,18 @@ pub enum ExitStatus {
 }
 
 impl ExitStatus {
+    /// How the process ended, as the verb phrase of a sentence: `exited with code 3`,
+    /// `was killed by SIGKILL`, `ended without a word (its supervisor was killed)`.
+    pub fn ended(self) -> String {
+        match self {
+            ExitStatus::Code(c) => format!("exited with code {c}"),
+            ExitStatus::Signal(_) => format!("was {self}"),
+            ExitStatus::Unknown => {
+                "ended in an unknown way (its supervisor was killed)".to_owned()
+            }
+        }
+    }
+
     /// Whether this is a clean exit (code 0).
     pub fn success(self) -> bool {
         self == ExitStatus::Code(0)

@@ -37,7 +37,7 @@ ready = { log = "never printed" }
     // Everything goes through stderr: lines of two pipes have no order between them, so a
     // last line on stderr could otherwise be read before the stdout lines written earlier.
     insta::assert_snapshot!(redact(&err.to_string()), @r#"
-    service `web` exited with exit code 3 before it was ready after <T>s
+    service `web` exited with code 3 before it was ready after <T>s
       waiting for: log line "never printed" on output
       last 20 log lines:
         err | line 7
@@ -144,7 +144,7 @@ async fn crash_while_running_is_reported() {
                 .map(|l| l.into_iter().map(|l| l.text).collect::<Vec<_>>())
         ),
     };
-    assert!(crash.to_string().contains("exit code 7"), "{crash}");
+    assert!(crash.to_string().contains("exited with code 7"), "{crash}");
     assert!(crash.to_string().contains("bye"), "{crash}");
     running.stop().await;
 }

@@ -1,0 +1,222 @@
+//! Nothing lost and nothing left, whatever happens to the host's console, its supervisors
+//! or the host itself.
+
+use std::io::{BufRead as _, BufReader, Read as _};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+
+use crate::fixture::{Project, alive, teamster_bin};
+
+fn signal(pid: u32, sig: Signal) {
+    kill(Pid::from_raw(pid as i32), sig).expect("kill");
+}
+
+/// Waits (bounded) for `child` to exit; its exit code, or `None` if it still runs.
+fn wait_within(child: &mut std::process::Child, limit: Duration) -> Option<i32> {
+    let end = Instant::now() + limit;
+    while Instant::now() < end {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            use std::os::unix::process::ExitStatusExt as _;
+            return Some(status.code().unwrap_or_else(|| 128 + status.signal().unwrap_or(0)));
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    None
+}
+
+/// The current run's log file of `service`.
+fn log_file(p: &Project, service: &str, stream: &str) -> PathBuf {
+    p.path()
+        .join(".teamster/current/logs")
+        .join(format!("{service}.{stream}"))
+}
+
+fn wait_for(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let end = Instant::now() + limit;
+    while Instant::now() < end {
+        if cond() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    cond()
+}
+
+fn lines_of(path: &Path) -> Vec<String> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn a_console_that_never_reads_neither_blocks_logging_nor_stopping() {
+    let p = Project::new();
+    p.bundle_file(
+        r#"
+[services.chatty]
+command = ["sh", "-c", "i=0; while :; do echo line-$i; i=$((i+1)); done"]
+"#,
+    );
+    // stdout is a pipe nobody reads: it fills after 64 KiB.
+    let (reader, writer) = std::io::pipe().expect("pipe");
+    let mut host = Command::new(teamster_bin())
+        .arg("up")
+        .current_dir(p.path())
+        .env("NO_COLOR", "1")
+        .stdout(writer)
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let out = log_file(&p, "chatty", "out");
+    // Logging goes on long past what the pipe holds (~2,200 lines).
+    assert!(
+        wait_for(Duration::from_secs(30), || lines_of(&out).len() > 20_000),
+        "the log file stopped at {} lines",
+        lines_of(&out).len()
+    );
+    signal(host.id(), Signal::SIGINT);
+    assert_eq!(
+        wait_within(&mut host, Duration::from_secs(20)),
+        Some(0),
+        "Ctrl-C stops the host although its console is blocked"
+    );
+    drop(reader);
+    // The file has every line, in order, with no gap.
+    let lines = lines_of(&out);
+    for (i, line) in lines.iter().enumerate() {
+        assert_eq!(line, &format!("line-{i}"), "line {i} of {}", lines.len());
+    }
+}
+
+#[test]
+fn every_line_shown_on_the_console_is_in_the_files_when_the_host_is_sigkilled() {
+    let p = Project::new();
+    p.bundle_file(
+        r#"
+[services.a]
+command = ["sh", "-c", "for i in 1 2 3 4 5; do echo a-$i; done; echo 'a ready'; exec sleep 1000"]
+ready = { log = "a ready" }
+[services.b]
+command = ["sh", "-c", "for i in 1 2 3 4 5; do echo b-$i >&2; done; echo 'b ready'; exec sleep 1000"]
+ready = { log = "b ready" }
+"#,
+    );
+    for _ in 0..3 {
+        let mut host = Command::new(teamster_bin())
+            .arg("up")
+            .current_dir(p.path())
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn");
+        let mut out = BufReader::new(host.stdout.take().unwrap());
+        let mut shown = Vec::new();
+        loop {
+            let mut line = String::new();
+            assert!(out.read_line(&mut line).unwrap() > 0, "ended early: {shown:?}");
+            let ready = line.contains("services ready");
+            shown.push(line.trim_end().to_owned());
+            if ready {
+                break;
+            }
+        }
+        signal(host.id(), Signal::SIGKILL);
+        host.wait().unwrap();
+        let mut stored = Vec::new();
+        for (service, stream) in [("a", "out"), ("b", "err"), ("b", "out"), ("teamster", "out")] {
+            stored.extend(lines_of(&log_file(&p, service, stream)));
+        }
+        for line in &shown {
+            let text = line.split_once("] ").map_or(line.as_str(), |(_, t)| t);
+            assert!(stored.iter().any(|s| s == text), "shown but not stored: {line:?}; stored: {stored:?}");
+        }
+    }
+}
+
+#[test]
+fn sighup_stops_the_bundle_in_order() {
+    let p = Project::new();
+    let pidfile = p.file("svc.pid");
+    p.bundle_file(&format!(
+        r#"
+[services.svc]
+command = ["sh", "-c", "echo $$ > {}; echo up; exec sleep 1000"]
+ready = {{ log = "up" }}
+"#,
+        pidfile.display()
+    ));
+    let (mut host, _) = crate::fixture::teamster_up(&p, &[]);
+    let pid: u32 = std::fs::read_to_string(&pidfile).unwrap().trim().parse().unwrap();
+    signal(host.id(), Signal::SIGHUP);
+    assert_eq!(wait_within(&mut host, Duration::from_secs(20)), Some(0));
+    assert!(!alive(pid));
+}
+
+#[test]
+fn a_supervisor_killed_by_its_service_leaves_no_tree() {
+    let p = Project::new();
+    let pidfile = p.file("svc.pid");
+    p.bundle_file(&format!(
+        r#"
+[services.svc]
+command = ["sh", "-c", "echo $$ > {}; echo up; sleep 0.3; kill -9 $PPID; exec sleep 1005"]
+ready = {{ log = "up" }}
+"#,
+        pidfile.display()
+    ));
+    let (mut host, _) = crate::fixture::teamster_up(&p, &[]);
+    let pid: u32 = std::fs::read_to_string(&pidfile).unwrap().trim().parse().unwrap();
+    assert_eq!(wait_within(&mut host, Duration::from_secs(20)), Some(5));
+    assert!(
+        wait_for(Duration::from_secs(10), || !alive(pid)),
+        "`sleep 1005` outlived its killed supervisor"
+    );
+}
+
+#[test]
+fn a_closed_or_full_stdout_is_an_exit_code_not_a_panic() {
+    let p = Project::new();
+    p.bundle_file("[services.a]\ncommand = \"true\"\n");
+    // stdout closed before teamster writes.
+    let mut child = Command::new(teamster_bin())
+        .args(["check", "bundle.toml"])
+        .current_dir(p.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let mut stderr = String::new();
+    child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
+    let status = child.wait().unwrap();
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_ne!(status.code(), Some(101), "{stderr}");
+    // stderr full while reporting an error: the documented code.
+    p.bundle_file("[services.a]\ncomand = \"true\"\n");
+    let full = std::fs::OpenOptions::new().write(true).open("/dev/full").unwrap();
+    let status = Command::new(teamster_bin())
+        .args(["check", "bundle.toml"])
+        .current_dir(p.path())
+        .stderr(full)
+        .status()
+        .unwrap();
+    assert_eq!(status.code(), Some(3));
+    // status with stdout full (and no running bundle).
+    p.bundle_file("[services.a]\ncommand = \"true\"\n");
+    let full = std::fs::OpenOptions::new().write(true).open("/dev/full").unwrap();
+    let status = Command::new(teamster_bin())
+        .args(["status"])
+        .current_dir(p.path())
+        .stdout(full)
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert_eq!(status.code(), Some(6));
+}
