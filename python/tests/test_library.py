@@ -157,7 +157,7 @@ def test_a_service_that_dies_gives_a_startup_error_with_its_last_lines(
     with pytest.raises(teamster.StartupError) as err:
         bundle.startup()
     assert err.value.service == "bad"
-    assert "exit code 3" in (err.value.exit_status or "")
+    assert "code 3" in (err.value.exit_status or "")
     assert "boom" in err.value.last_lines
     assert not bundle.running
 
@@ -313,9 +313,19 @@ def test_time_travel_and_now(
     assert abs((bundle.now() - target).total_seconds()) < 5
 
 
-def test_messages_and_interactive_mode(bundle: teamster.ServiceBundle) -> None:
-    bundle["idle"] = teamster.Service(command="sleep 600")
-    bundle.startup()
+def test_messages_and_interactive_mode(
+    bundle: teamster.ServiceBundle, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bundle["idle"] = teamster.Service(command=["sh", "-c", "echo chatty; exec sleep 600"])
+    bundle.startup(interactive=True)
+    printed: List[str] = []
+
+    def shown() -> bool:
+        printed.append(capsys.readouterr().out)
+        return "chatty" in "".join(printed)
+
+    eventually(shown, 10, "interactive mode to print the service's lines")
+    assert "idle] chatty" in "".join(printed)
     bundle.start_interactive_mode()
     bundle.warn("careful")
     bundle.stop_interactive_mode()

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from helpers import (
     PG_USER,
+    SUITES,
     Project,
     alive,
     eventually,
@@ -187,3 +188,17 @@ def test_the_plugin_is_registered_by_the_wheel(tmp_path: Path) -> None:
     assert "--teamster-bundle" in run.stdout
     assert "--teamster-reuse" in run.stdout
     assert "--teamster-attach" in run.stdout
+
+
+def test_a_bundle_built_in_python_with_hooks_is_shared_by_workers(project: Project) -> None:
+    out = project.path / "out"
+    out.mkdir()
+    out.chmod(0o755)
+    cwd = project.suite("pybundle", ini={"teamster_bundle": "bundle.py"})
+    (cwd / "bundle.py").write_text((SUITES / "pybundle_def.py").read_text())
+    run = run_pytest(cwd, "-n", "2", "--dist", "each", env={"TEAMSTER_TEST_OUT": str(out)})
+    assert run.returncode == 0, run
+    rows = [line.split() for line in (out / "seen.txt").read_text().splitlines()]
+    assert {r[0] for r in rows} == {"gw0", "gw1"}
+    assert len({(r[1], r[2]) for r in rows}) == 1, rows
+    host_gone_after(project, int(rows[0][1]))
