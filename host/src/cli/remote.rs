@@ -41,6 +41,19 @@ pub(super) fn run_root(bundle: &Path) -> Result<PathBuf, ExitCode> {
     }
 }
 
+/// Kills what dead hosts of this project left running, and says so.
+pub(super) fn reap(run_root: &Path) {
+    for r in crate::orchestrator::run_dir::reap_dead(run_root) {
+        errln!(
+            "teamster: killed {} process{} left by run {} (its host, pid {}, died without stopping them)",
+            r.processes,
+            if r.processes == 1 { "" } else { "es" },
+            r.run,
+            r.host_pid
+        );
+    }
+}
+
 fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -69,7 +82,12 @@ fn with_client<T>(
     let root = run_root(bundle)?;
     let rt = runtime()?;
     rt.block_on(async {
-        let record = find_host(&root).map_err(|e| failed(&e))?;
+        let record = find_host(&root).map_err(|e| {
+            if matches!(e, ControlError::NotRunning { .. }) {
+                reap(&root);
+            }
+            failed(&e)
+        })?;
         let mut client = Client::connect(&record).await.map_err(|e| failed(&e))?;
         f(&mut client).await.map_err(|e| failed(&e))
     })

@@ -167,6 +167,8 @@ async fn host(loaded: Loaded, options: &UpOptions, reporter: &Reporter) -> ExitC
         Ok(None) => return reporter.error(ExitCode::AlreadyRunning, &already_running(&run_root)),
         Err(e) => return reporter.error(ExitCode::Internal, &crate::error_chain(&e)),
     };
+    // No host runs here now: whatever a dead one left goes first.
+    super::remote::reap(&run_root);
     let socket = match place::socket_path(&run_root) {
         Ok(s) => s,
         Err(e) => return reporter.error(ExitCode::Internal, &crate::error_chain(&e)),

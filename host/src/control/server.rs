@@ -53,6 +53,9 @@ pub const METHODS: &[&str] = &[
     "stop",
 ];
 
+/// How long a leased bundle waits for its first lease, at least.
+pub const FIRST_LEASE_WAIT: Duration = Duration::from_secs(10);
+
 /// How a host describes itself to clients.
 #[derive(Debug, Clone)]
 pub struct ServerOptions {
@@ -350,6 +353,7 @@ impl ControlServer {
         let mut kept = self.inner.kept.subscribe();
         let mut phase = self.inner.phase.subscribe();
         let _ = phase.wait_for(|p| *p == Phase::Ready).await;
+        let mut ever_leased = false;
         loop {
             if *kept.borrow_and_update() {
                 if kept.changed().await.is_err() {
@@ -358,14 +362,21 @@ impl ControlServer {
                 continue;
             }
             if *leases.borrow_and_update() > 0 {
+                ever_leased = true;
                 tokio::select! {
                     _ = leases.changed() => {}
                     _ = kept.changed() => {}
                 }
                 continue;
             }
+            // Before its first lease a bundle gives its starter time to take one.
+            let wait = if ever_leased {
+                self.inner.options.grace
+            } else {
+                self.inner.options.grace.max(FIRST_LEASE_WAIT)
+            };
             tokio::select! {
-                _ = tokio::time::sleep(self.inner.options.grace) => {
+                _ = tokio::time::sleep(wait) => {
                     if *leases.borrow() == 0 && !*kept.borrow() {
                         return;
                     }

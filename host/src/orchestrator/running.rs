@@ -379,6 +379,8 @@ impl Running {
         let _ = self.hub.flush();
         // Every pipe is drained: followers end after the last line.
         self.hub.close();
+        // Every tree is gone: nothing is left for a reaper.
+        self.run.end();
         // The last lines reach the terminal unless it stopped reading.
         self.hub.settle_console(CONSOLE_SETTLE);
     }

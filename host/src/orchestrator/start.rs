@@ -106,7 +106,7 @@ impl Bundle {
             .map(super::kinds::resolve)
             .collect::<Result<Vec<_>, _>>()?;
         let spec = Arc::new(self.spec);
-        let run = match self.run {
+        let mut run = match self.run {
             Some(run) => run,
             None => RunDir::create(
                 &spec.run_root,
@@ -119,6 +119,7 @@ impl Bundle {
                 source,
             })?,
         };
+        run.make_cgroup();
         if self.publish {
             run.publish(&spec.run_root)
                 .map_err(|source| StartError::RunDir {
@@ -158,6 +159,8 @@ impl Bundle {
             connections_dirty: false,
             effective: spec.services.iter().map(|s| Arc::new(s.clone())).collect(),
             ready: vec![false; n],
+            cgroups: vec![None; n],
+            unrecorded: Vec::new(),
             finished: vec![false; n],
             started_at: vec![None; n],
         };
@@ -207,6 +210,10 @@ struct Starter {
     connections_dirty: bool,
     effective: Vec<Arc<ServiceSpec>>,
     ready: Vec<bool>,
+    /// Each started service's cgroup, if the run has one.
+    cgroups: Vec<Option<PathBuf>>,
+    /// Spawned services not yet in `run.json` (written once per burst of events).
+    unrecorded: Vec<super::run_dir::ServiceRecord>,
     finished: Vec<bool>,
     started_at: Vec<Option<Instant>>,
 }
@@ -326,7 +333,13 @@ impl Starter {
             user: spec.user.clone(),
             stop_signal: spec.stop_signal as i32,
             grace_ms: grace.as_millis() as u64,
+            cgroup: self
+                .run
+                .cgroup()
+                .and_then(|g| crate::process::cgroup::create_service_group(g, &spec.name))
+                .map(|g| g.to_string_lossy().into_owned()),
         };
+        self.cgroups[i] = supervise.cgroup.clone().map(PathBuf::from);
         self.envs[i] = env.clone();
         let probe = ProbeContext {
             env,
@@ -359,6 +372,14 @@ impl Starter {
         let name = self.spec.services[i].name.clone();
         match ev {
             ServiceEvent::Spawned { pid } => {
+                // For the reaper, should this host and the supervisor die together.
+                let record = super::run_dir::ServiceRecord {
+                    name: name.clone(),
+                    pid,
+                    started: crate::process::start_ticks(pid),
+                    cgroup: self.cgroups[i].clone(),
+                };
+                self.unrecorded.push(record);
                 let _ = self.events.send(Event::Spawned { service: name, pid });
             }
             ServiceEvent::Ready { elapsed } => {
@@ -425,8 +446,18 @@ impl Starter {
         Ok(())
     }
 
+    /// Adds the services spawned since the last call to `run.json`.
+    fn record_spawned(&mut self) {
+        if self.unrecorded.is_empty() {
+            return;
+        }
+        let records = std::mem::take(&mut self.unrecorded);
+        let _ = self.run.record(|info| info.services.extend(records));
+    }
+
     /// Writes `connections.json` if a service was published since the last write.
     fn write_connections(&mut self) -> Result<(), StartError> {
+        self.record_spawned();
         if !self.connections_dirty {
             return Ok(());
         }

@@ -18,6 +18,7 @@
 //! - Open files and sockets of processes owned by other users are unreadable without
 //!   privileges; such processes then count as having none.
 
+pub mod cgroup;
 mod error;
 mod net;
 mod sock_diag;
@@ -26,7 +27,7 @@ mod tree;
 
 pub use error::ProcessError;
 pub use net::ListeningSocket;
-pub use stats::{ProcessState, ProcessStats, TreeTotals, is_alive, stats};
+pub use stats::{ProcessState, ProcessStats, TreeTotals, is_alive, start_ticks, stats};
 pub use tree::{children, descendants};
 
 #[cfg(test)]

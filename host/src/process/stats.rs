@@ -165,6 +165,15 @@ pub fn is_alive(pid: u32) -> bool {
     read_stat(pid).is_ok_and(|s| !s.state.has_exited())
 }
 
+/// When `pid` started, in clock ticks since boot: with the pid, it names one process
+/// for good (a pid alone may be reused). `None` if it is gone.
+pub fn start_ticks(pid: u32) -> Option<u64> {
+    read_stat(pid)
+        .ok()
+        .filter(|s| !s.state.has_exited())
+        .map(|s| s.starttime)
+}
+
 /// The fields of `/proc/<pid>/stat` this module uses, as the kernel reports them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct RawStat {

@@ -58,13 +58,17 @@ pub fn run_supervisor(spec_json: &str) -> i32 {
             return 2;
         }
     };
-    match supervise(&spec, &channel) {
+    let code = match supervise(&spec, &channel) {
         Ok(()) => 0,
         Err(error) => {
             report(&channel, &Status::SpawnFailed { error });
             1
         }
+    };
+    if let Some(group) = &spec.cgroup {
+        crate::process::cgroup::leave_and_remove(std::path::Path::new(group));
     }
+    code
 }
 
 fn report(mut channel: &File, msg: &Status) {
@@ -97,6 +101,10 @@ fn supervise(spec: &SuperviseSpec, channel: &File) -> Result<(), String> {
 
     nix::sys::prctl::set_child_subreaper(true)
         .map_err(|e| format!("cannot become a subreaper: {e}"))?;
+    if let Some(group) = &spec.cgroup {
+        // Best effort: without it the process group and the subreaper still hold the tree.
+        let _ = crate::process::cgroup::join(std::path::Path::new(group));
+    }
 
     // Signals are handled synchronously through a signalfd; block them first so none is
     // delivered the default way between here and the poll loop.

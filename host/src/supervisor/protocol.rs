@@ -29,6 +29,10 @@ pub struct SuperviseSpec {
     pub stop_signal: i32,
     /// Grace between the stop signal and SIGKILL, in milliseconds.
     pub grace_ms: u64,
+    /// The cgroup the supervisor joins before it spawns the service, when the host made
+    /// one (see `process::cgroup`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cgroup: Option<String>,
 }
 
 /// A control line from the host (one word per line).

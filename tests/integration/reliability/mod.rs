@@ -220,3 +220,76 @@ fn a_closed_or_full_stdout_is_an_exit_code_not_a_panic() {
         .unwrap();
     assert_eq!(status.code(), Some(6));
 }
+
+/// The parent pid of `pid`.
+fn parent_of(pid: u32) -> u32 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("stat");
+    let after = stat.rsplit_once(')').expect("comm").1;
+    after.split_whitespace().nth(1).expect("ppid").parse().expect("number")
+}
+
+#[test]
+fn a_later_command_reaps_what_a_sigkilled_host_and_supervisors_left() {
+    let p = Project::new();
+    let (a, d, b) = (p.file("a.pid"), p.file("daemon.pid"), p.file("b.pid"));
+    p.bundle_file(&format!(
+        r#"
+[services.a]
+command = ["sh", "-c", "echo $$ > {a}; setsid sh -c 'echo $$ > {d}; exec sleep 1000' & echo up; exec sleep 1000"]
+ready = {{ log = "up" }}
+[services.b]
+command = ["sh", "-c", "echo $$ > {b}; exec sleep 1000"]
+"#,
+        a = a.display(),
+        d = d.display(),
+        b = b.display()
+    ));
+    let (mut host, _) = crate::fixture::teamster_up(&p, &[]);
+    let read = |path: &Path| -> u32 {
+        assert!(wait_for(Duration::from_secs(10), || path.exists()));
+        let mut pid = None;
+        wait_for(Duration::from_secs(10), || {
+            pid = std::fs::read_to_string(path).ok().and_then(|s| s.trim().parse().ok());
+            pid.is_some()
+        });
+        pid.expect("a pid")
+    };
+    let services = [read(&a), read(&d), read(&b)];
+    let supervisors: Vec<u32> = [services[0], services[2]].iter().map(|&s| parent_of(s)).collect();
+    let spawner = parent_of(supervisors[0]);
+    // Host, spawner and every supervisor at once.
+    for pid in [host.id(), spawner].iter().chain(&supervisors) {
+        signal(*pid, Signal::SIGKILL);
+    }
+    host.wait().unwrap();
+    let cgroups = std::fs::read_to_string(p.path().join(".teamster/current/run.json"))
+        .unwrap()
+        .contains("\"cgroup\"");
+    let out = Command::new(teamster_bin())
+        .arg("status")
+        .current_dir(p.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(6));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("left by run"), "{stderr}");
+    let must_go: &[u32] = if cgroups {
+        // A cgroup holds the daemon that left its process group too.
+        &services
+    } else {
+        // Without cgroups only the process groups are known.
+        &[services[0], services[2]]
+    };
+    for pid in must_go {
+        assert!(
+            wait_for(Duration::from_secs(10), || !alive(*pid)),
+            "pid {pid} survived the reaper (cgroups: {cgroups}); {stderr}"
+        );
+    }
+    if !cgroups {
+        let _ = kill(Pid::from_raw(services[1] as i32), Signal::SIGKILL);
+    }
+    // A second command finds nothing more to reap.
+    let again = Command::new(teamster_bin()).arg("status").current_dir(p.path()).output().unwrap();
+    assert!(!String::from_utf8_lossy(&again.stderr).contains("left by run"));
+}
