@@ -16,9 +16,10 @@ use super::cache::{CacheOutcome, CompileCache};
 use super::error::{CallError, EngineError, PluginError};
 use super::limits::{CallLimits, Export, Limits};
 use super::logbook::{LogBudgetExceeded, Pipe, SharedLogBook};
+use super::programs::Programs;
 use super::run::RunEnv;
 use super::state::{
-    CallClock, DeadlineExceeded, HostState, MemoryLimitExceeded, MemoryLimiter, Programs, RunUsage,
+    CallClock, DeadlineExceeded, HostState, MemoryLimitExceeded, MemoryLimiter, RunUsage,
     StoreState,
 };
 

@@ -48,6 +48,7 @@ mod logbook;
     reason = "the `Plugin` type deserves its own file"
 )]
 mod plugin;
+mod programs;
 mod registry;
 mod run;
 mod scaffold;
@@ -63,6 +64,7 @@ pub use host::{PluginHost, PluginHostConfig};
 pub use limits::{CallLimits, HostBudgets, Limits};
 pub use logbook::{LogLevel, LogSink, PluginLog};
 pub use plugin::{KindInfo, Plugin, PluginSource, SubcommandInfo};
+pub use programs::{Asker, ProgramRefusal};
 pub use registry::{
     Inspection, InstalledPlugin, ListedSource, Manifest, PluginList, PluginSummary, Removed,
 };

@@ -10,10 +10,11 @@ use super::engine::Runtime;
 use super::error::{CallError, PluginError};
 use super::limits::Export;
 use super::logbook::SharedLogBook;
+use super::programs::Programs;
 use super::run::RunEnv;
 use super::schema;
 use super::service::{Live, PluginService, ServiceContext, Slot};
-use super::state::{Programs, StoreState};
+use super::state::StoreState;
 
 /// A sub-command a kind offers.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -33,7 +34,8 @@ pub struct KindInfo {
     pub version: String,
     /// One line of description.
     pub summary: String,
-    /// Programs it may ask the host to run (if granted).
+    /// Every program it may have the host start, if granted: the service's main program,
+    /// readiness probes, sub-commands and `host.run` helpers.
     pub programs: Vec<String>,
     /// Sub-commands it offers.
     pub subcommands: Vec<SubcommandInfo>,
@@ -216,7 +218,7 @@ impl Plugin {
         grants: &[String],
     ) -> Result<PluginService, PluginError> {
         self.check_config(&ctx.name, &ctx.config)?;
-        let programs = self.effective_programs(grants)?;
+        let programs = Arc::new(self.effective_programs(grants)?);
         let open_err = |source: CallError| PluginError::Open {
             plugin: self.info.name.clone(),
             service: ctx.name.clone(),
@@ -226,8 +228,8 @@ impl Plugin {
             .runtime
             .new_store(
                 self.info.name.as_str().into(),
-                Arc::new(programs),
-                Some(run_env),
+                programs.clone(),
+                Some(run_env.clone()),
                 Some(&ctx.data_dir),
             )
             .map_err(|source| PluginError::DataDir {
@@ -259,22 +261,29 @@ impl Plugin {
         Ok(PluginService {
             plugin: self.clone(),
             ctx,
+            programs,
+            run_env,
             logs,
             slot: Mutex::new(Slot::Live(Box::new(Live { store, bindings }))),
         })
     }
 
+    /// Checks that a bundle's `grants` name only programs the plugin declares: a grant of
+    /// anything else would be silently meaningless.
+    pub fn check_grants(&self, grants: &[String]) -> Result<(), PluginError> {
+        match grants.iter().find(|p| !self.info.programs.contains(p)) {
+            Some(program) => Err(PluginError::UndeclaredGrant {
+                plugin: self.info.name.clone(),
+                program: program.clone(),
+                declared: self.info.programs.clone(),
+            }),
+            None => Ok(()),
+        }
+    }
+
     /// Declared ∩ (install grants ∪ bundle grants).
     fn effective_programs(&self, extra: &[String]) -> Result<Programs, PluginError> {
-        for program in extra {
-            if !self.info.programs.contains(program) {
-                return Err(PluginError::UndeclaredGrant {
-                    plugin: self.info.name.clone(),
-                    program: program.clone(),
-                    declared: self.info.programs.clone(),
-                });
-            }
-        }
+        self.check_grants(extra)?;
         let granted = self
             .info
             .programs

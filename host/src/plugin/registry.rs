@@ -66,7 +66,7 @@ impl fmt::Display for InstalledPlugin {
         }
         writeln!(f)?;
         writeln!(f, "  sha256:   {}", m.sha256)?;
-        writeln!(f, "  declares: {}", list_or_none(&m.programs))?;
+        writeln!(f, "  declares: {}", declared(&m.programs))?;
         writeln!(f, "  granted:  {}", list_or_none(&m.grants))?;
         let refused: Vec<String> = m
             .programs
@@ -77,7 +77,7 @@ impl fmt::Display for InstalledPlugin {
         if !refused.is_empty() {
             writeln!(
                 f,
-                "  not granted: {} (the plugin cannot run these unless a bundle grants them)",
+                "  not granted: {} (the plugin cannot start these unless a bundle grants them with `grants = [...]`)",
                 refused.join(", ")
             )?;
         }
@@ -185,7 +185,7 @@ impl fmt::Display for Inspection {
         writeln!(f, "  wit:         {}", self.wit)?;
         writeln!(f, "  size:        {} bytes", self.size)?;
         writeln!(f, "  sha256:      {}", self.sha256)?;
-        writeln!(f, "  declares:    {}", list_or_none(&self.programs))?;
+        writeln!(f, "  declares:    {}", declared(&self.programs))?;
         writeln!(f, "  granted:     {}", list_or_none(&self.grants))?;
         let subs: Vec<String> = self
             .subcommands
@@ -459,6 +459,18 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let tmp = path.with_extension(format!("tmp{}", std::process::id()));
     std::fs::write(&tmp, bytes)?;
     std::fs::rename(&tmp, path)
+}
+
+/// The declared programs, saying what the list covers: a user grants from it.
+fn declared(programs: &[String]) -> String {
+    if programs.is_empty() {
+        "no programs (it can start nothing)".to_string()
+    } else {
+        format!(
+            "{} (every program it may have teamster start: its service, readiness probes, sub-commands and helpers)",
+            programs.join(", ")
+        )
+    }
 }
 
 fn list_or_none(items: &[String]) -> String {

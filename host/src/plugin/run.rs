@@ -186,7 +186,7 @@ fn read_bounded(mut pipe: impl Read, max: usize) -> String {
 
 /// The name under which plugins find the host's own binary, for the programs it ships
 /// (`teamster smtp-sink`).
-const HOST_PROGRAM: &str = "teamster";
+pub(crate) const HOST_PROGRAM: &str = "teamster";
 
 /// Finds `name` the way `host.run` will: the service's PATH, then the newest
 /// `/usr/lib/postgresql/<version>/bin`. A name with a slash is returned as is if it exists.

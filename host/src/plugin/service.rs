@@ -18,6 +18,8 @@ use super::error::CallError;
 use super::limits::Export;
 use super::logbook::{LogSink, PluginLog, SharedLogBook};
 use super::plugin::Plugin;
+use super::programs::{Asker, Programs};
+use super::run::RunEnv;
 use super::state::StoreState;
 use crate::bundle::spec::{LinePattern, LogReady, Readiness, ServiceSpec, StreamFilter};
 use crate::logs::Stream;
@@ -96,6 +98,10 @@ pub(crate) enum Slot {
 pub struct PluginService {
     pub(crate) plugin: Arc<Plugin>,
     pub(crate) ctx: ServiceContext,
+    /// What the service's plugin may have the host start.
+    pub(crate) programs: Arc<Programs>,
+    /// The service's environment, where programs are found.
+    pub(crate) run_env: RunEnv,
     pub(crate) logs: SharedLogBook,
     pub(crate) slot: Mutex<Slot>,
 }
@@ -135,13 +141,40 @@ impl PluginService {
         matches!(*self.lock(), Slot::Poisoned { .. })
     }
 
-    /// Asks the plugin what process to start.
+    /// Asks the plugin what process to start. Its program and those of its readiness
+    /// probes must pass the program gate; each is replaced by the path the host resolved.
     pub fn configure(&self) -> Result<ProcessSpecOut, HookError> {
         let spec = self.call(Export::Configure, |kind, store| {
             kind.teamster_plugin_kind().call_configure(store)
         })?;
-        let spec = guest_result(spec).and_then(|spec| self.convert(spec));
-        spec.map_err(|cause| self.hook_error(Export::Configure, cause))
+        let mut spec = guest_result(spec)
+            .and_then(|spec| self.convert(spec))
+            .map_err(|cause| self.hook_error(Export::Configure, cause))?;
+        self.admit(Export::Configure, Asker::Main, &mut spec.command)?;
+        for ready in &mut spec.ready {
+            if let Readiness::Command { argv } = ready {
+                self.admit(Export::Configure, Asker::Probe, argv)?;
+            }
+        }
+        Ok(spec)
+    }
+
+    /// Passes `argv[0]` through the program gate and replaces it with the resolved path,
+    /// so the host starts exactly what it checked.
+    fn admit(&self, export: Export, asker: Asker, argv: &mut [String]) -> Result<(), HookError> {
+        let Some(program) = argv.first_mut() else {
+            return Ok(());
+        };
+        let resolved = self
+            .programs
+            .admit(&self.plugin.info.name, asker, program, Some(&self.run_env))
+            .map_err(|refusal| HookError {
+                plugin: self.plugin.info.name.clone(),
+                export: export.name(),
+                cause: Box::new(refusal),
+            })?;
+        *program = resolved.display().to_string();
+        Ok(())
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Slot> {
@@ -325,6 +358,11 @@ impl ServiceHooks for PluginService {
         }
         let mut argv = vec![cmd.program];
         argv.extend(cmd.args);
+        self.admit(
+            Export::Subcommand,
+            Asker::Subcommand(name.to_string()),
+            &mut argv,
+        )?;
         Ok(CommandSpec {
             argv,
             env: cmd.env,

@@ -14,6 +14,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use super::bindings::{Level, types, wit_host};
 use super::limits::HostBudgets;
 use super::logbook::{LogLevel, SharedLogBook};
+use super::programs::{Asker, Programs};
 use super::run::{self, RunEnv, RunRequest};
 
 /// Raised (as a trap) by the memory limiter.
@@ -28,13 +29,6 @@ pub(crate) struct MemoryLimitExceeded {
 #[error("deadline of {limit:?} exceeded")]
 pub(crate) struct DeadlineExceeded {
     pub(crate) limit: Duration,
-}
-
-/// What a plugin may run: declared by the plugin, granted by the user.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub(crate) struct Programs {
-    pub(crate) declared: Vec<String>,
-    pub(crate) granted: Vec<String>,
 }
 
 /// Caps linear memory and tables of one instance.
@@ -173,8 +167,8 @@ impl wit_host::Host for StoreState {
 }
 
 impl HostState {
-    /// Checks the two gates (declared, granted), the budgets, then runs the program. Every
-    /// refusal is a message for the plugin to pass on to the user.
+    /// Checks the program gate ([`Programs::admit`]) and the budgets, then runs the
+    /// program. Every refusal is a message for the plugin to pass on to the user.
     fn run(
         &mut self,
         cmd: &types::Command,
@@ -182,38 +176,14 @@ impl HostState {
         timeout: Duration,
     ) -> Result<wit_host::Output, String> {
         let plugin = &self.plugin;
-        let Some(run_env) = &self.run_env else {
-            return Err(format!(
-                "plugin `{plugin}` cannot run programs outside a service (in `describe`)"
-            ));
-        };
-        let name = Path::new(&cmd.program)
-            .file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or(&cmd.program)
-            .to_string();
-        if !self.programs.declared.contains(&name) {
-            return Err(format!(
-                "plugin `{plugin}` may not run `{name}`: it is not among the programs the plugin declares ({})",
-                join_or_none(&self.programs.declared)
-            ));
-        }
-        if !self.programs.granted.contains(&name) {
-            return Err(format!(
-                "plugin `{plugin}` may not run `{name}`: the program is declared but not granted; grant it with \
-                 `teamster plugin install --grant {name}` or list it in the service's `grants`"
-            ));
-        }
-        let resolved = run::find_program(run_env, &name).ok_or_else(|| {
-            format!("plugin `{plugin}` asked to run `{name}`, which is not on the service's PATH")
-        })?;
-        if cmd.program.contains('/') && Path::new(&cmd.program) != resolved {
-            return Err(format!(
-                "plugin `{plugin}` asked to run `{}`, but `{name}` resolves to `{}`; only the resolved program may run",
-                cmd.program,
-                resolved.display()
-            ));
-        }
+        let resolved = self
+            .programs
+            .admit(plugin, Asker::Run, &cmd.program, self.run_env.as_ref())
+            .map_err(|refusal| refusal.to_string())?;
+        let run_env = self
+            .run_env
+            .as_ref()
+            .expect("the gate admits programs only with a service");
         if self.usage.runs >= self.budgets.runs {
             return Err(format!(
                 "plugin `{plugin}` exceeded its budget of {} runs per call",
@@ -247,13 +217,5 @@ impl HostState {
             stdout: out.stdout,
             stderr: out.stderr,
         })
-    }
-}
-
-fn join_or_none(items: &[String]) -> String {
-    if items.is_empty() {
-        "none".to_string()
-    } else {
-        items.join(", ")
     }
 }

@@ -41,10 +41,25 @@ const SCHEMA: &str = r#"{
 static READY_LINE: LazyLock<Needle> =
     LazyLock::new(|| Needle::new("Quit the server with CONTROL-C."));
 
-/// Python interpreters the host may run by name; any other `python` setting (a
+/// Python interpreters the host may start by name; any other `python` setting (a
 /// virtualenv's interpreter, say) is reached through the declared `sh`, because the host
-/// only runs programs it resolves itself.
+/// starts only programs it resolves itself (the server, `setup`'s runs and `manage` alike).
 const PYTHONS: &[&str] = &["python3", "python"];
+
+/// The `sh -c` script that replaces the shell with the program and arguments that follow
+/// it (`$0` is the program).
+const EXEC_ARGV: &str = r#"exec "$0" "$@""#;
+
+/// The program and leading arguments that start `python`: itself when the host resolves
+/// it by name, else `sh` exec'ing it.
+fn python_words(python: &str) -> (String, Vec<String>) {
+    if PYTHONS.contains(&python) {
+        (python.to_string(), Vec::new())
+    } else {
+        let words = ["-c", EXEC_ARGV, python];
+        ("sh".to_string(), words.map(str::to_string).to_vec())
+    }
+}
 
 /// Whether `setup` runs `migrate`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -133,7 +148,9 @@ impl Kind for Django {
         let cfg = &svc.config;
         cfg.validate()?;
         let port = svc.main_port()?;
-        let mut process = Process::new(cfg.python.clone())
+        let (program, leading) = python_words(&cfg.python);
+        let mut process = Process::new(program)
+            .args(leading)
             .args(["-u".to_string(), manage_py(svc), "runserver".to_string()])
             .arg(format!("127.0.0.1:{port}"))
             .arg("--noreload")
@@ -188,7 +205,9 @@ impl Kind for Django {
 
 /// `python -u <app_dir>/manage.py` in the app directory, ready for arguments.
 fn manage_command(python: &str, svc: &Service<Config>) -> Command {
-    Command::new(python.to_string())
+    let (program, leading) = python_words(python);
+    Command::new(program)
+        .args(leading)
         .args(["-u".to_string(), manage_py(svc)])
         .env("PYTHONUNBUFFERED", "1")
         .cwd(app_dir(svc))
@@ -196,17 +215,7 @@ fn manage_command(python: &str, svc: &Service<Config>) -> Command {
 
 /// Runs `manage.py <args>` for `setup`, failing with its output if it fails.
 fn manage(svc: &Service<Config>, args: &[String]) -> Result<(), Error> {
-    let python = &svc.config.python;
-    let cmd = if PYTHONS.contains(&python.as_str()) {
-        manage_command(python, svc)
-    } else {
-        Command::new("sh")
-            .args(["-c", "exec \"$0\" \"$@\"", python])
-            .args(["-u".to_string(), manage_py(svc)])
-            .env("PYTHONUNBUFFERED", "1")
-            .cwd(app_dir(svc))
-    };
-    let out = cmd
+    let out = manage_command(&svc.config.python, svc)
         .args(args.iter().cloned())
         .args(settings_arg(&svc.config))
         .timeout(std::time::Duration::from_secs(240))

@@ -2,8 +2,16 @@
 //!
 //! It exists so that every plugin phase (configure, setup, plugin ready-check, poststart,
 //! sub-commands, connection info) can be used, and tested end to end, with nothing but a
-//! shell. Shell snippets (`setup_command`, `poststart_command`, sub-commands) run through
-//! `sh -c`, which is the one program this kind declares.
+//! shell.
+//!
+//! Which programs it may start: `sh`, the one program it declares, and through it whatever
+//! the bundle's config says. The host lets a plugin start only what it declares and is
+//! granted, because a plugin's code chooses the program; here the bundle author wrote every
+//! command, exactly as they write the `command` of a plain service, and this kind only
+//! relays it. So every command goes through `sh`: a string as `sh -c <string>`, an argument
+//! list as `sh -c 'exec "$0" "$@"' <argv…>` (the `exec` keeps the program as the service's
+//! process, so its pid and signals are the program's own). Shell snippets
+//! (`setup_command`, `poststart_command`, sub-commands) run through `sh -c` as well.
 //!
 //! Strings may use placeholders: `{name}`, `{data_dir}`, `{port}` (the `main` port) and
 //! `{port.<role>}`.
@@ -32,6 +40,10 @@ const SCHEMA: &str = r#"{
     "connection": {"type": "object", "additionalProperties": {"type": "string"}}
   }
 }"#;
+
+/// The `sh -c` script that replaces the shell with the program and arguments that follow
+/// it (`$0` is the program).
+const EXEC_ARGV: &str = r#"exec "$0" "$@""#;
 
 /// How the service's command is written: one shell string or an argument vector.
 #[derive(Debug, Deserialize)]
@@ -83,14 +95,14 @@ impl Kind for Generic {
                 Process::new("sh").args(["-c".to_string(), expand(svc, line)?])
             }
             CommandLine::Argv(argv) => {
-                let (program, args) = argv
-                    .split_first()
-                    .ok_or_else(|| Error::msg("`command` is an empty list"))?;
-                let args = args
+                if argv.is_empty() {
+                    return Err(Error::msg("`command` is an empty list"));
+                }
+                let argv = argv
                     .iter()
                     .map(|a| expand(svc, a))
                     .collect::<Result<Vec<_>, _>>()?;
-                Process::new(expand(svc, program)?).args(args)
+                Process::new("sh").args(["-c", EXEC_ARGV]).args(argv)
             }
         };
         for (key, value) in &cfg.env {

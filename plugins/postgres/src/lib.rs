@@ -14,10 +14,10 @@
 //! SQL files, through `psql` with `ON_ERROR_STOP`. Every statement checks first whether its
 //! object exists, so a restart on the same data directory does not fail.
 //!
-//! Helper programs are found like the host finds them (PATH, then the newest
+//! Programs are found like the host finds them (PATH, then the newest
 //! `/usr/lib/postgresql/<version>/bin`), unless `bin_dir` names a directory; programs there
-//! are reached through the declared `sh`, because the host only runs programs it resolves
-//! itself.
+//! (the server, `initdb`, `psql` and the sub-commands) are reached through the declared
+//! `sh`, because the host starts only programs it resolves itself.
 
 use std::sync::LazyLock;
 
@@ -248,7 +248,9 @@ impl Kind for Postgres {
     fn configure(svc: &Service<Config>) -> Result<Process, Error> {
         svc.config.validate()?;
         let port = svc.main_port()?;
-        Ok(Process::new(program_path(svc, "postgres")?)
+        let (program, leading) = start_words(svc, "postgres")?;
+        Ok(Process::new(program)
+            .args(leading)
             .args(["-D".to_string(), pgdata(svc)])
             .args(["-p".to_string(), port.to_string()])
             .args(["-k".to_string(), svc.data_dir.clone()])
@@ -342,7 +344,8 @@ impl Kind for Postgres {
         let cfg = &svc.config;
         let cmd = match name {
             "psql" | "pg_dump" | "pg_restore" => {
-                let cmd = Command::new(program_path(svc, name)?);
+                let (program, leading) = start_words(svc, name)?;
+                let cmd = Command::new(program).args(leading);
                 client(svc, cmd)?.args(["-d", cfg.main_database()])
             }
             other => return Err(Error::unknown_subcommand(other)),
@@ -400,15 +403,27 @@ fn program_path(svc: &Service<Config>, name: &str) -> Result<String, Error> {
     }
 }
 
-/// `psql` on `database` as the superuser, stopping at the first error. Without `bin_dir` the
-/// host runs the `psql` it resolves; with it, the configured binary runs through `sh`.
-fn psql(svc: &Service<Config>, database: &str) -> Result<Command, Error> {
-    let cmd = match &svc.config.bin_dir {
-        None => Command::new("psql"),
+/// The program and leading arguments that start PostgreSQL's `name`: the path the host
+/// resolves, or with `bin_dir`, `sh` exec'ing the configured binary.
+fn start_words(svc: &Service<Config>, name: &str) -> Result<(String, Vec<String>), Error> {
+    let path = program_path(svc, name)?;
+    Ok(match &svc.config.bin_dir {
+        None => (path, Vec::new()),
         Some(_) => {
-            Command::new("sh").args(["-c", "exec \"$0\" \"$@\"", &program_path(svc, "psql")?])
+            let words = ["-c", EXEC_ARGV, &path];
+            ("sh".to_string(), words.map(str::to_string).to_vec())
         }
-    };
+    })
+}
+
+/// The `sh -c` script that replaces the shell with the program and arguments that follow
+/// it (`$0` is the program).
+const EXEC_ARGV: &str = r#"exec "$0" "$@""#;
+
+/// `psql` on `database` as the superuser, stopping at the first error.
+fn psql(svc: &Service<Config>, database: &str) -> Result<Command, Error> {
+    let (program, leading) = start_words(svc, "psql")?;
+    let cmd = Command::new(program).args(leading);
     Ok(client(svc, cmd)?
         .args(["-d", database, "-v", "ON_ERROR_STOP=1", "-X"])
         .env("LC_ALL", LOCALE))

@@ -42,6 +42,9 @@ impl Kind for SmtpSink {
             env!("CARGO_PKG_VERSION"),
             "A mock SMTP server printing every message as one JSON line",
         )
+        // The server is the host binary itself (`teamster smtp-sink`), and like every
+        // program the host starts for a plugin, it must be declared.
+        .program("teamster")
         .config_schema(SCHEMA)
     }
 

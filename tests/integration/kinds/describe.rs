@@ -81,7 +81,7 @@ fn django_describes_itself() {
 fn smtp_sink_describes_itself() {
     insta::assert_snapshot!(describe("smtp-sink"), @r#"
     smtp-sink — A mock SMTP server printing every message as one JSON line
-    programs: none
+    programs: teamster
     subcommands: none
     config: port: ["integer","string"]
     unknown keys refused: true

@@ -6,7 +6,7 @@ use std::process::{Command, Stdio};
 
 use serde_json::json;
 
-use super::{chain, context, free_port, run_env, test_host};
+use super::{chain, context, free_port, run_env, test_host, which};
 use crate::bundle::spec::Readiness;
 use crate::logs::Stream;
 use crate::plugin::Limits;
@@ -42,7 +42,8 @@ fn generic_kind_runs_end_to_end_on_a_real_process() {
         .expect("instantiate");
 
     let spec = svc.configure().expect("configure");
-    assert_eq!(spec.command[..2], ["sh", "-c"]);
+    // The host starts the `sh` it resolved, the one program the kind declares.
+    assert_eq!(spec.command[..2], [which("sh"), "-c".to_string()]);
     assert!(
         spec.command[2].contains(&format!("ready on {port}")),
         "placeholders expanded: {:?}",
@@ -135,7 +136,17 @@ fn generic_setup_failure_reports_the_command_and_its_stderr() {
         )
         .unwrap();
     let spec = svc.configure().unwrap();
-    assert_eq!(spec.command, ["sleep", "100"]);
+    // An argument list runs through the declared `sh`, which execs it.
+    assert_eq!(
+        spec.command,
+        [
+            which("sh"),
+            "-c".into(),
+            r#"exec "$0" "$@""#.into(),
+            "sleep".into(),
+            "100".into()
+        ]
+    );
     assert!(spec.ready.is_empty());
     let err = svc.setup().unwrap_err();
     insta::assert_snapshot!("generic_setup_failure", chain(&err));

@@ -7,20 +7,22 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 use teamster_plugin_artifacts::testing::MISBEHAVE;
 
-use super::{artifact_path, chain, context, run_env, test_host};
+use super::{artifact_path, chain, context, run_env, test_host, which};
 use crate::logs::Stream;
 use crate::plugin::{CallLimits, Limits, Plugin, PluginHost, PluginService};
 use crate::service::hooks::ServiceHooks;
 
-/// Installs the misbehaving plugin into `host` with `grants` and resolves it.
-fn misbehave(host: &PluginHost, grants: &[&str]) -> Arc<Plugin> {
+/// Installs the misbehaving plugin into `host` with `grants` (at install time) and
+/// resolves it.
+pub(super) fn misbehave(host: &PluginHost, grants: &[&str]) -> Arc<Plugin> {
     let grants: Vec<String> = grants.iter().map(|g| g.to_string()).collect();
     host.install(&artifact_path(&MISBEHAVE), &grants)
         .expect("install misbehave");
     host.resolve("misbehave").expect("resolve misbehave")
 }
 
-fn open(
+/// Opens a service of `plugin` with `config` and the bundle's `grants`.
+pub(super) fn open(
     plugin: &Arc<Plugin>,
     dir: &std::path::Path,
     config: serde_json::Value,
@@ -276,14 +278,6 @@ fn files_outside_the_data_dir_are_invisible() {
         "{:?}",
         svc.recent_logs()
     );
-}
-
-fn which(program: &str) -> String {
-    let env = run_env(std::path::Path::new("/"));
-    crate::plugin::run::find_program(&env, program)
-        .unwrap()
-        .display()
-        .to_string()
 }
 
 /// Instances come from a fixed pool: past its size, opening a service fails with an error

@@ -3,6 +3,7 @@
 
 mod generic;
 mod misbehave;
+mod programs;
 mod registry;
 mod run;
 mod scaffold;
@@ -84,6 +85,15 @@ pub(super) fn redact(text: &str, path: &Path, marker: &str) -> String {
 pub(super) fn free_port() -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     listener.local_addr().expect("addr").port()
+}
+
+/// Where the host finds `program` in the test's service environment.
+pub(super) fn which(program: &str) -> String {
+    let env = run_env(Path::new("/"));
+    super::run::find_program(&env, program)
+        .unwrap_or_else(|| panic!("`{program}` is on PATH"))
+        .display()
+        .to_string()
 }
 
 pub(super) fn artifact_path(artifact: &Artifact) -> PathBuf {

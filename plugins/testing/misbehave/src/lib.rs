@@ -32,8 +32,15 @@ enum Mode {
 #[serde(deny_unknown_fields)]
 struct Config {
     mode: Mode,
+    /// What `setup` runs in `run` mode, and what the `program` sub-command starts.
     program: Option<String>,
     path: Option<String>,
+    /// The main program `configure` returns (default `sleep`), with `main_args`.
+    main: Option<String>,
+    #[serde(default)]
+    main_args: Vec<String>,
+    /// A readiness probe `configure` adds, as program and arguments.
+    probe: Option<Vec<String>>,
 }
 
 struct Misbehave;
@@ -49,17 +56,35 @@ impl Kind for Misbehave {
                 r#"{"type":"object","required":["mode"],"additionalProperties":false,
                 "properties":{"mode":{"enum":["fine","loop-ready","loop-setup","memory-bomb",
                 "log-spam","run","run-slow","read-outside","panic"]},"program":{"type":"string"},
-                "path":{"type":"string"}}}"#,
+                "path":{"type":"string"},"main":{"type":"string"},
+                "main_args":{"type":"array","items":{"type":"string"}},
+                "probe":{"type":"array","items":{"type":"string"}}}}"#,
             )
+            .subcommand("program", "Starts the configured `program`")
     }
 
     fn configure(svc: &Service<Config>) -> Result<Process, Error> {
         if svc.config.mode == Mode::Panic {
             panic!("misbehave was asked to panic");
         }
-        Ok(Process::new("sleep")
-            .arg("100")
-            .ready(Readiness::plugin_check()))
+        let cfg = &svc.config;
+        let process = match &cfg.main {
+            Some(main) => Process::new(main.clone()).args(cfg.main_args.iter().cloned()),
+            None => Process::new("sleep").arg("100"),
+        };
+        Ok(match &cfg.probe {
+            Some(argv) => process.ready(Readiness::probe(argv.iter().cloned())),
+            None => process.ready(Readiness::plugin_check()),
+        })
+    }
+
+    fn subcommand(svc: &Service<Config>, name: &str, args: &[String]) -> Result<Command, Error> {
+        match (name, &svc.config.program) {
+            ("program", Some(program)) => {
+                Ok(Command::new(program.clone()).args(args.iter().cloned()))
+            }
+            _ => Err(Error::unknown_subcommand(name)),
+        }
     }
 
     fn setup(svc: &Service<Config>) -> Result<(), Error> {
