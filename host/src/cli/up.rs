@@ -161,6 +161,15 @@ fn already_running(run_root: &Path) -> String {
 async fn host(loaded: Loaded, options: &UpOptions, reporter: &Reporter) -> ExitCode {
     let Loaded { spec, hash, .. } = loaded;
     let run_root = spec.run_root.clone();
+    // Never created: a typo in `project_dir` must not scatter run directories.
+    if !spec.project_dir.is_dir() {
+        return reporter.error(
+            ExitCode::StartupFailed,
+            &crate::error_chain(&crate::StartError::NoProjectDir {
+                path: spec.project_dir.clone(),
+            }),
+        );
+    }
     // One host per project: the lock lives as long as this process.
     let _lock = match RootLock::take_within(&run_root, place::LOCK_FILE, Duration::from_millis(200)) {
         Ok(Some(lock)) => lock,
@@ -251,29 +260,39 @@ async fn run_bundle(
     ) else {
         return reporter.error(ExitCode::Internal, "cannot install signal handlers");
     };
+    let (interrupt, interrupted) = tokio::sync::watch::channel(false);
     let bundle = Bundle::new(spec)
         .console(console)
         .publish(true)
         .in_run_dir(run)
-        .client(server.client());
+        .client(server.client())
+        .interruptible(interrupted);
     server.track(bundle.events());
     let start = bundle.start();
     tokio::pin!(start);
-    let running = tokio::select! {
-        r = &mut start => match r {
-            Ok(r) => r,
-            Err(e) => {
-                let message = crate::error_chain(&e);
-                server.failed(message.clone());
-                return reporter.error(ExitCode::StartupFailed, &message);
-            }
-        },
-        // Interrupted during startup: dropping the start (at return) closes every control
-        // channel, and each supervisor stops its tree.
-        _ = sigint.recv() => return ExitCode::Ok,
-        _ = sigterm.recv() => return ExitCode::Ok,
-        _ = sighup.recv() => return ExitCode::Ok,
-        _ = server.stop_requested() => return ExitCode::Ok,
+    let outcome = loop {
+        tokio::select! {
+            r = &mut start => break r,
+            // Interrupted during startup: the start stops what it started, in order, and
+            // returns once every tree is gone.
+            _ = sigint.recv() => {}
+            _ = sigterm.recv() => {}
+            _ = sighup.recv() => {}
+            _ = server.stop_requested(), if !*interrupt.borrow() => {}
+        }
+        interrupt.send_replace(true);
+    };
+    let running = match outcome {
+        Ok(r) => r,
+        Err(crate::StartError::Interrupted) => {
+            server.stopping();
+            return ExitCode::Ok;
+        }
+        Err(e) => {
+            let message = crate::error_chain(&e);
+            server.failed(message.clone());
+            return reporter.error(ExitCode::StartupFailed, &message);
+        }
     };
     server.ready(&running);
     reporter.send(ready_event(record, false, &connections_json(running.connections())));

@@ -123,6 +123,17 @@ pub enum StartError {
     /// A service exited or failed before it was ready.
     #[error("{0}")]
     ServiceFailed(Box<ServiceReport>),
+    /// The project directory does not exist (it is never created: a typo in
+    /// `project_dir` must not scatter run directories).
+    #[error("the project directory {} does not exist", path.display())]
+    NoProjectDir {
+        /// The directory.
+        path: PathBuf,
+    },
+    /// The start was interrupted (see [`Bundle::interruptible`](super::Bundle::interruptible));
+    /// everything started was stopped.
+    #[error("the start was interrupted; every service that had started was stopped")]
+    Interrupted,
     /// The startup timeout expired.
     #[error("the bundle was not ready within {:.1}s\n{}", timeout.as_secs_f64(), not_ready)]
     Timeout {

@@ -33,6 +33,7 @@ pub struct Bundle {
     events: broadcast::Sender<Event>,
     client: Arc<dyn ClientSide>,
     run: Option<RunDir>,
+    interrupt: Option<tokio::sync::watch::Receiver<bool>>,
 }
 
 impl Bundle {
@@ -46,7 +47,17 @@ impl Bundle {
             events,
             client: Arc::new(NoClient),
             run: None,
+            interrupt: None,
         }
+    }
+
+    /// Lets `interrupt` (set to `true`) end the start: what had started is stopped in
+    /// order, and [`Bundle::start`] returns [`StartError::Interrupted`] once every tree is
+    /// gone. Dropping the start future instead returns at once and leaves the stopping to
+    /// the supervisors.
+    pub fn interruptible(mut self, interrupt: tokio::sync::watch::Receiver<bool>) -> Bundle {
+        self.interrupt = Some(interrupt);
+        self
     }
 
     /// Runs in `run` (made with [`RunDir::create`]) instead of a new run directory: a host
@@ -99,6 +110,11 @@ impl Bundle {
     /// On failure everything already started is stopped before the error is returned.
     pub async fn start(self) -> Result<Running, StartError> {
         self.spec.validate().map_err(StartError::Invalid)?;
+        if !self.spec.project_dir.is_dir() {
+            return Err(StartError::NoProjectDir {
+                path: self.spec.project_dir.clone(),
+            });
+        }
         let kinds = self
             .spec
             .services
@@ -148,6 +164,7 @@ impl Bundle {
             bin,
             clock: clock.clone(),
             client: self.client.clone(),
+            interrupt: self.interrupt.clone(),
             events: self.events.clone(),
             ev_tx,
             ev_rx,
@@ -197,6 +214,7 @@ struct Starter {
     bin: PathBuf,
     clock: BundleClock,
     client: Arc<dyn ClientSide>,
+    interrupt: Option<tokio::sync::watch::Receiver<bool>>,
     events: broadcast::Sender<Event>,
     ev_tx: mpsc::UnboundedSender<(usize, ServiceEvent)>,
     ev_rx: mpsc::UnboundedReceiver<(usize, ServiceEvent)>,
@@ -255,6 +273,9 @@ impl Starter {
                 }
                 _ = tokio::time::sleep_until(deadline) => {
                     return Err(self.timeout_error().await);
+                }
+                () = interrupted(self.interrupt.as_mut()) => {
+                    return Err(StartError::Interrupted);
                 }
             }
         }
@@ -541,6 +562,18 @@ impl Starter {
             timeout: self.spec.startup_timeout,
             not_ready: Reports(reports),
         }
+    }
+}
+
+/// Resolves once `interrupt` holds `true`; never without one (or once its sender is gone).
+async fn interrupted(interrupt: Option<&mut tokio::sync::watch::Receiver<bool>>) {
+    match interrupt {
+        Some(rx) => {
+            if rx.wait_for(|i| *i).await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        }
+        None => std::future::pending().await,
     }
 }
 

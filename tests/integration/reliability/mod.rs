@@ -293,3 +293,51 @@ command = ["sh", "-c", "echo $$ > {b}; exec sleep 1000"]
     let again = Command::new(teamster_bin()).arg("status").current_dir(p.path()).output().unwrap();
     assert!(!String::from_utf8_lossy(&again.stderr).contains("left by run"));
 }
+
+#[test]
+fn an_interrupted_start_returns_only_once_every_tree_is_gone() {
+    let p = Project::new();
+    let pidfile = p.file("stubborn.pid");
+    p.bundle_file(&format!(
+        r#"
+[services.stubborn]
+command = ["sh", "-c", "trap '' TERM; echo $$ > {}; echo up; exec sleep 1000"]
+ready = {{ log = "up" }}
+shutdown_timeout = "1s"
+
+[services.never]
+command = ["sleep", "1000"]
+ready = {{ log = "this line never comes" }}
+needs = ["stubborn"]
+"#,
+        pidfile.display()
+    ));
+    let mut host = Command::new(teamster_bin())
+        .arg("up")
+        .current_dir(p.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    assert!(wait_for(Duration::from_secs(20), || std::fs::read_to_string(&pidfile)
+        .is_ok_and(|s| s.ends_with('\n'))));
+    let pid: u32 = std::fs::read_to_string(&pidfile).unwrap().trim().parse().unwrap();
+    signal(host.id(), Signal::SIGINT);
+    assert_eq!(wait_within(&mut host, Duration::from_secs(20)), Some(0));
+    assert!(!alive(pid), "`up` returned while a service that ignores SIGTERM still ran");
+}
+
+#[test]
+fn a_missing_project_dir_is_refused_not_created() {
+    let p = Project::new();
+    p.bundle_file("project_dir = \"nowhere\"\n[services.a]\ncommand = \"true\"\n");
+    let out = Command::new(teamster_bin())
+        .arg("up")
+        .current_dir(p.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(4));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("nowhere") && stderr.contains("does not exist"), "{stderr}");
+    assert!(!p.path().join("nowhere").exists());
+}
