@@ -377,3 +377,14 @@ def test_reuse_attaches_without_the_binary(project: Project) -> None:
     assert elapsed < 0.5, f"attaching took {elapsed * 1000:.0f} ms"
     again.stop()
     eventually(lambda: not alive(first.pid), 30, "the host to exit")
+
+
+def test_a_different_bundle_in_the_same_project_is_refused(project: Project) -> None:
+    path = project.bundle('[services.idle]\ncommand = "sleep 600"\n')
+    first = teamster.Bundle.load(path).startup()
+    try:
+        path.write_text('[services.idle]\ncommand = "sleep 601"\n')
+        with pytest.raises(teamster.AlreadyRunning, match="different bundle"):
+            teamster.Bundle.load(path).startup()
+    finally:
+        first.stop()

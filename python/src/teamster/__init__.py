@@ -25,6 +25,7 @@ from . import ready
 from ._binary import find_binary
 from ._bundle import Bundle, ServiceBundle
 from ._errors import (
+    AlreadyRunning,
     BundleError,
     BundleStopping,
     ControlTaken,
@@ -46,6 +47,7 @@ from ._subcommand import ProcessStats, Subcommand
 __version__ = "0.1.0"
 
 __all__ = [
+    "AlreadyRunning",
     "Bundle",
     "BundleError",
     "BundleStopping",

@@ -17,6 +17,7 @@ __all__ = [
     "BundleError",
     "StartupError",
     "NotRunning",
+    "AlreadyRunning",
     "NoSuchService",
     "WaitTimeout",
     "LogsClosed",
@@ -96,6 +97,11 @@ class StartupError(TeamsterError):
 
 class NotRunning(TeamsterError):
     """No running bundle answered (the host is gone, or was never started)."""
+
+
+class AlreadyRunning(TeamsterError):
+    """Another bundle (a different one, or one started by `teamster up` in the foreground)
+    runs in this project; the message names its pid and how to stop it."""
 
 
 class NoSuchService(TeamsterError, KeyError):
@@ -210,4 +216,6 @@ def from_exit_code(exit_code: int, message: str) -> TeamsterError:
         return StartupError(message, data={"exit_code": exit_code})
     if exit_code == 6:
         return NotRunning(message, data={"exit_code": exit_code})
+    if exit_code == 8:
+        return AlreadyRunning(message, data={"exit_code": exit_code})
     return TeamsterError(message, data={"exit_code": exit_code})

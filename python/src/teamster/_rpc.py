@@ -17,9 +17,11 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import queue
 import socket
 import threading
+import weakref
 from typing import Any, Callable, Dict, List, Optional
 
 from ._errors import NotRunning, ProtocolError, TeamsterError, from_rpc_error
@@ -33,6 +35,22 @@ Handler = Callable[[Dict[str, Any]], Any]
 END = object()
 
 _MAX_LINE = 16 * 1024 * 1024
+
+#: Every open connection of this process, for the fork handler below.
+_OPEN: weakref.WeakSet[Connection] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    # A forked child (multiprocessing, a test's os.fork) shares our sockets. Left open, a
+    # lingering child would keep this process's lease alive after this process died, which
+    # is exactly what leases must not do. Close the child's copies; never shut the socket
+    # down, which would cut the parent's connection too.
+    for conn in list(_OPEN):
+        conn._forget_after_fork()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 class _Pending:
@@ -61,6 +79,7 @@ class Connection:
         connect_timeout: float = 5.0,
     ) -> None:
         self.socket_path = socket_path
+        self._pid = os.getpid()
         self._handlers: Dict[str, Handler] = dict(handlers or {})
         self._ordered = set(ordered_methods)
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -92,6 +111,7 @@ class Connection:
             target=self._read_loop, name="teamster-control-reader", daemon=True
         )
         self._reader.start()
+        _OPEN.add(self)
         try:
             self.hello = self.call("hello", {"protocol": PROTOCOL, "client": client}, timeout=10)
         except BaseException:
@@ -108,7 +128,7 @@ class Connection:
         ``timeout`` bounds the wait on this side only (the host has its own deadlines for
         waits); ``None`` waits as long as the connection lives.
         """
-        if self._closed.is_set():
+        if self.closed:
             raise NotRunning(self._close_reason)
         rid = next(self._ids)
         pending = _Pending()
@@ -271,7 +291,7 @@ class Connection:
     @property
     def closed(self) -> bool:
         """Whether the connection is gone (closed by us, or the host hung up)."""
-        return self._closed.is_set()
+        return self._closed.is_set() or self._pid != os.getpid()
 
     def wait_closed(self, timeout: Optional[float] = None) -> bool:
         """Waits until the host hangs up (after ``stop``); returns whether it did."""
@@ -292,6 +312,21 @@ class Connection:
         for q in subs:
             q.put(END)
         self._ordered_queue.put(END)
+
+    def _forget_after_fork(self) -> None:
+        # Only the descriptor, and no lock: the file object's lock (or the event's) may have
+        # been held by another thread at the fork, and that thread does not exist here.
+        # `closed` knows from the pid that this copy is dead.
+        self._close_reason = "this connection belongs to the parent process (after a fork)"
+        try:
+            fd = self._sock.detach()
+        except OSError:
+            return
+        if fd >= 0:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
 
     def close(self) -> None:
         """Closes the connection, which releases its lease and any control it held."""

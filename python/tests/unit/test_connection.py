@@ -178,3 +178,41 @@ def test_a_host_that_hangs_up_fails_pending_calls() -> None:
     with pytest.raises(NotRunning):
         conn.call("status")
     host.join()
+
+
+def test_a_forked_child_does_not_keep_the_connection_open() -> None:
+    import os
+
+    hung_up = threading.Event()
+
+    def script(peer: Peer) -> None:
+        peer.handshake()
+        # EOF arrives only once every copy of the client's socket is closed: the parent's
+        # close below, and the child's, which the fork handler closed.
+        if peer.recv() is None:
+            hung_up.set()
+
+    host = FakeHost(script)
+    conn = Connection(host.path)
+    pid = os.fork()
+    if pid == 0:
+        try:
+            ok = conn.closed
+        finally:
+            os._exit(0 if ok else 1)
+    child_ok = os.waitpid(pid, 0)[1] == 0
+    # Keep a child alive holding nothing: the parent's close must end the connection.
+    sleeper = os.fork()
+    if sleeper == 0:
+        import time
+
+        time.sleep(30)
+        os._exit(0)
+    try:
+        conn.close()
+        assert hung_up.wait(5), "a forked child kept the socket open"
+    finally:
+        os.kill(sleeper, 9)
+        os.waitpid(sleeper, 0)
+    assert child_ok
+    host.join()
