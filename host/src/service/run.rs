@@ -450,13 +450,18 @@ fn check_line(launch: &Launch, line: &LogLine, pending: &mut Outstanding) -> Opt
     None
 }
 
-/// SIGKILLs the process group of a service whose supervisor died before it: the service's
-/// main process leads its own group (the supervisor made it a session leader), so the
-/// group is everything the supervisor would have stopped, short of a process that left it.
+/// SIGKILLs the process group (and the cgroup, if any) of a service whose supervisor died
+/// before it: the service's main process leads its own group (the supervisor made it a
+/// session leader), so the group is everything the supervisor would have stopped, short of
+/// a process that left it, which only the cgroup still holds.
 fn kill_orphaned_group(pid: Option<u32>, launch: &Launch) {
     let Some(pid) = pid.and_then(|p| i32::try_from(p).ok()) else {
         return;
     };
+    // The service's cgroup also holds what left the group (a daemon that called setsid).
+    if let Some(cgroup) = &launch.supervise.cgroup {
+        crate::process::cgroup::kill_and_remove(std::path::Path::new(cgroup));
+    }
     let group = nix::unistd::Pid::from_raw(pid);
     if nix::sys::signal::killpg(group, nix::sys::signal::Signal::SIGKILL).is_ok() {
         launch.hub.warning(&format!(

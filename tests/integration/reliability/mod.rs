@@ -11,6 +11,8 @@ use nix::unistd::Pid;
 
 use crate::fixture::{Project, alive, teamster_bin};
 
+mod orphans;
+
 fn signal(pid: u32, sig: Signal) {
     kill(Pid::from_raw(pid as i32), sig).expect("kill");
 }

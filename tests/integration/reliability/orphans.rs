@@ -1,0 +1,195 @@
+//! The orphan matrix: whatever is killed, and however, nothing of the bundle is left, by
+//! pid and by process group.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use nix::sys::signal::Signal;
+
+use super::{parent_of, signal, wait_for, wait_within};
+use crate::fixture::{Project, alive, teamster_bin};
+
+/// What happens to the host and its supervisors.
+#[derive(Debug, Clone, Copy)]
+enum Blow {
+    Host(Signal),
+    Supervisors,
+    HostAndSupervisors,
+    FailureDuringStart,
+}
+
+fn bundle(p: &Project, fail: bool) -> String {
+    let f = |name: &str| p.file(name).display().to_string();
+    let mut toml = format!(
+        r#"
+[services.plain]
+command = ["sh", "-c", "echo $$ > {plain}; sleep 1000 & echo up; wait"]
+ready = {{ log = "up" }}
+
+[services.daemon]
+command = ["sh", "-c", "echo $$ > {daemon}; setsid sh -c 'echo $$ > {child}; exec sleep 1000' & echo up; exec sleep 1000"]
+ready = {{ log = "up" }}
+
+[services.stubborn]
+command = ["sh", "-c", "trap '' TERM; echo $$ > {stubborn}; echo up; exec sleep 1000"]
+ready = {{ log = "up" }}
+shutdown_timeout = "1s"
+"#,
+        plain = f("plain.pid"),
+        daemon = f("daemon.pid"),
+        child = f("daemon.child"),
+        stubborn = f("stubborn.pid"),
+    );
+    if fail {
+        toml.push_str(
+            r#"
+[services.late]
+command = ["sh", "-c", "sleep 0.3; echo no luck >&2; exit 1"]
+ready = { log = "never" }
+needs = ["plain", "daemon", "stubborn"]
+"#,
+        );
+    }
+    toml
+}
+
+fn read_pid(path: &Path) -> u32 {
+    let mut pid = None;
+    assert!(
+        wait_for(Duration::from_secs(20), || {
+            pid = std::fs::read_to_string(path)
+                .ok()
+                .filter(|s| s.ends_with('\n'))
+                .and_then(|s| s.trim().parse().ok());
+            pid.is_some()
+        }),
+        "no pid in {}",
+        path.display()
+    );
+    pid.unwrap()
+}
+
+/// Every live process whose process group is `group`.
+fn members_of_group(group: u32) -> Vec<u32> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else { continue };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { continue };
+        let Some((_, rest)) = stat.rsplit_once(')') else { continue };
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        if fields.first() != Some(&"Z") && fields.get(2).and_then(|g| g.parse().ok()) == Some(group) {
+            found.push(pid);
+        }
+    }
+    found
+}
+
+fn run(blow: Blow) {
+    let p = Project::new();
+    p.bundle_file(&bundle(&p, matches!(blow, Blow::FailureDuringStart)));
+    let mut host = Command::new(teamster_bin())
+        .arg("up")
+        .current_dir(p.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mains = [
+        read_pid(&p.file("plain.pid")),
+        read_pid(&p.file("daemon.pid")),
+        read_pid(&p.file("stubborn.pid")),
+    ];
+    let daemon_child = read_pid(&p.file("daemon.child"));
+    let supervisors: Vec<u32> = mains.iter().map(|&m| parent_of(m)).collect();
+    match blow {
+        Blow::Host(sig) => signal(host.id(), sig),
+        Blow::Supervisors => {
+            for s in &supervisors {
+                signal(*s, Signal::SIGKILL);
+            }
+        }
+        Blow::HostAndSupervisors => {
+            signal(host.id(), Signal::SIGKILL);
+            for s in &supervisors {
+                signal(*s, Signal::SIGKILL);
+            }
+        }
+        Blow::FailureDuringStart => {}
+    }
+    let code = wait_within(&mut host, Duration::from_secs(30));
+    match blow {
+        Blow::Host(Signal::SIGKILL) | Blow::HostAndSupervisors => assert_eq!(code, Some(137)),
+        Blow::Host(_) => assert_eq!(code, Some(0), "{blow:?}"),
+        Blow::Supervisors => assert_eq!(code, Some(5), "{blow:?}"),
+        Blow::FailureDuringStart => assert_eq!(code, Some(4), "{blow:?}"),
+    }
+    if matches!(blow, Blow::HostAndSupervisors) {
+        // No supervisor and no host is left to stop anything: the next command reaps.
+        let status = Command::new(teamster_bin())
+            .arg("status")
+            .current_dir(p.path())
+            .output()
+            .unwrap();
+        assert_eq!(status.status.code(), Some(6));
+    }
+    let cgroups = std::fs::read_to_string(p.path().join(".teamster/current/run.json"))
+        .unwrap_or_default()
+        .contains("\"cgroup\"");
+    let mut must_go: Vec<u32> = mains.to_vec();
+    must_go.extend(&supervisors);
+    // A daemon that left its group is reachable through the supervisor (a subreaper) or,
+    // once that is gone, only through a cgroup.
+    let daemon_reachable = cgroups || matches!(blow, Blow::Host(_) | Blow::FailureDuringStart);
+    if daemon_reachable {
+        must_go.push(daemon_child);
+    }
+    for pid in &must_go {
+        assert!(
+            wait_for(Duration::from_secs(15), || !alive(*pid)),
+            "{blow:?}: pid {pid} outlived the bundle (cgroups: {cgroups})"
+        );
+    }
+    for group in mains {
+        let left = members_of_group(group);
+        assert!(left.is_empty(), "{blow:?}: process group {group} still has {left:?}");
+    }
+    if !daemon_reachable {
+        signal(daemon_child, Signal::SIGKILL);
+    }
+}
+
+#[test]
+fn sigint_of_the_host() {
+    run(Blow::Host(Signal::SIGINT));
+}
+
+#[test]
+fn sigterm_of_the_host() {
+    run(Blow::Host(Signal::SIGTERM));
+}
+
+#[test]
+fn sighup_of_the_host() {
+    run(Blow::Host(Signal::SIGHUP));
+}
+
+#[test]
+fn sigkill_of_the_host() {
+    run(Blow::Host(Signal::SIGKILL));
+}
+
+#[test]
+fn sigkill_of_every_supervisor() {
+    run(Blow::Supervisors);
+}
+
+#[test]
+fn sigkill_of_the_host_and_every_supervisor() {
+    run(Blow::HostAndSupervisors);
+}
+
+#[test]
+fn a_failure_during_start() {
+    run(Blow::FailureDuringStart);
+}
