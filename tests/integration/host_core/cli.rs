@@ -194,7 +194,8 @@ subcommands = { epoch = "date +%s" }
     );
 
     let out = teamster(&p, &["exec", "app", "nope"]);
-    assert_ne!(out.status.code(), Some(0));
+    // The running bundle refused the request: a usage error, as the README says.
+    assert_exit(&out, 2);
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("nope"),
         "{}",

@@ -20,12 +20,14 @@ async fn log_substring() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn log_regex_on_stderr_nth_match() {
     let p = Project::new();
-    // The first "tick" lines go to stdout and must not count; the second stderr tick does.
+    // Two stdout ticks come first and must not count (stream), nor may the first stderr
+    // tick (nth): the service is ready only at the fourth line, which comes last, after
+    // pauses, so ignoring either setting makes it ready before "tick 4" exists.
     let r = starts(
         &p,
         r#"
 [services.s]
-command = ["sh", "-c", "echo tick 1; echo tick 2; echo tick 3 >&2; echo tick 4 >&2; exec sleep 600"]
+command = ["sh", "-c", "echo tick 1; echo tick 2; sleep 0.3; echo tick 3 >&2; sleep 0.3; echo tick 4 >&2; exec sleep 600"]
 ready = { log = { regex = "^tick \\d$", stream = "stderr", nth = 2 } }
 "#,
     )
@@ -37,7 +39,7 @@ ready = { log = { regex = "^tick \\d$", stream = "stderr", nth = 2 } }
         .into_iter()
         .map(|l| l.text)
         .collect();
-    assert!(lines.contains(&"tick 4".to_owned()), "{lines:?}");
+    assert!(lines.contains(&"tick 4".to_owned()), "ready before the second stderr tick: {lines:?}");
     r.stop().await;
 }
 
@@ -60,13 +62,20 @@ async fn tcp_connect() {
 async fn http_get() {
     let p = Project::new();
     let port = free_port();
+    // The server comes up only after a pause: ready must mean that it answers.
     let r = starts(
         &p,
         &format!(
-            "[services.web]\ncommand = \"python3 -m http.server {port} --bind 127.0.0.1\"\nready = {{ http = \"http://127.0.0.1:{port}/\" }}\n"
+            "[services.web]\ncommand = \"sh -c 'sleep 0.3; exec python3 -m http.server {port} --bind 127.0.0.1'\"\nready = {{ http = \"http://127.0.0.1:{port}/\" }}\n"
         ),
     )
     .await;
+    use std::io::{Read as _, Write as _};
+    let mut conn = std::net::TcpStream::connect(("127.0.0.1", port)).expect("the server answers once ready");
+    conn.write_all(b"GET / HTTP/1.0\r\n\r\n").expect("request");
+    let mut reply = String::new();
+    conn.read_to_string(&mut reply).expect("reply");
+    assert!(reply.starts_with("HTTP/1.0 200"), "{reply}");
     r.stop().await;
 }
 
@@ -74,15 +83,16 @@ async fn http_get() {
 async fn unix_socket() {
     let p = Project::new();
     let sock = p.file("app.sock");
+    // The socket file exists 0.3 s before it accepts: ready must mean it accepts.
     let r = starts(
         &p,
         &format!(
-            "[services.s]\ncommand = [\"python3\", \"-c\", \"import socket,time; time.sleep(0.1); s=socket.socket(socket.AF_UNIX); s.bind('{}'); s.listen(); time.sleep(600)\"]\nready = {{ socket = \"app.sock\" }}\n",
+            "[services.s]\ncommand = [\"python3\", \"-c\", \"import socket,time; s=socket.socket(socket.AF_UNIX); s.bind('{}'); time.sleep(0.3); s.listen(); time.sleep(600)\"]\nready = {{ socket = \"app.sock\" }}\n",
             sock.display()
         ),
     )
     .await;
-    assert!(sock.exists());
+    std::os::unix::net::UnixStream::connect(&sock).expect("the socket accepts once ready");
     r.stop().await;
 }
 
