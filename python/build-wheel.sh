@@ -36,7 +36,7 @@ fi
 # wheel's `<name>.data/data/lib/teamster/` files land. cargo builds it with the workspace
 # (a no-op when CI's `cargo build` ran already).
 echo "==> cargo build --profile $profile (teamster, teamster-clock)" >&2
-cargo build --locked --profile "$profile" -p teamster --bin teamster -p teamster-clock >&2
+cargo build --locked --profile "$profile" -p teamster -p teamster-clock >&2
 lib="$target/$profile_dir/libteamster_clock.so"
 if [ ! -f "$lib" ]; then
     echo "error: $lib is missing after the build" >&2
