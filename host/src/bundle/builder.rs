@@ -388,6 +388,20 @@ mod tests {
     }
 
     #[test]
+    fn builder_refuses_what_a_start_could_not_use() {
+        let zero = BundleSpec::builder("/p")
+            .startup_timeout(Duration::ZERO)
+            .service(ServiceSpec::builder("web").command(["a"]));
+        insta::assert_snapshot!(error(zero), @r#"invalid `startup_timeout`: 0s leaves no time for any service to become ready; give a positive duration such as "15s""#);
+        let nul = BundleSpec::builder("/p")
+            .service(ServiceSpec::builder("web").command(["a"]).env("K", "a\0b"));
+        insta::assert_snapshot!(error(nul), @"env `K` of service `web` contains a NUL byte, which cannot be passed to a process");
+        let long =
+            BundleSpec::builder("/p").service(ServiceSpec::builder("x".repeat(65)).command(["a"]));
+        insta::assert_snapshot!(error(long), @"service name `xxxxxxxxxxxxxxxxxxxxxxxx…` is 65 characters long; names are at most 64 characters, since they name the service's files");
+    }
+
+    #[test]
     fn builder_readiness_is_validated() {
         let check = |ready: Readiness| {
             error(
@@ -397,7 +411,7 @@ mod tests {
         };
         insta::assert_snapshot!(check(Readiness::tcp(0)), @"invalid readiness condition for service `web`: port 0 is outside 1..=65535");
         insta::assert_snapshot!(check(Readiness::tcp_at("", 80)), @"invalid readiness condition for service `web`: `:80` is not `host:port` or a port number");
-        insta::assert_snapshot!(check(Readiness::http("localhost:80")), @"invalid readiness condition for service `web`: `localhost:80` is not an `http://` or `https://` URL");
+        insta::assert_snapshot!(check(Readiness::http("localhost:80")), @"invalid readiness condition for service `web`: `localhost:80` is not an `http://` URL");
         insta::assert_snapshot!(check(Readiness::http_status("http://x/", 42)), @"invalid readiness condition for service `web`: status 42 is outside 100..=599");
         insta::assert_snapshot!(check(Readiness::command(Vec::<String>::new())), @"invalid readiness condition for service `web`: the probe command is empty");
         insta::assert_snapshot!(check(Readiness::socket("")), @"invalid readiness condition for service `web`: the path is empty");

@@ -323,6 +323,78 @@ pub enum BundleError {
         /// The key as written.
         key: String,
     },
+    /// A service's `kind` names no built-in or installed plugin.
+    #[error("{}unknown kind `{kind}` of service `{service}`{}; known kinds: {}; install a plugin with `teamster plugin install <file.wasm>`",
+        at.prefix(), did_you_mean(closest(kind, known.iter().map(String::as_str)).as_deref()), backticked(known))]
+    UnknownKind {
+        /// The kind's position.
+        at: Location,
+        /// The service.
+        service: String,
+        /// The kind as written.
+        kind: String,
+        /// The kinds that exist.
+        known: Vec<String>,
+    },
+    /// The plugin of a service's kind exists but cannot be used (damaged, changed since it
+    /// was installed, built for another interface version).
+    #[error("{}cannot use kind `{kind}` of service `{service}`", at.prefix())]
+    UnusableKind {
+        /// The kind's position.
+        at: Location,
+        /// The service.
+        service: String,
+        /// The kind.
+        kind: String,
+        /// Why.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// A service's `config` does not fit what its kind accepts.
+    #[error("{}invalid config for service `{service}` of kind `{kind}`", at.prefix())]
+    InvalidConfig {
+        /// The offending key or value (the table, when it cannot be pinned down).
+        at: Location,
+        /// The service.
+        service: String,
+        /// The kind.
+        kind: String,
+        /// Which key is wrong, and how.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// A `grants` entry names a program the kind's plugin does not declare, so it could
+    /// never take effect.
+    #[error("{}`grants` of service `{service}` names `{program}`, which kind `{}` does not declare; it declares: {}",
+        at.prefix(), grant.kind, backticked_or_none(&grant.declared), program = grant.program)]
+    UndeclaredGrant {
+        /// The entry's position.
+        at: Location,
+        /// The service.
+        service: String,
+        /// The kind, the program and what the kind declares.
+        grant: Box<UndeclaredGrant>,
+    },
+    /// A value holds a NUL byte, which no process can be given.
+    #[error("{}{field} of service `{service}` contains a NUL byte, which cannot be passed to a process", at.prefix())]
+    NulInValue {
+        /// The value's position.
+        at: Location,
+        /// The service.
+        service: String,
+        /// The value.
+        field: Field,
+    },
+    /// A service name too long to name the service's files.
+    #[error("{}service name `{}…` is {len} characters long; names are at most {MAX_NAME_LEN} characters, since they name the service's files", at.prefix(), shortened(name))]
+    NameTooLong {
+        /// The name's position.
+        at: Location,
+        /// The name.
+        name: String,
+        /// Its length in characters.
+        len: usize,
+    },
     /// An environment variable name cannot be passed to a process.
     #[error("{}invalid environment variable name `{name}` in service `{service}`: it must be non-empty and contain no `=` or NUL", at.prefix())]
     InvalidEnvName {
@@ -333,6 +405,27 @@ pub enum BundleError {
         /// The name, with NULs shown escaped.
         name: String,
     },
+}
+
+/// The longest service name, in characters. A name becomes file names in the run
+/// directory (`logs/<name>.out`, `data/<name>`), which file systems limit to 255 bytes,
+/// and the prefix of every console line, which must stay readable.
+pub const MAX_NAME_LEN: usize = 64;
+
+/// The first characters of a name too long to quote whole.
+fn shortened(name: &str) -> String {
+    name.chars().take(24).collect()
+}
+
+/// The details of a [`BundleError::UndeclaredGrant`], boxed to keep errors small.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UndeclaredGrant {
+    /// The kind.
+    pub kind: String,
+    /// The program granted.
+    pub program: String,
+    /// What the kind declares.
+    pub declared: Vec<String>,
 }
 
 /// What is wrong with a readiness condition.
@@ -370,9 +463,17 @@ pub enum ReadinessError {
         /// The address as written.
         address: String,
     },
-    /// An `http` URL is not `http://…` or `https://…`.
-    #[error("`{url}` is not an `http://` or `https://` URL")]
+    /// An `http` URL is not `http://…`.
+    #[error("`{url}` is not an `http://` URL")]
     Url {
+        /// The URL as written.
+        url: String,
+    },
+    /// An `https://` URL: the probe speaks plain HTTP.
+    #[error(
+        "`{url}` is an `https://` URL, but `http` conditions speak plain http only; use an `http://` URL, or a `tcp` condition for a TLS port"
+    )]
+    Https {
         /// The URL as written.
         url: String,
     },
@@ -425,6 +526,12 @@ impl BundleError {
             | BundleError::ConfigWithoutKind { at, .. }
             | BundleError::InvalidKind { at, .. }
             | BundleError::InvalidEnvName { at, .. }
+            | BundleError::UnknownKind { at, .. }
+            | BundleError::UnusableKind { at, .. }
+            | BundleError::InvalidConfig { at, .. }
+            | BundleError::UndeclaredGrant { at, .. }
+            | BundleError::NulInValue { at, .. }
+            | BundleError::NameTooLong { at, .. }
             | BundleError::InvalidReference { at, .. }
             | BundleError::ReferenceCycle { at, .. }
             | BundleError::ConnectionWithKind { at, .. }
@@ -454,6 +561,12 @@ impl BundleError {
             | BundleError::ConfigWithoutKind { at, .. }
             | BundleError::InvalidKind { at, .. }
             | BundleError::InvalidEnvName { at, .. }
+            | BundleError::UnknownKind { at, .. }
+            | BundleError::UnusableKind { at, .. }
+            | BundleError::InvalidConfig { at, .. }
+            | BundleError::UndeclaredGrant { at, .. }
+            | BundleError::NulInValue { at, .. }
+            | BundleError::NameTooLong { at, .. }
             | BundleError::InvalidReference { at, .. }
             | BundleError::ReferenceCycle { at, .. }
             | BundleError::ConnectionWithKind { at, .. }
@@ -474,6 +587,14 @@ fn backticked(words: &[String]) -> String {
         .map(|w| format!("`{w}`"))
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+fn backticked_or_none(words: &[String]) -> String {
+    if words.is_empty() {
+        "no programs".to_owned()
+    } else {
+        backticked(words)
+    }
 }
 
 fn cycle_text(cycle: &[String]) -> String {

@@ -57,7 +57,7 @@ pub(crate) struct ServiceFile {
     pub shutdown_timeout: Option<Spanned<DurationValue>>,
     pub kind: Option<Spanned<String>>,
     pub config: Option<Spanned<toml::Table>>,
-    pub grants: Option<Spanned<Vec<String>>>,
+    pub grants: Option<Spanned<Vec<Spanned<String>>>>,
     pub connection: Option<Spanned<Ordered<EnvValue>>>,
     pub ready: Option<Spanned<ReadyValue>>,
     pub client_hooks: Option<Vec<Spanned<String>>>,

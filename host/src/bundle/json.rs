@@ -17,14 +17,24 @@ use jsonc_parser::common::Ranged;
 
 use super::error::{BundleError, KeyPath, Location};
 use super::spec::BundleSpec;
+use super::validate::KindCheck;
 
 impl BundleSpec {
     /// Parses and validates `text`, a bundle as JSON, as the contents of `path` (named in
     /// messages; its directory is the base of relative paths).
     pub fn parse_json(text: &str, path: &Path) -> Result<BundleSpec, BundleError> {
+        BundleSpec::parse_json_with(text, path, None)
+    }
+
+    /// [`BundleSpec::parse_json`], checking `kind` services against `kinds` when given.
+    pub(crate) fn parse_json_with(
+        text: &str,
+        path: &Path,
+        kinds: Option<&dyn KindCheck>,
+    ) -> Result<BundleSpec, BundleError> {
         let shared = Arc::new(path.to_owned());
         let converted = to_toml(text, &shared)?;
-        BundleSpec::parse(&converted.toml, path).map_err(|mut error| {
+        BundleSpec::parse_with(&converted.toml, path, kinds).map_err(|mut error| {
             if let Some(at) = error.location_mut() {
                 *at = converted.locate(at, text, &shared);
             }
@@ -35,10 +45,20 @@ impl BundleSpec {
     /// Parses `text` as JSON when it is a JSON document (its first character is `{`, which
     /// no TOML document starts with), else as TOML.
     pub fn parse_any(text: &str, path: &Path) -> Result<BundleSpec, BundleError> {
+        BundleSpec::parse_any_with(text, path, None)
+    }
+
+    /// [`BundleSpec::parse_any`], and with `kinds`, also checks every `kind` service (see
+    /// [`BundleSpec::load_with_kinds`]).
+    pub fn parse_any_with(
+        text: &str,
+        path: &Path,
+        kinds: Option<&dyn KindCheck>,
+    ) -> Result<BundleSpec, BundleError> {
         if text.trim_start().starts_with('{') {
-            BundleSpec::parse_json(text, path)
+            BundleSpec::parse_json_with(text, path, kinds)
         } else {
-            BundleSpec::parse(text, path)
+            BundleSpec::parse_with(text, path, kinds)
         }
     }
 }
@@ -122,7 +142,10 @@ fn to_toml(text: &str, path: &Arc<std::path::PathBuf>) -> Result<Converted, Bund
         let value = inline(&prop.value, &KeyPath::top(name.as_str()), &at)?;
         out.line(format!("{} = {value}", key(&name)), prop.range.start);
     }
-    for prop in services.map(|s| s.properties.as_slice()).unwrap_or_default() {
+    for prop in services
+        .map(|s| s.properties.as_slice())
+        .unwrap_or_default()
+    {
         let service = prop_name(&prop.name);
         let Value::Object(table) = &prop.value else {
             // Let the TOML loader say what a service must be.
@@ -136,7 +159,11 @@ fn to_toml(text: &str, path: &Arc<std::path::PathBuf>) -> Result<Converted, Bund
         out.line(format!("[services.{}]", key(&service)), prop.range.start);
         for entry in &table.properties {
             let name = prop_name(&entry.name);
-            let value = inline(&entry.value, &KeyPath::service(&service, name.as_str()), &at)?;
+            let value = inline(
+                &entry.value,
+                &KeyPath::service(&service, name.as_str()),
+                &at,
+            )?;
             out.line(format!("{} = {value}", key(&name)), entry.range.start);
         }
     }

@@ -30,35 +30,57 @@ use super::interpolate::{Place, REFERENCE_IN_DIRECTORY, add_implied_needs};
 use super::resolve::{absolute, against, resolve_paths};
 use super::signal::{parse_signal_name, parse_signal_number};
 use super::spec::{
-    BundleSpec, ClientHook, ClockKind, DEFAULT_KEEP_RUNS, DEFAULT_SHUTDOWN_TIMEOUT, DEFAULT_STARTUP_TIMEOUT,
-    KindRef, LinePattern, Readiness, ServiceSpec, StreamFilter,
+    BundleSpec, ClientHook, ClockKind, DEFAULT_KEEP_RUNS, DEFAULT_SHUTDOWN_TIMEOUT,
+    DEFAULT_STARTUP_TIMEOUT, KindRef, LinePattern, Readiness, ServiceSpec, StreamFilter,
 };
-use super::validate::{Locate, Site, is_valid_name, validate};
+use super::validate::{
+    KindCheck, Locate, Site, check_name_length, is_valid_name, validate, validate_kinds,
+};
 
 impl BundleSpec {
     /// Reads and validates the bundle file at `path`: JSON if its name ends in `.json`,
     /// else TOML.
     pub fn load(path: &Path) -> Result<BundleSpec, BundleError> {
+        BundleSpec::load_inner(path, None)
+    }
+
+    /// Like [`BundleSpec::load`], and also checks every `kind` service against `kinds`
+    /// (its kind exists, its `config` fits, its `grants` are declared), with errors that
+    /// point into the file. This is what `teamster check` does.
+    pub fn load_with_kinds(path: &Path, kinds: &dyn KindCheck) -> Result<BundleSpec, BundleError> {
+        BundleSpec::load_inner(path, Some(kinds))
+    }
+
+    fn load_inner(path: &Path, kinds: Option<&dyn KindCheck>) -> Result<BundleSpec, BundleError> {
         let text = std::fs::read_to_string(path).map_err(|source| BundleError::Read {
             path: path.to_owned(),
             source,
         })?;
         if path.extension().is_some_and(|e| e == "json") {
-            BundleSpec::parse_json(&text, path)
+            BundleSpec::parse_json_with(&text, path, kinds)
         } else {
-            BundleSpec::parse(&text, path)
+            BundleSpec::parse_with(&text, path, kinds)
         }
     }
 
     /// Parses and validates `text` as the contents of the bundle file `path`. The path is
     /// named in error messages, and the file's directory is the base for relative paths.
     pub fn parse(text: &str, path: &Path) -> Result<BundleSpec, BundleError> {
+        BundleSpec::parse_with(text, path, None)
+    }
+
+    /// [`BundleSpec::parse`], checking `kind` services against `kinds` when given.
+    pub(crate) fn parse_with(
+        text: &str,
+        path: &Path,
+        kinds: Option<&dyn KindCheck>,
+    ) -> Result<BundleSpec, BundleError> {
         Loader {
             text,
             path,
             shared_path: Arc::new(path.to_owned()),
         }
-        .load()
+        .load(kinds)
     }
 }
 
@@ -72,6 +94,8 @@ struct ServiceSpans {
     env_values: Vec<Range<usize>>,
     command: CommandSpans,
     kind: Option<Range<usize>>,
+    config: Option<Range<usize>>,
+    grants: Vec<Range<usize>>,
     connection: Option<Range<usize>>,
     connection_keys: Vec<Range<usize>>,
     connection_values: Vec<Range<usize>>,
@@ -99,6 +123,12 @@ struct Loader<'a> {
     shared_path: Arc<PathBuf>,
 }
 
+/// Where the top-level values that validation may complain about are.
+#[derive(Debug, Default)]
+struct TopSpans {
+    startup_timeout: Option<Range<usize>>,
+}
+
 impl Loader<'_> {
     fn at(&self, span: Range<usize>) -> Location {
         Location::from_offset(self.shared_path.clone(), self.text, span.start)
@@ -110,8 +140,11 @@ impl Loader<'_> {
         }
     }
 
-    fn load(&self) -> Result<BundleSpec, BundleError> {
+    fn load(&self, kinds: Option<&dyn KindCheck>) -> Result<BundleSpec, BundleError> {
         let file: BundleFile = toml::from_str(self.text).map_err(|e| self.toml_error(e))?;
+        let top = TopSpans {
+            startup_timeout: file.startup_timeout.as_ref().map(Spanned::span),
+        };
         let file_path = absolute(self.path, || self.whole_file())?;
         let file_dir = file_path
             .parent()
@@ -156,13 +189,15 @@ impl Loader<'_> {
         };
         resolve_paths(&mut spec);
         add_implied_needs(&mut spec);
-        validate(
-            &spec,
-            &FileLocator {
-                loader: self,
-                spans,
-            },
-        )?;
+        let locator = FileLocator {
+            loader: self,
+            spans,
+            top,
+        };
+        validate(&spec, &locator)?;
+        if let Some(kinds) = kinds {
+            validate_kinds(&spec, kinds, &locator)?;
+        }
         Ok(spec)
     }
 
@@ -175,6 +210,7 @@ impl Loader<'_> {
         let name = name.into_inner();
         // Checked here as well as in validation so that a bad name is the first error
         // reported, before any error message has to quote it.
+        check_name_length(&name, || self.at(name_span.clone()))?;
         if !is_valid_name(&name) {
             return Err(BundleError::InvalidName {
                 at: self.at(name_span),
@@ -265,6 +301,7 @@ impl Loader<'_> {
             (None, None) => None,
             (Some(kind), config) => {
                 spans.kind = Some(kind.span());
+                spans.config = config.as_ref().map(Spanned::span);
                 let config = match config {
                     Some(table) => {
                         let span = table.span();
@@ -278,14 +315,16 @@ impl Loader<'_> {
                     }
                     None => serde_json::Value::Object(serde_json::Map::new()),
                 };
+                let grants = file
+                    .grants
+                    .take()
+                    .map(Spanned::into_inner)
+                    .unwrap_or_default();
+                spans.grants = grants.iter().map(Spanned::span).collect();
                 Some(KindRef {
                     name: kind.into_inner(),
                     config,
-                    grants: file
-                        .grants
-                        .take()
-                        .map(Spanned::into_inner)
-                        .unwrap_or_default(),
+                    grants: grants.into_iter().map(Spanned::into_inner).collect(),
                 })
             }
         };
@@ -488,17 +527,28 @@ impl Loader<'_> {
 struct FileLocator<'a> {
     loader: &'a Loader<'a>,
     spans: HashMap<String, ServiceSpans>,
+    top: TopSpans,
 }
 
 impl Locate for FileLocator<'_> {
     fn locate(&self, site: Site<'_>) -> Location {
-        let (Site::Service(name)
-        | Site::Need(name, _)
-        | Site::Ready(name, _)
-        | Site::Env(name, _)
-        | Site::Kind(name)
-        | Site::Connection(name, _)
-        | Site::Reference { service: name, .. }) = site;
+        let name = match site {
+            Site::StartupTimeout => {
+                return match &self.top.startup_timeout {
+                    Some(span) => self.loader.at(span.clone()),
+                    None => self.loader.whole_file(),
+                };
+            }
+            Site::Service(name)
+            | Site::Need(name, _)
+            | Site::Ready(name, _)
+            | Site::Env(name, _)
+            | Site::Kind(name)
+            | Site::Connection(name, _)
+            | Site::Grant(name, _)
+            | Site::Config { service: name, .. }
+            | Site::Reference { service: name, .. } => name,
+        };
         let Some(spans) = self.spans.get(name) else {
             return self.loader.whole_file();
         };
@@ -508,6 +558,14 @@ impl Locate for FileLocator<'_> {
             Site::Ready(_, i) => spans.ready.get(i),
             Site::Env(_, i) => spans.env.get(i),
             Site::Kind(_) => spans.kind.as_ref(),
+            Site::Grant(_, i) => spans.grants.get(i),
+            Site::Config { key, value, .. } => {
+                if let Some(offset) = config_offset(self.loader.text, name, key, value) {
+                    return self.loader.at(offset..offset);
+                }
+                spans.config.as_ref().or(spans.kind.as_ref())
+            }
+            Site::StartupTimeout => None,
             Site::Connection(_, None) => spans.connection.as_ref(),
             Site::Connection(_, Some(i)) => spans.connection_keys.get(i),
             Site::Reference {
@@ -520,10 +578,12 @@ impl Locate for FileLocator<'_> {
                 if let Some(offset) = self.reference_offset(spans, place, value, start..end) {
                     return self.loader.at(offset..offset);
                 }
-                match place {
-                    Place::Env(i) => spans.env_values.get(i),
-                    Place::Connection(i) => spans.connection_values.get(i),
-                    Place::Arg(_) => None,
+                match (place, &spans.command) {
+                    (Place::Env(i), _) => spans.env_values.get(i),
+                    (Place::Connection(i), _) => spans.connection_values.get(i),
+                    (Place::Arg(i), CommandSpans::Words(words)) => words.get(i),
+                    (Place::Arg(_), CommandSpans::Line { span, .. }) => Some(span),
+                    (Place::Arg(_), CommandSpans::Absent) => None,
                 }
             }
         };
@@ -568,6 +628,69 @@ impl FileLocator<'_> {
         let (offset, _) = source.match_indices(needle).nth(nth)?;
         Some(span.start + offset)
     }
+}
+
+/// The byte offset of a key of `service`'s `config` in the document `text` (or of its
+/// value), found by walking the key's path (`users[0].name`) through the parsed document.
+/// A path that leaves the document (a missing key) stops at the deepest part present.
+/// `None` when not even the `config` table can be found as a table of its own.
+fn config_offset(text: &str, service: &str, key: &str, value: bool) -> Option<usize> {
+    let document = DeTable::parse(text).ok()?;
+    let services = document.get_ref().get("services")?;
+    let DeValue::Table(services) = services.get_ref() else {
+        return None;
+    };
+    let DeValue::Table(table) = services.get(service)?.get_ref() else {
+        return None;
+    };
+    let (config_key, config) = table.get_key_value("config")?;
+    let mut at = (config_key.span(), config);
+    for segment in key_segments(key) {
+        let child = match (at.1.get_ref(), segment) {
+            (DeValue::Table(table), Segment::Key(name)) => {
+                table.get_key_value(name).map(|(k, v)| (k.span(), v))
+            }
+            (DeValue::Array(items), Segment::Index(index)) => {
+                items.get(index).map(|item| (item.span(), item))
+            }
+            _ => None,
+        };
+        match child {
+            Some(child) => at = child,
+            // A missing key: point at its table.
+            None => return Some(at.0.start),
+        }
+    }
+    let span = if value { at.1.span() } else { at.0 };
+    Some(span.start)
+}
+
+/// One step of a config key path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Segment<'a> {
+    Key(&'a str),
+    Index(usize),
+}
+
+/// `users[0].name` → `users`, `0`, `name`.
+fn key_segments(path: &str) -> Vec<Segment<'_>> {
+    let mut segments = Vec::new();
+    for part in path.split('.').filter(|p| !p.is_empty()) {
+        let (name, mut rest) = part.split_at(part.find('[').unwrap_or(part.len()));
+        if !name.is_empty() {
+            segments.push(Segment::Key(name));
+        }
+        while let Some(inner) = rest.strip_prefix('[') {
+            let Some((index, tail)) = inner.split_once(']') else {
+                break;
+            };
+            if let Ok(index) = index.parse() {
+                segments.push(Segment::Index(index));
+            }
+            rest = tail;
+        }
+    }
+    segments
 }
 
 fn tcp_port(port: i64) -> Result<u16, ReadinessError> {

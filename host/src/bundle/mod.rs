@@ -50,8 +50,11 @@ mod validate;
 
 pub use builder::{BundleBuilder, ServiceBuilder};
 pub use error::{BundleError, KeyPath, Location, ReadinessError};
+pub use validate::{KindCheck, KindProblem};
 
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
 mod tests_json;
+#[cfg(test)]
+mod tests_kinds;

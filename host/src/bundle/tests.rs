@@ -578,6 +578,24 @@ needs = [\"a\"]
         insta::assert_snapshot!(error("[services.web]\ncommand = \"srv\"\nenv = { \"A=B\" = \"c\" }\n"), @"bundle.toml:3:9: invalid environment variable name `A=B` in service `web`: it must be non-empty and contain no `=` or NUL");
     }
 
+    /// What a start would refuse only once it got there (a spawn failing on a NUL, a
+    /// timeout of nothing, a name no file can carry) is refused while loading, with a
+    /// position, so `teamster check` finds it.
+    #[test]
+    fn what_a_start_could_not_use() {
+        insta::assert_snapshot!(error("[services.web]\ncommand = \"srv\"\nenv = { A = \"x\\u0000y\" }\n"), @"bundle.toml:3:13: env `A` of service `web` contains a NUL byte, which cannot be passed to a process");
+        insta::assert_snapshot!(error("[services.web]\ncommand = [\"srv\", \"a\\u0000\"]\n"), @"bundle.toml:2:19: `command[1]` of service `web` contains a NUL byte, which cannot be passed to a process");
+        insta::assert_snapshot!(error("startup_timeout = 0\n"), @r#"bundle.toml:1:19: invalid `startup_timeout`: 0s leaves no time for any service to become ready; give a positive duration such as "15s""#);
+        insta::assert_snapshot!(error("startup_timeout = \"0ms\"\n"), @r#"bundle.toml:1:19: invalid `startup_timeout`: 0s leaves no time for any service to become ready; give a positive duration such as "15s""#);
+        let long = format!("[services.{}]\ncommand = \"srv\"\n", "a".repeat(5000));
+        insta::assert_snapshot!(error(&long), @"bundle.toml:1:11: service name `aaaaaaaaaaaaaaaaaaaaaaaa…` is 5000 characters long; names are at most 64 characters, since they name the service's files");
+        // The longest name allowed is fine.
+        super::parse(&format!(
+            "[services.{}]\ncommand = \"srv\"\n",
+            "a".repeat(64)
+        ));
+    }
+
     #[test]
     fn readiness() {
         let ready = |condition: &str| {
@@ -597,7 +615,8 @@ needs = [\"a\"]
         insta::assert_snapshot!(ready("{ tcp = 70000 }"), @"bundle.toml:3:17: invalid readiness condition for service `web`: port 70000 is outside 1..=65535");
         insta::assert_snapshot!(ready("{ tcp = \"localhost\" }"), @"bundle.toml:3:17: invalid readiness condition for service `web`: `localhost` is not `host:port` or a port number");
         insta::assert_snapshot!(ready("{ tcp = \":80\" }"), @"bundle.toml:3:17: invalid readiness condition for service `web`: `:80` is not `host:port` or a port number");
-        insta::assert_snapshot!(ready("{ http = \"localhost:8000\" }"), @"bundle.toml:3:18: invalid readiness condition for service `web`: `localhost:8000` is not an `http://` or `https://` URL");
+        insta::assert_snapshot!(ready("{ http = \"localhost:8000\" }"), @"bundle.toml:3:18: invalid readiness condition for service `web`: `localhost:8000` is not an `http://` URL");
+        insta::assert_snapshot!(ready("{ http = \"https://127.0.0.1:8443/\" }"), @"bundle.toml:3:18: invalid readiness condition for service `web`: `https://127.0.0.1:8443/` is an `https://` URL, but `http` conditions speak plain http only; use an `http://` URL, or a `tcp` condition for a TLS port");
         insta::assert_snapshot!(ready("{ http = { url = \"http://x/\", status = 42 } }"), @"bundle.toml:3:18: invalid readiness condition for service `web`: status 42 is outside 100..=599");
         insta::assert_snapshot!(ready("{ socket = \"\" }"), @"bundle.toml:3:20: invalid readiness condition for service `web`: the path is empty");
         insta::assert_snapshot!(ready("{ command = [] }"), @"bundle.toml:3:21: invalid readiness condition for service `web`: the probe command is empty");

@@ -6,13 +6,65 @@
 //! usable, and every `${…}` reference names something that exists (see
 //! [`super::interpolate`]). The checks work on the finished [`BundleSpec`], which has no positions; a
 //! [`Locate`] implementation maps each finding back to the file (or to nothing, for code).
+//!
+//! # Kinds
+//!
+//! Whether a `kind` exists, whether its `config` fits and whether its `grants` are
+//! programs it declares depends on the plugins, built in or installed, which this module
+//! does not own. Those rules ([`validate_kinds`]) ask a [`KindCheck`] and stay out of
+//! loading, so that [`BundleSpec::load`] and the other front doors remain pure functions of
+//! the text (no registry read, no plugin compiled). `teamster check` loads with a
+//! [`KindCheck`] ([`BundleSpec::load_with_kinds`]), which gives its findings positions in
+//! the file; [`Bundle::start`](crate::Bundle::start) asks the same rules for every kind
+//! service before anything starts, where the positions are no longer known.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use super::error::{BundleError, Location, ReadinessError, closest};
-use super::interpolate::{CycleReference, Place, check_references, find_reference_to};
-use super::spec::{BundleSpec, LogReady, Readiness, ServiceSpec};
+use super::error::{
+    BundleError, KeyPath, Location, MAX_NAME_LEN, ReadinessError, UndeclaredGrant, closest,
+};
+use super::interpolate::{CycleReference, Place, check_references, fields, find_reference_to};
+use super::spec::{BundleSpec, KindRef, LogReady, Readiness, ServiceSpec};
+
+/// What validation needs to know about plugin kinds. The orchestrator answers from its
+/// plugin host (`orchestrator::kinds`); tests answer from a table.
+pub trait KindCheck {
+    /// Checks one service's kind: that it exists, that its config fits, and that its
+    /// grants are programs it declares.
+    fn check_kind(&self, kind: &KindRef) -> Result<(), KindProblem>;
+}
+
+/// What is wrong with a service's kind, as a [`KindCheck`] finds it.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum KindProblem {
+    /// No kind of that name.
+    Unknown {
+        /// The kinds that exist.
+        known: Vec<String>,
+    },
+    /// The kind's plugin exists but cannot be used.
+    Unusable(Box<dyn std::error::Error + Send + Sync>),
+    /// The config does not fit.
+    Config {
+        /// The offending key inside `config`, as a path (`port`, `users[0].name`); empty
+        /// for the table itself.
+        key: String,
+        /// Whether the key's value is at fault (a wrong type) rather than the key itself
+        /// (an unknown key).
+        value: bool,
+        /// What is wrong.
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// Entry `index` of `grants` names a program the plugin does not declare.
+    Grant {
+        /// The entry.
+        index: usize,
+        /// What the plugin declares.
+        declared: Vec<String>,
+    },
+}
 
 /// A place in a bundle that a finding can point at.
 #[derive(Debug, Clone, Copy)]
@@ -29,6 +81,20 @@ pub(crate) enum Site<'a> {
     Kind(&'a str),
     /// The service's `connection` table, or the key of its entry `index`.
     Connection(&'a str, Option<usize>),
+    /// Entry `index` of the service's `grants`.
+    Grant(&'a str, usize),
+    /// A key of the service's `config` (a path such as `users[0].name`; empty for the
+    /// table), or its value.
+    Config {
+        /// The service.
+        service: &'a str,
+        /// The key's path inside `config`.
+        key: &'a str,
+        /// Whether the value rather than the key is meant.
+        value: bool,
+    },
+    /// The top-level `startup_timeout`.
+    StartupTimeout,
     /// The text `start..end` (byte offsets) of `value`, a value that may hold references.
     Reference {
         /// The service holding the value.
@@ -73,6 +139,81 @@ impl BundleSpec {
         };
         validate(self, &Unplaced(at))
     }
+
+    /// Checks every `kind` service against `kinds` (see [the module docs](self)). Errors
+    /// name the bundle file, without a position.
+    pub fn validate_kinds(&self, kinds: &dyn KindCheck) -> Result<(), BundleError> {
+        let at = match &self.source {
+            Some(path) => Location::File {
+                path: Arc::new(path.clone()),
+            },
+            None => Location::Code,
+        };
+        validate_kinds(self, kinds, &Unplaced(at))
+    }
+}
+
+impl ServiceSpec {
+    /// Checks this service's kind, if it has one, against `kinds`; errors have no position.
+    pub fn validate_kind(&self, kinds: &dyn KindCheck) -> Result<(), BundleError> {
+        check_kind(self, kinds, &Unplaced(Location::Code))
+    }
+}
+
+/// Applies the rules that need the plugins (see [the module docs](self)) to every `kind`
+/// service, in declaration order.
+pub(crate) fn validate_kinds(
+    spec: &BundleSpec,
+    kinds: &dyn KindCheck,
+    locate: &dyn Locate,
+) -> Result<(), BundleError> {
+    spec.services
+        .iter()
+        .try_for_each(|service| check_kind(service, kinds, locate))
+}
+
+fn check_kind(
+    service: &ServiceSpec,
+    kinds: &dyn KindCheck,
+    locate: &dyn Locate,
+) -> Result<(), BundleError> {
+    let Some(kind) = &service.kind else {
+        return Ok(());
+    };
+    let name = service.name.as_str();
+    kinds.check_kind(kind).map_err(|problem| match problem {
+        KindProblem::Unknown { known } => BundleError::UnknownKind {
+            at: locate.locate(Site::Kind(name)),
+            service: name.to_owned(),
+            kind: kind.name.clone(),
+            known,
+        },
+        KindProblem::Unusable(source) => BundleError::UnusableKind {
+            at: locate.locate(Site::Kind(name)),
+            service: name.to_owned(),
+            kind: kind.name.clone(),
+            source,
+        },
+        KindProblem::Config { key, value, source } => BundleError::InvalidConfig {
+            at: locate.locate(Site::Config {
+                service: name,
+                key: &key,
+                value,
+            }),
+            service: name.to_owned(),
+            kind: kind.name.clone(),
+            source,
+        },
+        KindProblem::Grant { index, declared } => BundleError::UndeclaredGrant {
+            at: locate.locate(Site::Grant(name, index)),
+            service: name.to_owned(),
+            grant: Box::new(UndeclaredGrant {
+                kind: kind.name.clone(),
+                program: kind.grants.get(index).cloned().unwrap_or_default(),
+                declared,
+            }),
+        },
+    })
 }
 
 /// Whether `name` is a usable service or kind name: `[A-Za-z0-9_-]+`.
@@ -83,11 +224,35 @@ pub(crate) fn is_valid_name(name: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
+/// A name too long for the service's files (see [`MAX_NAME_LEN`]), as an error at `at`.
+pub(crate) fn check_name_length(
+    name: &str,
+    at: impl FnOnce() -> Location,
+) -> Result<(), BundleError> {
+    let len = name.chars().count();
+    if len > MAX_NAME_LEN {
+        return Err(BundleError::NameTooLong {
+            at: at(),
+            name: name.to_owned(),
+            len,
+        });
+    }
+    Ok(())
+}
+
 /// Applies every rule to `spec`, reporting the first finding in declaration order.
 pub(crate) fn validate(spec: &BundleSpec, locate: &dyn Locate) -> Result<(), BundleError> {
+    if spec.startup_timeout.is_zero() {
+        return Err(BundleError::InvalidValue {
+            at: locate.locate(Site::StartupTimeout),
+            key: KeyPath::top("startup_timeout"),
+            reason: "0s leaves no time for any service to become ready; give a positive duration such as \"15s\"".to_owned(),
+        });
+    }
     let mut seen: HashMap<&str, usize> = HashMap::new();
     for (index, service) in spec.services.iter().enumerate() {
         let name = service.name.as_str();
+        check_name_length(name, || locate.locate(Site::Service(name)))?;
         if !is_valid_name(name) {
             return Err(BundleError::InvalidName {
                 at: locate.locate(Site::Service(name)),
@@ -137,6 +302,23 @@ fn check_service(service: &ServiceSpec, locate: &dyn Locate) -> Result<(), Bundl
             });
         }
     }
+    // Checked here rather than at the spawn, where it would fail with the bare "nul byte
+    // found in provided data" after other services had started.
+    for (place, value) in fields(service) {
+        if let Some(offset) = value.find('\0') {
+            return Err(BundleError::NulInValue {
+                at: locate.locate(Site::Reference {
+                    service: name,
+                    place,
+                    value,
+                    start: offset,
+                    end: offset + 1,
+                }),
+                service: name.to_owned(),
+                field: place.field(service),
+            });
+        }
+    }
     if !service.connection.is_empty() && service.kind.is_some() {
         return Err(BundleError::ConnectionWithKind {
             at: locate.locate(Site::Connection(name, None)),
@@ -173,9 +355,11 @@ fn check_readiness(ready: &Readiness, service: &ServiceSpec) -> Result<(), Readi
             address: format!(":{port}"),
         }),
         Readiness::Tcp { .. } => Ok(()),
-        Readiness::Http { url, .. }
-            if !(url.starts_with("http://") || url.starts_with("https://")) =>
-        {
+        // The probe speaks plain HTTP; an `https://` URL could never succeed.
+        Readiness::Http { url, .. } if url.starts_with("https://") => {
+            Err(ReadinessError::Https { url: url.clone() })
+        }
+        Readiness::Http { url, .. } if !url.starts_with("http://") => {
             Err(ReadinessError::Url { url: url.clone() })
         }
         Readiness::Http {

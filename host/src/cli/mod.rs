@@ -253,8 +253,10 @@ fn parse_grace(text: &str) -> Result<std::time::Duration, String> {
     crate::bundle::duration::parse_duration(text).map_err(|e| e.to_string())
 }
 
-/// Loads a bundle for `check`: from a file, or from stdin for `-`.
+/// Loads a bundle for `check`: from a file, or from stdin for `-`. Kind services are
+/// checked against the plugins too (kind, config, grants), as a start would check them.
 fn check_load(bundle: &std::path::Path) -> Result<crate::BundleSpec, crate::bundle::BundleError> {
+    let kinds = crate::orchestrator::kinds::ProcessKinds;
     if bundle == std::path::Path::new("-") {
         let mut text = String::new();
         std::io::Read::read_to_string(&mut std::io::stdin(), &mut text).map_err(|source| {
@@ -263,7 +265,11 @@ fn check_load(bundle: &std::path::Path) -> Result<crate::BundleSpec, crate::bund
                 source,
             }
         })?;
-        return crate::BundleSpec::parse_any(&text, std::path::Path::new("<stdin>"));
+        return crate::BundleSpec::parse_any_with(
+            &text,
+            std::path::Path::new("<stdin>"),
+            Some(&kinds),
+        );
     }
-    crate::BundleSpec::load(bundle)
+    crate::BundleSpec::load_with_kinds(bundle, &kinds)
 }

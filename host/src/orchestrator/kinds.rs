@@ -1,16 +1,21 @@
 //! Plugin kinds in a bundle: resolving them, allocating their ports, and turning a
 //! plugin's `configure` answer into the service's effective spec.
 //!
-//! Kinds are resolved and their config checked before anything starts, so a typo in a
-//! kind name or a config key fails the bundle at once instead of after a minute of
-//! starting other services. `configure` runs later, right before the service spawns,
-//! because by then the services it needs are ready and their connection info is known.
+//! Kinds are resolved and checked before anything starts (the rules of
+//! `bundle::validate::validate_kinds`, answered here by [`ProcessKinds`]), so a typo in a
+//! kind name, a config key or a grant fails the bundle at once instead of after a minute of
+//! starting other services; `teamster check` asks the same rules. `configure` runs later,
+//! right before the service spawns, because by then the services it needs are ready and
+//! their connection info is known.
 
 use std::sync::{Arc, OnceLock};
 
 use super::error::StartError;
-use crate::bundle::spec::ServiceSpec;
-use crate::plugin::{Plugin, PluginHost, PluginHostConfig, PluginService, RunEnv, ServiceContext};
+use crate::bundle::spec::{KindRef, ServiceSpec};
+use crate::bundle::{KindCheck, KindProblem};
+use crate::plugin::{
+    Plugin, PluginError, PluginHost, PluginHostConfig, PluginService, RunEnv, ServiceContext,
+};
 use crate::ports::{PortAllocator, PortLease};
 
 /// One plugin platform per process: the engine and compiled components are shared by
@@ -49,6 +54,90 @@ pub fn port_allocator() -> Result<&'static PortAllocator, String> {
         .map_err(Clone::clone)
 }
 
+/// The kinds of the process-wide plugin host (built in and installed), for bundle
+/// validation. The host is created for the first kind service checked, so a bundle
+/// without one never starts an engine.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ProcessKinds;
+
+impl KindCheck for ProcessKinds {
+    fn check_kind(&self, kind: &KindRef) -> Result<(), KindProblem> {
+        let host = plugin_host().map_err(|message| KindProblem::Unusable(message.into()))?;
+        host.check_kind(kind)
+    }
+}
+
+impl KindCheck for PluginHost {
+    fn check_kind(&self, kind: &KindRef) -> Result<(), KindProblem> {
+        let plugin = self.resolve(&kind.name).map_err(|e| match e {
+            PluginError::UnknownKind { known, .. } => KindProblem::Unknown { known },
+            other => KindProblem::Unusable(Box::new(other)),
+        })?;
+        plugin
+            .validate_config(&kind.config)
+            .map_err(|e| KindProblem::Config {
+                key: e.key().to_owned(),
+                value: e.is_about_value(),
+                source: Box::new(e),
+            })?;
+        port_choice(&kind.config).map_err(|e| KindProblem::Config {
+            key: "port".to_owned(),
+            value: true,
+            source: Box::new(e),
+        })?;
+        plugin.check_grants(&kind.grants).map_err(|e| {
+            let index = match &e {
+                PluginError::UndeclaredGrant { program, .. } => {
+                    kind.grants.iter().position(|g| g == program)
+                }
+                _ => None,
+            };
+            KindProblem::Grant {
+                index: index.unwrap_or(0),
+                declared: plugin.describe().programs.clone(),
+            }
+        })
+    }
+}
+
+/// The `port` key, which every kind accepts and the host reads itself to lease the
+/// service's main port before the plugin runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PortChoice {
+    /// `port = N`: reserve N.
+    Fixed(u16),
+    /// `port = "auto"` or no `port`: lease a free one.
+    Auto,
+}
+
+/// A `port` the host cannot read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "`port` must be a port number from 1 to 65535, or \"auto\" to let teamster pick one, not {found}"
+)]
+pub struct PortError {
+    /// The value as JSON.
+    found: String,
+}
+
+fn port_choice(config: &serde_json::Value) -> Result<PortChoice, PortError> {
+    let fixed = |n: &serde_json::Number| {
+        n.as_u64()
+            .and_then(|p| u16::try_from(p).ok())
+            .filter(|p| *p != 0)
+    };
+    match config.get("port") {
+        None => Ok(PortChoice::Auto),
+        Some(serde_json::Value::String(text)) if text == "auto" => Ok(PortChoice::Auto),
+        Some(serde_json::Value::Number(n)) if fixed(n).is_some() => {
+            Ok(PortChoice::Fixed(fixed(n).expect("just checked")))
+        }
+        Some(other) => Err(PortError {
+            found: other.to_string(),
+        }),
+    }
+}
+
 /// A kind service between resolution and spawn.
 #[derive(Debug)]
 pub(crate) struct KindSlot {
@@ -57,31 +146,22 @@ pub(crate) struct KindSlot {
     pub leases: Vec<(String, PortLease)>,
 }
 
-/// Resolves the kind of `spec` (if any), checks its config, and allocates its main port:
-/// `port = N` in the config reserves N, anything else (absent or `"auto"`) picks a free one.
+/// Checks the kind of `spec` (if any), resolves it, and allocates its main port: `port = N`
+/// in the config reserves N, `"auto"` (or no `port`) picks a free one.
 pub(crate) fn resolve(spec: &ServiceSpec) -> Result<Option<KindSlot>, StartError> {
     let Some(kind) = &spec.kind else {
         return Ok(None);
     };
+    spec.validate_kind(&ProcessKinds)
+        .map_err(StartError::Invalid)?;
     let host = plugin_host().map_err(|m| message_error(&spec.name, m))?;
     let plugin = host
         .resolve(&kind.name)
         .map_err(|e| configure_error(&spec.name, e))?;
-    plugin
-        .check_config(&spec.name, &kind.config)
-        .map_err(|e| configure_error(&spec.name, e))?;
     let ports = port_allocator().map_err(|m| message_error(&spec.name, m))?;
-    let lease = match kind.config.get("port") {
-        Some(serde_json::Value::Number(n)) => {
-            let port = n
-                .as_u64()
-                .and_then(|p| u16::try_from(p).ok())
-                .ok_or_else(|| {
-                    message_error(&spec.name, format!("`port = {n}` is not a valid port"))
-                })?;
-            ports.reserve(port)
-        }
-        _ => ports.allocate(),
+    let lease = match port_choice(&kind.config).map_err(|e| configure_error(&spec.name, e))? {
+        PortChoice::Fixed(port) => ports.reserve(port),
+        PortChoice::Auto => ports.allocate(),
     }
     .map_err(|e| configure_error(&spec.name, e))?;
     Ok(Some(KindSlot {
@@ -118,9 +198,11 @@ pub(crate) fn configure(
         user: spec.user.clone(),
         extra_env: Vec::new(),
     };
+    // The bundle's `grants` add to the install-time grants (checked to be declared
+    // programs before the start).
     let service = slot
         .plugin
-        .instantiate(ctx, run_env, &[])
+        .instantiate(ctx, run_env, &kind.grants)
         .map_err(|e| configure_error(&spec.name, e))?;
     // What the plugin logs (and prints) belongs with the service's own lines.
     service.set_log_sink(Some(Arc::new(move |log: &crate::plugin::PluginLog| {

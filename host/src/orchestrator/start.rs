@@ -432,11 +432,16 @@ impl Starter {
                     reason: reason.clone(),
                 });
                 self.wait_finished(i).await;
-                return Err(StartError::ServiceFailed(Box::new(self.report(
-                    i,
-                    format!("failed: {reason}"),
-                    Some(elapsed),
-                ))));
+                // A kind service's reason may be its plugin's own message, which can end in
+                // advice (a refusal says how to grant a program): the time must not be
+                // glued onto text the host did not write, so it goes first.
+                let (what, elapsed) = if self.hooks[i].is_some() {
+                    let secs = elapsed.as_secs_f64();
+                    (format!("failed after {secs:.2}s: {reason}"), None)
+                } else {
+                    (format!("failed: {reason}"), Some(elapsed))
+                };
+                return Err(StartError::ServiceFailed(Box::new(self.report(i, what, elapsed))));
             }
             ServiceEvent::Finished => self.finished[i] = true,
         }

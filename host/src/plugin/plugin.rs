@@ -12,7 +12,7 @@ use super::limits::Export;
 use super::logbook::SharedLogBook;
 use super::programs::Programs;
 use super::run::RunEnv;
-use super::schema;
+use super::schema::{self, SchemaError};
 use super::service::{Live, PluginService, ServiceContext, Slot};
 use super::state::StoreState;
 
@@ -188,20 +188,24 @@ impl Plugin {
         &self.grants
     }
 
-    /// Checks `ctx.config` against the kind's schema without instantiating anything.
+    /// Checks a service's config against the kind's schema without instantiating anything.
     pub fn check_config(
         &self,
         service: &str,
         config: &serde_json::Value,
     ) -> Result<(), PluginError> {
+        self.validate_config(config)
+            .map_err(|source| PluginError::Config {
+                service: service.to_string(),
+                kind: self.info.name.clone(),
+                source,
+            })
+    }
+
+    /// Checks a config against the kind's schema; the error names the offending key.
+    pub fn validate_config(&self, config: &serde_json::Value) -> Result<(), SchemaError> {
         match &self.schema {
-            Some(schema) => {
-                schema::validate(schema, config).map_err(|source| PluginError::Config {
-                    service: service.to_string(),
-                    kind: self.info.name.clone(),
-                    source,
-                })
-            }
+            Some(schema) => schema::validate(schema, config),
             None => Ok(()),
         }
     }

@@ -9,7 +9,8 @@
 use serde_json::Value;
 
 /// Why a config does not fit its schema. Keys are written as paths: `subcommands.psql`,
-/// `command[1]`.
+/// `command[1]`; the table itself is `config` in messages, and an empty path in
+/// [`SchemaError::key`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum SchemaError {
@@ -28,9 +29,9 @@ pub enum SchemaError {
         known: Vec<String>,
     },
     /// A value of the wrong type.
-    #[error("`{key}` must be {expected}, not {found}")]
+    #[error("`{}` must be {expected}, not {found}", shown(.key))]
     Type {
-        /// The key's path (`config` for the table itself).
+        /// The key's path (empty for the table itself).
         key: String,
         /// The allowed types, in words.
         expected: String,
@@ -38,7 +39,7 @@ pub enum SchemaError {
         found: &'static str,
     },
     /// A value outside an enumeration.
-    #[error("`{key}` must be one of {allowed}, not {found}")]
+    #[error("`{}` must be one of {allowed}, not {found}", shown(.key))]
     Enum {
         /// The key's path.
         key: String,
@@ -47,6 +48,29 @@ pub enum SchemaError {
         /// The value found, as JSON.
         found: String,
     },
+}
+
+impl SchemaError {
+    /// The path of the offending key inside the config (empty for the table itself).
+    pub fn key(&self) -> &str {
+        match self {
+            SchemaError::Missing { key }
+            | SchemaError::Unknown { key, .. }
+            | SchemaError::Type { key, .. }
+            | SchemaError::Enum { key, .. } => key,
+        }
+    }
+
+    /// Whether the key's value is at fault (a wrong type or value) rather than the key (an
+    /// unknown or missing one).
+    pub fn is_about_value(&self) -> bool {
+        matches!(self, SchemaError::Type { .. } | SchemaError::Enum { .. })
+    }
+}
+
+/// A key path as messages show it: the table itself is `config`.
+fn shown(key: &str) -> &str {
+    if key.is_empty() { "config" } else { key }
 }
 
 /// Checks `value` against `schema`.
@@ -58,13 +82,7 @@ fn check(schema: &Value, value: &Value, path: &str) -> Result<(), SchemaError> {
     let Some(rules) = schema.as_object() else {
         return Ok(());
     };
-    let key = || {
-        if path.is_empty() {
-            "config".to_string()
-        } else {
-            path.to_string()
-        }
-    };
+    let key = || path.to_string();
     if let Some(ty) = rules.get("type") {
         let allowed: Vec<&str> = match ty {
             Value::String(t) => vec![t.as_str()],
@@ -124,7 +142,7 @@ fn check(schema: &Value, value: &Value, path: &str) -> Result<(), SchemaError> {
         Value::Array(items) => {
             if let Some(sub) = rules.get("items") {
                 for (i, item) in items.iter().enumerate() {
-                    check(sub, item, &format!("{}[{i}]", key()))?;
+                    check(sub, item, &format!("{path}[{i}]"))?;
                 }
             }
         }

@@ -1,4 +1,5 @@
 //! Plugin kinds driven through the orchestrator and the `teamster` binary, on real processes.
 
+mod check;
 mod generic;
 mod scaffold;
