@@ -43,6 +43,7 @@ impl<K: Kind> Guest for Adapter<K> {
     fn open(ctx: types::ServiceContext) -> Result<(), String> {
         let config = parse_config::<K::Config>(&ctx.config)
             .map_err(|e| format!("invalid config for service `{}`: {e}", ctx.name))?;
+        crate::fs::set_data_dir(&ctx.data_dir);
         let svc = Service {
             name: ctx.name,
             project_dir: ctx.project_dir,

@@ -52,9 +52,11 @@ impl From<&str> for Error {
     }
 }
 
+/// Without the path, which `std::io::Error` does not carry; [`crate::fs`] names it, and
+/// says when it is outside the sandbox.
 impl From<std::io::Error> for Error {
     fn from(err: std::io::Error) -> Self {
-        Error::msg(err.to_string())
+        Error::msg(crate::fs::reason(&err))
     }
 }
 

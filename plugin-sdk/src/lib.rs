@@ -7,8 +7,10 @@
 //! [`Kind`], and one macro, [`export_kind!`].
 //!
 //! A plugin runs sandboxed: no environment, no network, and a file system limited to the
-//! service's data directory. Helper programs run through the host with [`Command::run`],
-//! and only if the plugin declared them in [`Info::program`] and the user granted them.
+//! service's data directory (read and write it with [`fs`], whose errors say when a path is
+//! outside it). Every program the host starts for the plugin (the service's own, its
+//! readiness probes, sub-commands, and helpers run with [`Command::run`]) must be declared
+//! in [`Info::program`] and granted by the user.
 //!
 //! # A complete plugin
 //!
@@ -47,8 +49,9 @@
 //!     }
 //!
 //!     fn setup(svc: &Service<Config>) -> Result<(), Error> {
-//!         // The data directory is the only place a plugin can write.
-//!         std::fs::write(svc.data_path("greeting"), svc.config.greeting.as_str())?;
+//!         // The data directory is the only place a plugin can write. `fs` errors name
+//!         // the path, and say when it is outside that directory.
+//!         teamster_plugin_sdk::fs::write(svc.data_path("greeting"), svc.config.greeting.as_str())?;
 //!         let out = Command::new("sh").args(["-c", "echo prepared"]).run()?;
 //!         teamster_plugin_sdk::log::info(out.stdout.trim());
 //!         Ok(())
@@ -84,6 +87,7 @@
 mod command;
 mod config;
 mod error;
+pub mod fs;
 mod invocation;
 pub mod log;
 mod needle;

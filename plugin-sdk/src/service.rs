@@ -49,8 +49,12 @@ impl Info {
         }
     }
 
-    /// Declares a program the plugin may [`run`](crate::Command::run). Users see the list at
-    /// install time and grant it; anything undeclared is refused.
+    /// Declares a program the host may start for the plugin: the service's main program
+    /// ([`crate::Kind::configure`]), a readiness probe, a sub-command, or a helper it
+    /// [`run`](crate::Command::run)s. Users see the list at install time and grant it;
+    /// anything undeclared is refused, whichever way it is asked for. A path reaches a
+    /// program only where the host resolves its name to that path; start any other
+    /// binary through a declared shell (`sh -c 'exec "$0" "$@"' <path> <args…>`).
     #[must_use]
     pub fn program(mut self, name: impl Into<String>) -> Self {
         self.programs.push(name.into());

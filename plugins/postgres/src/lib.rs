@@ -24,7 +24,7 @@ use std::sync::LazyLock;
 use serde::Deserialize;
 use teamster_plugin_sdk::{
     Command, Error, Info, Kind, Needle, PortSetting, Process, Readiness, Service, Stream,
-    find_program, log,
+    find_program, fs, log,
 };
 
 /// The JSON schema of [`Config`], checked by the host before the plugin sees the config.
@@ -278,7 +278,7 @@ impl Kind for Postgres {
         let pwfile = svc.data_path("pwfile");
         match &cfg.password {
             Some(password) => {
-                std::fs::write(&pwfile, password)?;
+                fs::write(&pwfile, password)?;
                 options.push(format!("--pwfile={}", pwfile.display()));
                 options.push("--auth=password".to_string());
             }
@@ -309,7 +309,7 @@ impl Kind for Postgres {
         .map_err(|e| e.context(format!("initdb of service `{}`", svc.name)));
         // The password must not outlive setup, whether initdb worked or not.
         if cfg.password.is_some() {
-            let _ = std::fs::remove_file(&pwfile);
+            let _ = fs::remove_file(&pwfile);
         }
         let out = out?;
         log::info(format!(
@@ -499,7 +499,7 @@ fn load_sql_files(svc: &Service<Config>, db: &Database) -> Result<(), Error> {
                 db.name, svc.name
             ))
         })?;
-    std::fs::write(&marker, db.sql_files.join("\n"))?;
+    fs::write(&marker, db.sql_files.join("\n"))?;
     log::info(format!(
         "loaded {} SQL file(s) into `{}`",
         db.sql_files.len(),

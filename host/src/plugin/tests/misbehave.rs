@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 use teamster_plugin_artifacts::testing::MISBEHAVE;
 
-use super::{artifact_path, chain, context, run_env, test_host, which};
+use super::{artifact_path, chain, context, redact, run_env, test_host, which};
 use crate::logs::Stream;
 use crate::plugin::{CallLimits, Limits, Plugin, PluginHost, PluginService};
 use crate::service::hooks::ServiceHooks;
@@ -258,8 +258,41 @@ fn files_outside_the_data_dir_are_invisible() {
         json!({"mode": "read-outside", "path": "/etc/hostname"}),
         &[],
     );
-    let err = svc.setup().unwrap_err();
-    insta::assert_snapshot!("read_outside", chain(&err));
+    let outside = svc.setup().unwrap_err();
+    // `..` out of the data directory is outside too.
+    let escape = dir.path().join("data/svc/../other/secret");
+    let svc = open(
+        &plugin,
+        dir.path(),
+        json!({"mode": "read-outside", "path": escape.to_str().unwrap()}),
+        &[],
+    );
+    let escaped = svc.setup().unwrap_err();
+    // A missing file inside is just missing.
+    let missing = dir.path().join("data/svc/nope.txt");
+    let svc = open(
+        &plugin,
+        dir.path(),
+        json!({"mode": "read-outside", "path": missing.to_str().unwrap()}),
+        &[],
+    );
+    let absent = svc.setup().unwrap_err();
+    insta::assert_snapshot!(
+        "read_outside",
+        redact(
+            &format!(
+                "outside: {}
+escaped: {}
+missing: {}
+",
+                chain(&outside),
+                chain(&escaped),
+                chain(&absent)
+            ),
+            dir.path(),
+            "[DIR]"
+        )
+    );
 
     let inside = dir.path().join("data/svc/seed.txt");
     std::fs::create_dir_all(inside.parent().unwrap()).unwrap();

@@ -115,8 +115,7 @@ impl Kind for Misbehave {
             }
             Mode::ReadOutside => {
                 let path = svc.config.path.as_deref().unwrap_or("/etc/passwd");
-                let text = std::fs::read_to_string(path)
-                    .map_err(|e| Error::msg(format!("cannot read {path}: {e}")))?;
+                let text = teamster_plugin_sdk::fs::read_to_string(path)?;
                 log::info(format!("read {} bytes from {path}", text.len()));
                 Ok(())
             }
