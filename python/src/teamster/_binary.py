@@ -9,8 +9,6 @@ development (a ``target/debug/teamster``), and ``PATH`` is the last resort for a
 from __future__ import annotations
 
 import os
-import shutil
-import sysconfig
 from pathlib import Path
 from typing import Mapping, Optional
 
@@ -26,6 +24,9 @@ def find_binary(environ: Optional[Mapping[str, str]] = None) -> str:
     rather than a silent fallback to another copy), the scripts directory of this
     interpreter, then ``PATH``.
     """
+    import shutil
+    import sysconfig
+
     env = os.environ if environ is None else environ
     explicit = env.get(BIN_ENV, "")
     if explicit:

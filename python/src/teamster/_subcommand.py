@@ -8,12 +8,13 @@ with its own stdio, so ``run()`` can be an interactive ``psql`` on the terminal.
 from __future__ import annotations
 
 import os
-import subprocess
 from typing import TYPE_CHECKING, Any, Dict, List, Optional
 
 from ._errors import SubcommandError
 
 if TYPE_CHECKING:
+    import subprocess
+
     from ._bundle import Bundle
 
 __all__ = ["Subcommand", "ProcessStats"]
@@ -66,11 +67,15 @@ class Subcommand:
 
     def popen(self, **kwargs: Any) -> subprocess.Popen[Any]:
         """Starts it with ``subprocess.Popen`` (extra keyword arguments are passed on)."""
+        import subprocess
+
         return subprocess.Popen(self.argv, **{**self._popen_kwargs(), **kwargs})
 
     def run(self, check: bool = True, input: Optional[str] = None) -> int:
         """Runs it on this terminal (inheriting stdin, stdout and stderr); returns its exit
         status, raising ``SubcommandError`` on a non-zero one when ``check``."""
+        import subprocess
+
         completed = subprocess.run(
             self.argv, input=input, text=input is not None, **self._popen_kwargs()
         )
@@ -80,6 +85,8 @@ class Subcommand:
 
     def output(self, check: bool = True, input: Optional[str] = None, stderr: bool = False) -> str:
         """Runs it and returns its stdout (and stderr, with ``stderr=True``) as text."""
+        import subprocess
+
         completed = subprocess.run(
             self.argv, input=input, capture_output=True, text=True, **self._popen_kwargs()
         )
