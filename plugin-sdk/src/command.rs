@@ -18,7 +18,9 @@ pub struct Command {
 }
 
 impl Command {
-    /// A command running `program`: a name looked up like [`find_program`], or an absolute path.
+    /// A command running `program`: a name looked up like [`find_program`], or the absolute
+    /// path that name resolves to. Run or returned as a sub-command, it must be declared
+    /// ([`crate::Info::program`]) and granted.
     pub fn new(program: impl Into<String>) -> Self {
         Command {
             invocation: Invocation::new(program),

@@ -36,7 +36,8 @@ impl Readiness {
         Readiness(types::Readiness::File(path.into()))
     }
 
-    /// This command exits with status 0 (the host retries it until the deadline).
+    /// This command exits with status 0 (the host retries it until the deadline). Its
+    /// program must be declared and granted, like the service's own.
     pub fn probe<I, S>(argv: I) -> Self
     where
         I: IntoIterator<Item = S>,
@@ -67,7 +68,9 @@ pub struct Process {
 }
 
 impl Process {
-    /// A process running `program` (a name on the service's PATH or an absolute path).
+    /// A process running `program`: a name looked up like [`crate::find_program`], or the
+    /// absolute path that name resolves to. The program must be declared
+    /// ([`crate::Info::program`]) and granted, or the host refuses to start the service.
     pub fn new(program: impl Into<String>) -> Self {
         Process {
             invocation: Invocation::new(program),

@@ -24,11 +24,13 @@
 //! and export.
 //!
 //! # Capabilities
-//! A plugin may `run` a program only if it declares it in `describe` *and* the user granted
-//! it (at `plugin install`, or in the bundle). Built-in plugins are granted what they
-//! declare. Plugins get no network (no sockets are linked), no environment, and no files
-//! beyond the service's data directory; a component importing anything else is refused at
-//! load, with the offending imports listed.
+//! Every program the host starts for a plugin (the service's main program and readiness
+//! probes from `configure`, sub-commands, `host.run` helpers) must be declared in
+//! `describe` *and* granted by the user (at `plugin install`, or in the bundle's
+//! `grants`); one gate checks them all (`programs.rs`). Built-in plugins are granted what
+//! they declare. Plugins get no network (no sockets are linked), no environment, and no
+//! files beyond the service's data directory; a component importing anything else is
+//! refused at load, with the offending imports listed.
 //!
 //! # Caveats
 //! - Calls block: the orchestrator must make them from blocking threads.
