@@ -18,6 +18,12 @@ pub enum ParseDurationError {
         /// The number without a unit.
         number: String,
     },
+    /// A number in scientific notation (`1e30s`).
+    #[error("`{text}` is in scientific notation, which durations do not take; write for example `15s` or `1h`")]
+    Scientific {
+        /// The duration as written.
+        text: String,
+    },
     /// A unit was not one of the known ones.
     #[error("unknown unit `{unit}`; use `ms`, `s`, `m` or `h`")]
     UnknownUnit {
@@ -85,6 +91,15 @@ pub fn parse_duration(text: &str) -> Result<Duration, ParseDurationError> {
             });
         }
         let Some(&(_, per_unit)) = UNITS.iter().find(|(name, _)| *name == unit) else {
+            let exponent = unit
+                .strip_prefix(['e', 'E'])
+                .is_some_and(|r| r.is_empty() || r.starts_with(['+', '-']))
+                && next.starts_with(|c: char| c.is_ascii_digit());
+            if exponent {
+                return Err(ParseDurationError::Scientific {
+                    text: text.to_owned(),
+                });
+            }
             return Err(ParseDurationError::UnknownUnit {
                 unit: unit.to_owned(),
             });

@@ -175,6 +175,20 @@ pub enum BundleError {
         /// The name.
         name: String,
     },
+    /// A service is named like the bundle's own log (`teamster`).
+    #[error("{}service name `{name}` is reserved for the bundle's own messages; pick another", at.prefix())]
+    ReservedName {
+        /// The name's position.
+        at: Location,
+        /// The name.
+        name: String,
+    },
+    /// The bundle file is not UTF-8.
+    #[error("{}the file is not valid UTF-8 (the first invalid byte is here); save it as UTF-8", at.prefix())]
+    NotUtf8 {
+        /// The first invalid byte.
+        at: Location,
+    },
     /// Two services have the same name (only the builder can produce this).
     #[error("{}service `{name}` is defined twice; service names must be unique", at.prefix())]
     DuplicateService {
@@ -433,7 +447,7 @@ pub struct UndeclaredGrant {
 pub enum ReadinessError {
     /// A table sets no condition at all.
     #[error(
-        "the table sets no condition; use `log`, `tcp`, `http`, `socket`, `file`, `command` or `plugin`"
+        "the table sets no condition; use `log`, `tcp`, `http`, `socket`, `file`, `command`, `plugin` or `client`"
     )]
     Empty,
     /// A `log` table has neither `contains` nor `regex`.
@@ -514,6 +528,8 @@ impl BundleError {
             | BundleError::UnknownKey { at, .. }
             | BundleError::InvalidValue { at, .. }
             | BundleError::InvalidName { at, .. }
+            | BundleError::ReservedName { at, .. }
+            | BundleError::NotUtf8 { at }
             | BundleError::DuplicateService { at, .. }
             | BundleError::UnknownNeed { at, .. }
             | BundleError::NeedsItself { at, .. }
@@ -549,6 +565,8 @@ impl BundleError {
             | BundleError::UnknownKey { at, .. }
             | BundleError::InvalidValue { at, .. }
             | BundleError::InvalidName { at, .. }
+            | BundleError::ReservedName { at, .. }
+            | BundleError::NotUtf8 { at }
             | BundleError::DuplicateService { at, .. }
             | BundleError::UnknownNeed { at, .. }
             | BundleError::NeedsItself { at, .. }

@@ -52,15 +52,30 @@ impl BundleSpec {
     }
 
     fn load_inner(path: &Path, kinds: Option<&dyn KindCheck>) -> Result<BundleSpec, BundleError> {
-        let text = std::fs::read_to_string(path).map_err(|source| BundleError::Read {
-            path: path.to_owned(),
-            source,
-        })?;
+        let text = BundleSpec::read_text(path)?;
         if path.extension().is_some_and(|e| e == "json") {
             BundleSpec::parse_json_with(&text, path, kinds)
         } else {
             BundleSpec::parse_with(&text, path, kinds)
         }
+    }
+
+    /// Reads a bundle file's text; a file that is not UTF-8 is an error at its first bad
+    /// byte.
+    pub fn read_text(path: &Path) -> Result<String, BundleError> {
+        let bytes = std::fs::read(path).map_err(|source| BundleError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        String::from_utf8(bytes).map_err(|e| {
+            let good = e.utf8_error().valid_up_to();
+            let bytes = e.into_bytes();
+            // The valid prefix locates the bad byte: line and column count what precedes it.
+            let prefix = String::from_utf8_lossy(&bytes[..good]).into_owned();
+            BundleError::NotUtf8 {
+                at: Location::from_offset(Arc::new(path.to_owned()), &prefix, prefix.len()),
+            }
+        })
     }
 
     /// Parses and validates `text` as the contents of the bundle file `path`. The path is
@@ -213,6 +228,12 @@ impl Loader<'_> {
         check_name_length(&name, || self.at(name_span.clone()))?;
         if !is_valid_name(&name) {
             return Err(BundleError::InvalidName {
+                at: self.at(name_span),
+                name,
+            });
+        }
+        if name == crate::logs::BUNDLE_SERVICE {
+            return Err(BundleError::ReservedName {
                 at: self.at(name_span),
                 name,
             });
@@ -492,7 +513,7 @@ impl Loader<'_> {
         let at = error
             .span()
             .map_or_else(|| self.whole_file(), |span| self.at(span));
-        let message = error.message().trim().replace('\n', "; ");
+        let message = plain_serde_words(&error.message().trim().replace('\n', "; "));
         // A document that does not even parse has no keys to name.
         let Ok(document) = DeTable::parse(self.text) else {
             return BundleError::Syntax {
@@ -521,6 +542,16 @@ impl Loader<'_> {
             },
         }
     }
+}
+
+/// serde's messages name Rust types (`struct ServiceFile`, `i64`, `as i128`); a bundle's
+/// author should read TOML words instead.
+fn plain_serde_words(message: &str) -> String {
+    message
+        .replace("expected struct ServiceFile", "expected a table of service settings")
+        .replace("expected struct BundleFile", "expected a table")
+        .replace(" as i128, expected i64", ", which is too large")
+        .replace("expected i64", "expected a whole number")
 }
 
 /// Maps validation sites to the spans recorded while loading.

@@ -25,6 +25,31 @@ pub enum ParseSignalError {
         /// The number as written.
         number: i64,
     },
+    /// The signal exists but does not ask a process to end (by default it is ignored,
+    /// stops or continues it), so a graceful stop would only ever end in SIGKILL.
+    #[error(
+        "`{}` does not end a process; stop with SIGTERM (the default), SIGINT, SIGQUIT, SIGHUP, SIGUSR1/2 or SIGKILL",
+        signal.as_str()
+    )]
+    DoesNotStop {
+        /// The signal.
+        signal: Signal,
+    },
+}
+
+/// Refuses signals whose default action is not to end the process.
+fn ends_a_process(signal: Signal) -> Result<Signal, ParseSignalError> {
+    match signal {
+        Signal::SIGSTOP
+        | Signal::SIGTSTP
+        | Signal::SIGTTIN
+        | Signal::SIGTTOU
+        | Signal::SIGCONT
+        | Signal::SIGCHLD
+        | Signal::SIGURG
+        | Signal::SIGWINCH => Err(ParseSignalError::DoesNotStop { signal }),
+        other => Ok(other),
+    }
 }
 
 /// Parses a signal name with or without the `SIG` prefix, in any case.
@@ -35,9 +60,11 @@ pub fn parse_signal_name(name: &str) -> Result<Signal, ParseSignalError> {
     } else {
         format!("SIG{upper}")
     };
-    Signal::from_str(&full).map_err(|_| ParseSignalError::UnknownName {
-        name: name.to_owned(),
-    })
+    Signal::from_str(&full)
+        .map_err(|_| ParseSignalError::UnknownName {
+            name: name.to_owned(),
+        })
+        .and_then(ends_a_process)
 }
 
 /// Parses a signal number such as `15`.
@@ -46,6 +73,7 @@ pub fn parse_signal_number(number: i64) -> Result<Signal, ParseSignalError> {
         .ok()
         .and_then(|n| Signal::try_from(n).ok())
         .ok_or(ParseSignalError::UnknownNumber { number })
+        .and_then(ends_a_process)
 }
 
 #[cfg(test)]

@@ -603,8 +603,8 @@ needs = [\"a\"]
                 "[services.web]\ncommand = \"srv\"\nready = {condition}\n"
             ))
         };
-        insta::assert_snapshot!(ready("{}"), @"bundle.toml:3:9: invalid readiness condition for service `web`: the table sets no condition; use `log`, `tcp`, `http`, `socket`, `file`, `command` or `plugin`");
-        insta::assert_snapshot!(ready("[{ tcp = 1 }, {}]"), @"bundle.toml:3:23: invalid readiness condition for service `web`: the table sets no condition; use `log`, `tcp`, `http`, `socket`, `file`, `command` or `plugin`");
+        insta::assert_snapshot!(ready("{}"), @"bundle.toml:3:9: invalid readiness condition for service `web`: the table sets no condition; use `log`, `tcp`, `http`, `socket`, `file`, `command`, `plugin` or `client`");
+        insta::assert_snapshot!(ready("[{ tcp = 1 }, {}]"), @"bundle.toml:3:23: invalid readiness condition for service `web`: the table sets no condition; use `log`, `tcp`, `http`, `socket`, `file`, `command`, `plugin` or `client`");
         insta::assert_snapshot!(ready("{ log = { stream = \"stderr\" } }"), @"bundle.toml:3:17: invalid readiness condition for service `web`: a `log` table needs `contains` or `regex`");
         insta::assert_snapshot!(ready("{ log = { contains = \"a\", regex = \"b\" } }"), @"bundle.toml:3:17: invalid readiness condition for service `web`: a `log` table takes `contains` or `regex`, not both");
         // The regex crate's own message spans several lines; the first one is ours.

@@ -259,6 +259,12 @@ pub(crate) fn validate(spec: &BundleSpec, locate: &dyn Locate) -> Result<(), Bun
                 name: name.to_owned(),
             });
         }
+        if name == crate::logs::BUNDLE_SERVICE {
+            return Err(BundleError::ReservedName {
+                at: locate.locate(Site::Service(name)),
+                name: name.to_owned(),
+            });
+        }
         if seen.insert(name, index).is_some() {
             return Err(BundleError::DuplicateService {
                 at: locate.locate(Site::Service(name)),

@@ -92,12 +92,7 @@ fn read_bundle(path: &Path) -> Result<Loaded, (ExitCode, String)> {
         let hash = place::spec_hash(None, &text);
         return Ok(Loaded { spec, text, hash });
     }
-    let text = std::fs::read_to_string(path).map_err(|source| {
-        invalid(crate::bundle::BundleError::Read {
-            path: path.to_owned(),
-            source,
-        })
-    })?;
+    let text = BundleSpec::read_text(path).map_err(invalid)?;
     let spec = if path.extension().is_some_and(|e| e == "json") {
         BundleSpec::parse_json(&text, path)
     } else {

@@ -11,6 +11,7 @@ use nix::unistd::Pid;
 
 use crate::fixture::{Project, alive, teamster_bin};
 
+mod corpus;
 mod orphans;
 
 fn signal(pid: u32, sig: Signal) {
