@@ -18,6 +18,9 @@ pub mod service;
 pub mod smtp;
 pub mod supervisor;
 
+#[cfg(test)]
+mod proptests;
+
 pub use bundle::spec::{BundleSpec, ServiceSpec};
 pub use orchestrator::{Bundle, Event, Running, ServiceHandle, StartError};
 

@@ -594,7 +594,13 @@ async fn connection(inner: Arc<Inner>, stream: UnixStream) {
 /// Handles one message; `false` closes the connection.
 fn message(inner: &Arc<Inner>, peer: &Arc<Peer>, state: &mut ConnState, text: &str) -> bool {
     let out = &peer.out;
-    let incoming: wire::Incoming = match serde_json::from_str::<Value>(text) {
+    let parsed = serde_json::from_str::<Value>(text);
+    // `"id": null` is a request to answer (JSON-RPC 2.0); only a missing `id` makes a
+    // notification.
+    let has_id = parsed
+        .as_ref()
+        .is_ok_and(|v| v.as_object().is_some_and(|o| o.contains_key("id")));
+    let incoming: wire::Incoming = match parsed {
         Err(e) => {
             let _ = out.send(wire::error_line(
                 &Value::Null,
@@ -636,10 +642,11 @@ fn message(inner: &Arc<Inner>, peer: &Arc<Peer>, state: &mut ConnState, text: &s
         }
         return true;
     };
-    let Some(id) = incoming.id else {
+    if !has_id {
         // Clients send no notifications the host acts on.
         return true;
-    };
+    }
+    let id = incoming.id.unwrap_or(Value::Null);
     let params = incoming.params;
     if !state.greeted && method != "hello" {
         let _ = out.send(wire::error_line(
