@@ -164,7 +164,7 @@ fn the_control_server_survives_any_line() {
     });
     // With no bundle behind it, a starting server would hold `bundle.wait_ready` for its
     // whole timeout: a failed start answers everything at once.
-    server.failed("no bundle in this test".to_owned());
+    server.failed("no bundle in this test".to_owned(), serde_json::json!({}));
     let line = prop_oneof![
         any::<String>().prop_map(|s| s.replace('\n', " ")),
         Just(r#"{"jsonrpc":"2.0","id":1,"method":"hello","params":{"protocol":1}}"#.to_owned()),

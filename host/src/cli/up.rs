@@ -71,11 +71,21 @@ impl Reporter {
     }
 
     fn error(&self, code: ExitCode, message: &str) -> ExitCode {
+        self.error_with(code, message, None)
+    }
+
+    /// An error, with structured details for a client (`services` of a failed start).
+    fn error_with(&self, code: ExitCode, message: &str, data: Option<Value>) -> ExitCode {
         match self {
             Reporter::Terminal => errln!("error: {message}"),
-            Reporter::Parent => self.send(
-                json!({"event": "error", "exit_code": code as u8, "message": message}),
-            ),
+            Reporter::Parent => {
+                let mut event =
+                    json!({"event": "error", "exit_code": code as u8, "message": message});
+                if let Some(services) = data.as_ref().and_then(|d| d.get("services")) {
+                    event["services"] = services.clone();
+                }
+                self.send(event);
+            }
         }
         code
     }
@@ -285,8 +295,9 @@ async fn run_bundle(
         }
         Err(e) => {
             let message = crate::error_chain(&e);
-            server.failed(message.clone());
-            return reporter.error(ExitCode::StartupFailed, &message);
+            let data = crate::control::server::start_error_data(&e);
+            server.failed(message.clone(), data.clone());
+            return reporter.error_with(ExitCode::StartupFailed, &message, Some(data));
         }
     };
     server.ready(&running);
@@ -632,6 +643,13 @@ fn spawn_daemon(
                     _ => ExitCode::Internal,
                 };
                 let _ = child.wait();
+                if options.json {
+                    // Relayed whole: clients read `services` (who failed, how, last lines).
+                    let mut event = event.clone();
+                    event["exit_code"] = json!(code as u8);
+                    outln!("{event}");
+                    return code;
+                }
                 return detach_error(
                     options.json,
                     code,

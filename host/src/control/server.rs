@@ -88,6 +88,8 @@ pub enum Phase {
     Failed {
         /// The start error, in full.
         message: String,
+        /// The same as data (see [`start_error_data`]).
+        data: Value,
     },
 }
 
@@ -330,9 +332,9 @@ impl ControlServer {
         self.inner.phase.send_replace(Phase::Ready);
     }
 
-    /// The start failed with `message`.
-    pub fn failed(&self, message: String) {
-        self.inner.phase.send_replace(Phase::Failed { message });
+    /// The start failed with `message` (and `data`, from [`start_error_data`]).
+    pub fn failed(&self, message: String, data: Value) {
+        self.inner.phase.send_replace(Phase::Failed { message, data });
     }
 
     /// The bundle is stopping.
@@ -804,7 +806,9 @@ fn view(inner: &Inner) -> Result<View, RpcError> {
     match inner.view.lock().unwrap_or_else(|p| p.into_inner()).clone() {
         Some(view) => Ok(view),
         None => Err(match &*inner.phase.borrow() {
-            Phase::Failed { message } => RpcError::new(code::START_FAILED, message.clone()),
+            Phase::Failed { message, data } => {
+                RpcError::new(code::START_FAILED, message.clone()).with_data(data.clone())
+            }
             Phase::Stopping => RpcError::new(code::STOPPING, "the bundle is stopping"),
             _ => RpcError::new(
                 code::STARTING,
@@ -970,8 +974,9 @@ async fn slow_method(inner: &Arc<Inner>, method: &str, params: Option<Value>) ->
             };
             match phase {
                 Phase::Ready => Ok(status(inner)),
-                Phase::Failed { message } => Err(RpcError::new(code::START_FAILED, message)
-                    .with_data(json!({"exit_code": 4}))),
+                Phase::Failed { message, data } => {
+                    Err(RpcError::new(code::START_FAILED, message).with_data(data))
+                }
                 Phase::Stopping => Err(RpcError::new(code::STOPPING, "the bundle is stopping")),
                 Phase::Starting => unreachable!("waited for another phase"),
             }
@@ -1252,6 +1257,29 @@ fn status(inner: &Inner) -> Value {
         "ready_after_ms": ready_after.map(|d| d.as_millis() as u64),
         "services": services,
     })
+}
+
+/// A start error as data, for clients that act on it rather than print it:
+/// `{"exit_code": 4, "services": [{"service", "what", "exit", "waiting_for", "last_lines"}]}`
+/// (one entry per failed or unready service; none for errors that concern no service).
+pub fn start_error_data(error: &crate::StartError) -> Value {
+    let report = |r: &crate::orchestrator::ServiceReport| {
+        json!({
+            "service": r.service,
+            "what": r.what,
+            "exit": r.exit.map(exit_json),
+            "waiting_for": r.waiting_for,
+            "elapsed_ms": r.elapsed.map(|d| d.as_millis() as u64),
+            "last_lines": r.last_lines.iter().map(line_json).collect::<Vec<_>>(),
+            "hint": r.hint,
+        })
+    };
+    let services: Vec<Value> = match error {
+        crate::StartError::ServiceFailed(r) => vec![report(r)],
+        crate::StartError::Timeout { not_ready, .. } => not_ready.0.iter().map(report).collect(),
+        _ => Vec::new(),
+    };
+    json!({"exit_code": 4, "services": services})
 }
 
 fn state_name(state: &ServiceState) -> &'static str {

@@ -28,6 +28,8 @@ pub struct ServiceReport {
     pub last_lines: Vec<LogLine>,
     /// What may explain it, when teamster can tell.
     pub hint: Option<String>,
+    /// How its main process ended, if it did.
+    pub exit: Option<crate::service::ExitStatus>,
 }
 
 impl fmt::Display for ServiceReport {

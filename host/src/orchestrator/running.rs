@@ -458,6 +458,7 @@ async fn monitor(
                         elapsed: Some(elapsed),
                         last_lines: services[i].logs().tail(REPORT_LINES).unwrap_or_default(),
                         hint: None,
+                        exit: Some(status),
                     };
                     crash.send_replace(Some(CrashReport(Box::new(report))));
                 }

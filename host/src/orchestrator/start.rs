@@ -420,11 +420,13 @@ impl Starter {
                     expected: false,
                 });
                 self.wait_finished(i).await;
-                return Err(StartError::ServiceFailed(Box::new(self.report(
+                let mut report = self.report(
                     i,
                     format!("{} before it was ready", status.ended()),
                     Some(elapsed),
-                ))));
+                );
+                report.exit = Some(status);
+                return Err(StartError::ServiceFailed(Box::new(report)));
             }
             ServiceEvent::Failed { reason, elapsed } => {
                 let _ = self.events.send(Event::Failed {
@@ -522,6 +524,7 @@ impl Starter {
             elapsed,
             last_lines,
             hint: None,
+            exit: None,
         }
     }
 

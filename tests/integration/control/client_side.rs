@@ -127,6 +127,7 @@ fn a_hook_error_fails_the_start_with_the_clients_message() {
     assert_eq!(error["exit_code"], 4);
     let message = error["message"].as_str().unwrap();
     assert!(message.contains("`web`") && message.contains("fixtures missing: users.json"), "{message}");
+    assert_eq!(error["services"][0]["service"], "web", "{error}");
     assert_eq!(child.wait().unwrap().code(), Some(4));
 }
 
@@ -155,4 +156,28 @@ fn a_client_vanishing_mid_hook_fails_that_service_clearly() {
     // What had started is stopped.
     let db = std::fs::read_to_string(&pidfile).unwrap().trim().parse().unwrap();
     assert!(super::gone_within(db, std::time::Duration::from_secs(10)));
+}
+
+#[test]
+fn a_failed_start_comes_with_its_details_as_data() {
+    let p = Project::new();
+    let bundle = json!({"services": {"web": {
+        "command": ["sh", "-c", "echo starting; echo 'no config' >&2; exit 3"],
+        "ready": {"log": "never"},
+    }}});
+    let (mut child, mut out, _socket) = start_from_stdin(&p, &bundle);
+    let error = last_event(&mut out);
+    assert_eq!(error["event"], "error", "{error}");
+    assert_eq!(error["exit_code"], 4);
+    let web = &error["services"][0];
+    assert_eq!(web["service"], "web");
+    assert_eq!(web["exit"], json!({"code": 3}), "{error}");
+    let texts: Vec<&str> = web["last_lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["text"].as_str().unwrap())
+        .collect();
+    assert_eq!(texts, ["starting", "no config"], "{error}");
+    assert_eq!(child.wait().unwrap().code(), Some(4));
 }
