@@ -158,6 +158,8 @@ def test_a_service_that_dies_gives_a_startup_error_with_its_last_lines(
         bundle.startup()
     assert err.value.service == "bad"
     assert "code 3" in (err.value.exit_status or "")
+    assert err.value.exit == {"code": 3}
+    assert err.value.services[0]["service"] == "bad"
     assert "boom" in err.value.last_lines
     assert not bundle.running
 

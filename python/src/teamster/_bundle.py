@@ -256,6 +256,7 @@ class Bundle:
                 raise from_exit_code(
                     int(event.get("exit_code", 1)),
                     str(event.get("message", "the bundle did not start")),
+                    services=event.get("services"),
                 )
         return None
 

@@ -68,28 +68,55 @@ _LAST_LINE = re.compile(r"^    (?P<stream>out|err) \| (?P<text>.*)$")
 class StartupError(TeamsterError):
     """The bundle did not start: a service failed or the startup timeout expired.
 
-    ``service`` is the first service the report names, ``exit_status`` what happened to it
-    (``"exited with exit code 1"``, ``"was killed by SIGKILL"`` …) and ``last_lines`` its
-    last log lines, all read from the host's report. Everything already started was
-    stopped by the host.
+    ``service`` is the first service that failed (or was not ready), ``exit_status`` what
+    happened to it (``"exited with code 1"``, ``"was killed by SIGKILL"`` …), ``exit`` how
+    its process ended as the host reports it (``{"code": 1}``, ``{"signal": 9, …}`` or
+    ``None``) and ``last_lines`` its last log lines. They come from the host's structured
+    report (``services``); with an older host, from its message. Everything already
+    started was stopped by the host.
     """
 
     @property
+    def services(self) -> List[Dict[str, Any]]:
+        """Every failed or unready service, as the host reports it."""
+        if isinstance(self.data, dict) and isinstance(self.data.get("services"), list):
+            return [s for s in self.data["services"] if isinstance(s, dict)]
+        return []
+
+    def _first(self) -> Optional[Dict[str, Any]]:
+        return self.services[0] if self.services else None
+
+    @property
     def service(self) -> Optional[str]:
+        first = self._first()
+        if first is not None:
+            return str(first.get("service"))
         m = _SERVICE.search(self.message)
         return m.group("service") if m else None
 
     @property
+    def exit(self) -> Optional[Dict[str, Any]]:
+        first = self._first()
+        exit_ = first.get("exit") if first is not None else None
+        return exit_ if isinstance(exit_, dict) else None
+
+    @property
     def exit_status(self) -> Optional[str]:
+        first = self._first()
+        if first is not None and first.get("what"):
+            return str(first["what"])
         m = _SERVICE.search(self.message)
         if m is None:
             return None
         what = m.group("what")
-        # "exited with exit code 1 after 0.12s" -> "exited with exit code 1"
+        # "exited with code 1 after 0.12s" -> "exited with code 1"
         return re.sub(r" after \d+(\.\d+)?s$", "", what).strip()
 
     @property
     def last_lines(self) -> List[str]:
+        first = self._first()
+        if first is not None and isinstance(first.get("last_lines"), list):
+            return [_line_text(x) for x in first["last_lines"]]
         if isinstance(self.data, dict) and isinstance(self.data.get("last_lines"), list):
             return [_line_text(x) for x in self.data["last_lines"]]
         return [m.group("text") for m in map(_LAST_LINE.match, self.message.splitlines()) if m]
@@ -208,12 +235,16 @@ def from_rpc_error(error: Any) -> TeamsterError:
     return cls(message, code, data)  # type: ignore[no-any-return]
 
 
-def from_exit_code(exit_code: int, message: str) -> TeamsterError:
-    """Turns a failed ``teamster up -d`` (its exit code and message) into an exception."""
+def from_exit_code(exit_code: int, message: str, services: Any = None) -> TeamsterError:
+    """Turns a failed ``teamster up -d`` (its exit code, message and, for a failed start,
+    the ``services`` it reports) into an exception."""
     if exit_code == 3:
         return BundleError(message, data={"exit_code": exit_code})
     if exit_code in (4, 5):
-        return StartupError(message, data={"exit_code": exit_code})
+        data: Dict[str, Any] = {"exit_code": exit_code}
+        if isinstance(services, list):
+            data["services"] = services
+        return StartupError(message, data=data)
     if exit_code == 6:
         return NotRunning(message, data={"exit_code": exit_code})
     if exit_code == 8:
