@@ -517,79 +517,56 @@ pub enum ReadinessError {
     PluginWithoutKind,
 }
 
+/// Every variant that carries a location, for [`BundleError::location`] and
+/// [`BundleError::location_mut`] (one list, so neither can forget one).
+macro_rules! with_location {
+    ($error:expr, $at:ident => $found:expr) => {
+        match $error {
+            BundleError::Read { .. } => None,
+            BundleError::Absolute { at: $at, .. }
+            | BundleError::Syntax { at: $at, .. }
+            | BundleError::JsonSyntax { at: $at, .. }
+            | BundleError::UnknownKey { at: $at, .. }
+            | BundleError::InvalidValue { at: $at, .. }
+            | BundleError::InvalidName { at: $at, .. }
+            | BundleError::ReservedName { at: $at, .. }
+            | BundleError::NotUtf8 { at: $at, .. }
+            | BundleError::DuplicateService { at: $at, .. }
+            | BundleError::UnknownNeed { at: $at, .. }
+            | BundleError::NeedsItself { at: $at, .. }
+            | BundleError::Cycle { at: $at, .. }
+            | BundleError::InvalidDuration { at: $at, .. }
+            | BundleError::InvalidSignal { at: $at, .. }
+            | BundleError::InvalidReadiness { at: $at, .. }
+            | BundleError::EmptyCommand { at: $at, .. }
+            | BundleError::InvalidCommand { at: $at, .. }
+            | BundleError::ConfigWithoutKind { at: $at, .. }
+            | BundleError::InvalidKind { at: $at, .. }
+            | BundleError::InvalidEnvName { at: $at, .. }
+            | BundleError::UnknownKind { at: $at, .. }
+            | BundleError::UnusableKind { at: $at, .. }
+            | BundleError::InvalidConfig { at: $at, .. }
+            | BundleError::UndeclaredGrant { at: $at, .. }
+            | BundleError::NulInValue { at: $at, .. }
+            | BundleError::NameTooLong { at: $at, .. }
+            | BundleError::InvalidReference { at: $at, .. }
+            | BundleError::ReferenceCycle { at: $at, .. }
+            | BundleError::ConnectionWithKind { at: $at, .. }
+            | BundleError::InvalidConnectionKey { at: $at, .. }
+            => $found,
+        }
+    };
+}
+
 impl BundleError {
     /// Where the error was found, if it was in a file or spec.
     pub fn location(&self) -> Option<&Location> {
-        match self {
-            BundleError::Read { .. } => None,
-            BundleError::Absolute { at, .. }
-            | BundleError::Syntax { at, .. }
-            | BundleError::JsonSyntax { at, .. }
-            | BundleError::UnknownKey { at, .. }
-            | BundleError::InvalidValue { at, .. }
-            | BundleError::InvalidName { at, .. }
-            | BundleError::ReservedName { at, .. }
-            | BundleError::NotUtf8 { at }
-            | BundleError::DuplicateService { at, .. }
-            | BundleError::UnknownNeed { at, .. }
-            | BundleError::NeedsItself { at, .. }
-            | BundleError::Cycle { at, .. }
-            | BundleError::InvalidDuration { at, .. }
-            | BundleError::InvalidSignal { at, .. }
-            | BundleError::InvalidReadiness { at, .. }
-            | BundleError::EmptyCommand { at, .. }
-            | BundleError::InvalidCommand { at, .. }
-            | BundleError::ConfigWithoutKind { at, .. }
-            | BundleError::InvalidKind { at, .. }
-            | BundleError::InvalidEnvName { at, .. }
-            | BundleError::UnknownKind { at, .. }
-            | BundleError::UnusableKind { at, .. }
-            | BundleError::InvalidConfig { at, .. }
-            | BundleError::UndeclaredGrant { at, .. }
-            | BundleError::NulInValue { at, .. }
-            | BundleError::NameTooLong { at, .. }
-            | BundleError::InvalidReference { at, .. }
-            | BundleError::ReferenceCycle { at, .. }
-            | BundleError::ConnectionWithKind { at, .. }
-            | BundleError::InvalidConnectionKey { at, .. } => Some(at),
-        }
+        with_location!(self, at => Some(at))
     }
 
     /// Where the error was found, to be moved (the JSON front door maps positions back).
     pub(crate) fn location_mut(&mut self) -> Option<&mut Location> {
-        match self {
-            BundleError::Read { .. } => None,
-            BundleError::Absolute { at, .. }
-            | BundleError::Syntax { at, .. }
-            | BundleError::JsonSyntax { at, .. }
-            | BundleError::UnknownKey { at, .. }
-            | BundleError::InvalidValue { at, .. }
-            | BundleError::InvalidName { at, .. }
-            | BundleError::ReservedName { at, .. }
-            | BundleError::NotUtf8 { at }
-            | BundleError::DuplicateService { at, .. }
-            | BundleError::UnknownNeed { at, .. }
-            | BundleError::NeedsItself { at, .. }
-            | BundleError::Cycle { at, .. }
-            | BundleError::InvalidDuration { at, .. }
-            | BundleError::InvalidSignal { at, .. }
-            | BundleError::InvalidReadiness { at, .. }
-            | BundleError::EmptyCommand { at, .. }
-            | BundleError::InvalidCommand { at, .. }
-            | BundleError::ConfigWithoutKind { at, .. }
-            | BundleError::InvalidKind { at, .. }
-            | BundleError::InvalidEnvName { at, .. }
-            | BundleError::UnknownKind { at, .. }
-            | BundleError::UnusableKind { at, .. }
-            | BundleError::InvalidConfig { at, .. }
-            | BundleError::UndeclaredGrant { at, .. }
-            | BundleError::NulInValue { at, .. }
-            | BundleError::NameTooLong { at, .. }
-            | BundleError::InvalidReference { at, .. }
-            | BundleError::ReferenceCycle { at, .. }
-            | BundleError::ConnectionWithKind { at, .. }
-            | BundleError::InvalidConnectionKey { at, .. } => Some(at),
-        }
+        with_location!(self, at => Some(at))
     }
 }
 

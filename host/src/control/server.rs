@@ -837,23 +837,22 @@ fn service<'a>(view: &'a View, name: &str) -> Result<&'a ServiceHandle, RpcError
 #[serde(deny_unknown_fields)]
 struct NoParams {}
 
-/// A log view's params.
-#[derive(Debug, Deserialize)]
-struct ViewParams {
-    service: Option<String>,
+/// The log view that a `logs.*` request's `service` and `stream` name.
+fn view_logs(
+    inner: &Inner,
+    service_name: Option<String>,
     stream: Option<Stream>,
-}
-
-fn logs_of(view: &View, params: &ViewParams) -> Result<Logs, RpcError> {
-    let logs = match params.service.as_deref() {
+) -> Result<Logs, RpcError> {
+    let view = view(inner)?;
+    let logs = match service_name.as_deref() {
         None => view.hub.logs(),
         Some(crate::logs::BUNDLE_SERVICE) => view
             .hub
             .service(crate::logs::BUNDLE_SERVICE)
             .expect("the bundle has its own store"),
-        Some(name) => service(view, name)?.logs(),
+        Some(name) => service(&view, name)?.logs(),
     };
-    Ok(match params.stream {
+    Ok(match stream {
         None => logs,
         Some(Stream::Out) => logs.out(),
         Some(Stream::Err) => logs.err(),
@@ -895,14 +894,7 @@ fn start_follow(
         json: bool,
     }
     let p: Follow = wire::params(params)?;
-    let view = view(inner)?;
-    let logs = logs_of(
-        &view,
-        &ViewParams {
-            service: p.service,
-            stream: p.stream,
-        },
-    )?;
+    let logs = view_logs(inner, p.service, p.stream)?;
     state.next_follow += 1;
     let subscription = state.next_follow;
     let out = peer.out.clone();
@@ -1003,14 +995,7 @@ async fn slow_method(inner: &Arc<Inner>, method: &str, params: Option<Value>) ->
                 json: bool,
             }
             let p: Query = wire::params(params)?;
-            let view = view(inner)?;
-            let logs = logs_of(
-                &view,
-                &ViewParams {
-                    service: p.service,
-                    stream: p.stream,
-                },
-            )?;
+            let logs = view_logs(inner, p.service, p.stream)?;
             let read_error = |e: crate::logs::LogError| {
                 RpcError::new(code::FAILED, crate::error_chain(&e))
             };
@@ -1155,14 +1140,7 @@ async fn logs_wait(inner: &Arc<Inner>, params: Option<Value>) -> Result<Value, R
         lines_back: usize,
     }
     let p: Wait = wire::params(params)?;
-    let view = view(inner)?;
-    let logs = logs_of(
-        &view,
-        &ViewParams {
-            service: p.service,
-            stream: p.stream,
-        },
-    )?;
+    let logs = view_logs(inner, p.service, p.stream)?;
     let timeout = Duration::from_millis(p.timeout_ms);
     let wait_error = |e: crate::logs::LogWaitError| match &e {
         crate::logs::LogWaitError::Timeout { last_lines, .. } => {

@@ -38,6 +38,17 @@ fn log_file(p: &Project, service: &str, stream: &str) -> PathBuf {
         .join(format!("{service}.{stream}"))
 }
 
+/// `teamster up` in the project, its output thrown away.
+fn quiet_up(p: &Project) -> std::process::Child {
+    Command::new(teamster_bin())
+        .arg("up")
+        .current_dir(p.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn teamster up")
+}
+
 fn wait_for(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
     let end = Instant::now() + limit;
     while Instant::now() < end {
@@ -315,13 +326,7 @@ needs = ["stubborn"]
 "#,
         pidfile.display()
     ));
-    let mut host = Command::new(teamster_bin())
-        .arg("up")
-        .current_dir(p.path())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut host = quiet_up(&p);
     assert!(wait_for(Duration::from_secs(20), || std::fs::read_to_string(&pidfile)
         .is_ok_and(|s| s.ends_with('\n'))));
     let pid: u32 = std::fs::read_to_string(&pidfile).unwrap().trim().parse().unwrap();

@@ -2,7 +2,7 @@
 //! pid and by process group.
 
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use nix::sys::signal::Signal;
@@ -88,13 +88,7 @@ fn members_of_group(group: u32) -> Vec<u32> {
 fn run(blow: Blow) {
     let p = Project::new();
     p.bundle_file(&bundle(&p, matches!(blow, Blow::FailureDuringStart)));
-    let mut host = Command::new(teamster_bin())
-        .arg("up")
-        .current_dir(p.path())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut host = super::quiet_up(&p);
     let mains = [
         read_pid(&p.file("plain.pid")),
         read_pid(&p.file("daemon.pid")),
