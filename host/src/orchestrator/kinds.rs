@@ -85,18 +85,16 @@ impl KindCheck for PluginHost {
             value: true,
             source: Box::new(e),
         })?;
-        plugin.check_grants(&kind.grants).map_err(|e| {
-            let index = match &e {
-                PluginError::UndeclaredGrant { program, .. } => {
-                    kind.grants.iter().position(|g| g == program)
-                }
-                _ => None,
-            };
-            KindProblem::Grant {
-                index: index.unwrap_or(0),
-                declared: plugin.describe().programs.clone(),
-            }
-        })
+        match plugin.check_grants(&kind.grants) {
+            Ok(()) => Ok(()),
+            Err(PluginError::UndeclaredGrant {
+                program, declared, ..
+            }) => Err(KindProblem::Grant {
+                index: kind.grants.iter().position(|g| *g == program).unwrap_or(0),
+                declared,
+            }),
+            Err(other) => Err(KindProblem::Unusable(Box::new(other))),
+        }
     }
 }
 
@@ -121,20 +119,17 @@ pub struct PortError {
 }
 
 fn port_choice(config: &serde_json::Value) -> Result<PortChoice, PortError> {
-    let fixed = |n: &serde_json::Number| {
-        n.as_u64()
-            .and_then(|p| u16::try_from(p).ok())
-            .filter(|p| *p != 0)
-    };
     match config.get("port") {
         None => Ok(PortChoice::Auto),
         Some(serde_json::Value::String(text)) if text == "auto" => Ok(PortChoice::Auto),
-        Some(serde_json::Value::Number(n)) if fixed(n).is_some() => {
-            Ok(PortChoice::Fixed(fixed(n).expect("just checked")))
-        }
-        Some(other) => Err(PortError {
-            found: other.to_string(),
-        }),
+        Some(other) => other
+            .as_u64()
+            .and_then(|p| u16::try_from(p).ok())
+            .filter(|p| *p != 0)
+            .map(PortChoice::Fixed)
+            .ok_or_else(|| PortError {
+                found: other.to_string(),
+            }),
     }
 }
 
