@@ -91,26 +91,37 @@ impl Reporter {
     }
 }
 
-fn read_bundle(path: &Path) -> Result<Loaded, (ExitCode, String)> {
+/// Reads and validates the bundle. With `kinds`, kind services are checked against their
+/// plugins too (kind, config, grants), so those errors point into the file and exit 3, as
+/// at `check`; the `up -d` parent skips that (it only needs the hash to attach, and the host
+/// it starts checks).
+fn read_bundle(path: &Path, kinds: bool) -> Result<Loaded, (ExitCode, String)> {
     let invalid = |e: crate::bundle::BundleError| (ExitCode::BundleInvalid, crate::error_chain(&e));
-    if path == Path::new("-") {
+    let checker = crate::orchestrator::kinds::ProcessKinds;
+    let kinds: Option<&dyn crate::bundle::KindCheck> = kinds.then_some(&checker);
+    let (text, name, source) = if path == Path::new("-") {
         let mut text = String::new();
-        std::io::stdin()
-            .read_to_string(&mut text)
-            .map_err(|e| (ExitCode::BundleInvalid, format!("cannot read the bundle from stdin: {e}")))?;
-        let spec = BundleSpec::parse_any(&text, Path::new("<stdin>")).map_err(invalid)?;
-        let hash = place::spec_hash(None, &text);
-        return Ok(Loaded { spec, text, hash });
-    }
-    let text = BundleSpec::read_text(path).map_err(invalid)?;
-    let spec = if path.extension().is_some_and(|e| e == "json") {
-        BundleSpec::parse_json(&text, path)
+        std::io::stdin().read_to_string(&mut text).map_err(|e| {
+            (
+                ExitCode::BundleInvalid,
+                format!("cannot read the bundle from stdin: {e}"),
+            )
+        })?;
+        (text, Path::new("<stdin>").to_owned(), None)
     } else {
-        BundleSpec::parse(&text, path)
+        let text = BundleSpec::read_text(path).map_err(invalid)?;
+        let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_owned());
+        (text, path.to_owned(), Some(absolute))
+    };
+    let is_json = source.is_none() || path.extension().is_some_and(|e| e == "json");
+    let spec = if is_json {
+        BundleSpec::parse_any_with(&text, &name, kinds)
+    } else {
+        // A `.toml` (or any other) file is TOML, whatever it starts with.
+        BundleSpec::parse_with(&text, &name, kinds)
     }
     .map_err(invalid)?;
-    let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_owned());
-    let hash = place::spec_hash(Some(&absolute), &text);
+    let hash = place::spec_hash(source.as_deref(), &text);
     Ok(Loaded { spec, text, hash })
 }
 
@@ -127,7 +138,7 @@ pub(super) fn up(options: UpOptions) -> ExitCode {
     } else {
         Reporter::Terminal
     };
-    let loaded = match read_bundle(&options.bundle) {
+    let loaded = match read_bundle(&options.bundle, true) {
         Ok(l) => l,
         Err((code, message)) => return reporter.error(code, &message),
     };
@@ -522,7 +533,7 @@ fn connections_of_status(status: &Value) -> Value {
 
 /// `teamster up -d`: attach, or start a detached host and relay its reports.
 fn detach(options: &UpOptions) -> ExitCode {
-    let loaded = match read_bundle(&options.bundle) {
+    let loaded = match read_bundle(&options.bundle, false) {
         Ok(l) => l,
         Err((code, message)) => return detach_error(options.json, code, &message),
     };

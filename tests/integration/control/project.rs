@@ -185,3 +185,15 @@ ready = {{ log = "up" }}
     let again = teamster(p.path(), &["down"], None);
     assert_eq!(again.status.code(), Some(6));
 }
+
+#[test]
+fn kind_errors_at_up_point_into_the_file_as_at_check() {
+    let p = Project::new();
+    p.bundle_file("[services.db]\nkind = \"postgress\"\n");
+    for args in [&["up"][..], &["up", "-d"][..]] {
+        let out = teamster(p.path(), args, None);
+        assert_eq!(out.status.code(), Some(3), "{args:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.starts_with("error: bundle.toml:2:8: unknown kind `postgress`"), "{args:?}: {stderr}");
+    }
+}
