@@ -44,7 +44,15 @@ fn json_like() -> impl Strategy<Value = String> {
         Just(serde_json::json!({"log": "up"})),
     ];
     let keys = prop::sample::select(vec![
-        "command", "needs", "ready", "env", "kind", "config", "comand", "client_hooks", "user",
+        "command",
+        "needs",
+        "ready",
+        "env",
+        "kind",
+        "config",
+        "comand",
+        "client_hooks",
+        "user",
     ]);
     let service = prop::collection::vec((keys, leaf), 0..5).prop_map(|kv| {
         serde_json::Value::Object(kv.into_iter().map(|(k, v)| (k.to_owned(), v)).collect())
@@ -178,7 +186,11 @@ fn the_control_server_survives_any_line() {
                 Just(r#"{"service":7}"#.to_owned()),
                 Just(r#"{"by":"+1d","to":"x"}"#.to_owned()),
             ],
-            prop_oneof![Just("1".to_owned()), Just("\"a\"".to_owned()), Just("null".to_owned())],
+            prop_oneof![
+                Just("1".to_owned()),
+                Just("\"a\"".to_owned()),
+                Just("null".to_owned())
+            ],
         )
             .prop_map(|(m, p, id)| format!(
                 r#"{{"jsonrpc":"2.0","id":{id},"method":"{m}","params":{p}}}"#
@@ -196,7 +208,11 @@ fn the_control_server_survives_any_line() {
         .unwrap();
     let writer = std::cell::RefCell::new(stream.try_clone().unwrap());
     let reader = std::cell::RefCell::new(BufReader::new(stream));
-    writeln!(writer.borrow_mut(), r#"{{"jsonrpc":"2.0","id":0,"method":"hello","params":{{"protocol":1}}}}"#).unwrap();
+    writeln!(
+        writer.borrow_mut(),
+        r#"{{"jsonrpc":"2.0","id":0,"method":"hello","params":{{"protocol":1}}}}"#
+    )
+    .unwrap();
     let mut reply = String::new();
     reader.borrow_mut().read_line(&mut reply).unwrap();
     runner
@@ -208,7 +224,10 @@ fn the_control_server_survives_any_line() {
                 let mut reply = String::new();
                 reader.borrow_mut().read_line(&mut reply).unwrap();
                 let value: serde_json::Value = serde_json::from_str(&reply).unwrap();
-                prop_assert!(value.get("result").is_some() || value.get("error").is_some(), "{reply}");
+                prop_assert!(
+                    value.get("result").is_some() || value.get("error").is_some(),
+                    "{reply}"
+                );
             }
             Ok(())
         })

@@ -4,9 +4,9 @@
 
 mod fixture;
 
+mod control;
 mod host_core;
 mod kinds;
 mod plugins;
-mod time_travel;
-mod control;
 mod reliability;
+mod time_travel;

@@ -19,7 +19,9 @@ pub enum ParseDurationError {
         number: String,
     },
     /// A number in scientific notation (`1e30s`).
-    #[error("`{text}` is in scientific notation, which durations do not take; write for example `15s` or `1h`")]
+    #[error(
+        "`{text}` is in scientific notation, which durations do not take; write for example `15s` or `1h`"
+    )]
     Scientific {
         /// The duration as written.
         text: String,

@@ -552,8 +552,7 @@ macro_rules! with_location {
             | BundleError::InvalidReference { at: $at, .. }
             | BundleError::ReferenceCycle { at: $at, .. }
             | BundleError::ConnectionWithKind { at: $at, .. }
-            | BundleError::InvalidConnectionKey { at: $at, .. }
-            => $found,
+            | BundleError::InvalidConnectionKey { at: $at, .. } => $found,
         }
     };
 }

@@ -548,7 +548,10 @@ impl Loader<'_> {
 /// author should read TOML words instead.
 fn plain_serde_words(message: &str) -> String {
     message
-        .replace("expected struct ServiceFile", "expected a table of service settings")
+        .replace(
+            "expected struct ServiceFile",
+            "expected a table of service settings",
+        )
         .replace("expected struct BundleFile", "expected a table")
         .replace(" as i128, expected i64", ", which is too large")
         .replace("expected i64", "expected a whole number")

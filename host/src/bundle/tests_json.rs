@@ -45,7 +45,11 @@ ready = { client = true }
     );
     assert_eq!(from_json, from_toml);
     let names: Vec<&str> = from_json.services.iter().map(|s| s.name.as_str()).collect();
-    assert_eq!(names, ["db", "web", "alpha"], "JSON key order is service order");
+    assert_eq!(
+        names,
+        ["db", "web", "alpha"],
+        "JSON key order is service order"
+    );
     assert_eq!(from_json.services[1].client_hooks, [ClientHook::Poststart]);
     assert_eq!(from_json.services[2].ready, [Readiness::Client]);
 }
@@ -76,10 +80,14 @@ fn errors_point_into_the_json_text() {
 
 #[test]
 fn a_document_is_json_when_it_starts_with_a_brace() {
-    let spec = BundleSpec::parse_any("  {\"services\": {\"a\": {\"command\": \"x\"}}}", Path::new("<stdin>"))
-        .expect("JSON");
+    let spec = BundleSpec::parse_any(
+        "  {\"services\": {\"a\": {\"command\": \"x\"}}}",
+        Path::new("<stdin>"),
+    )
+    .expect("JSON");
     assert_eq!(spec.services[0].name, "a");
-    let spec = BundleSpec::parse_any("[services.a]\ncommand = \"x\"\n", Path::new("<stdin>")).expect("TOML");
+    let spec = BundleSpec::parse_any("[services.a]\ncommand = \"x\"\n", Path::new("<stdin>"))
+        .expect("TOML");
     assert_eq!(spec.services[0].name, "a");
 }
 
@@ -87,10 +95,16 @@ fn a_document_is_json_when_it_starts_with_a_brace() {
 /// lists in its unknown-key errors).
 #[test]
 fn the_json_schema_names_every_key_the_loader_accepts() {
-    let schema: serde_json::Value = serde_json::from_str(include_str!("../../../docs/bundle.schema.json"))
-        .expect("the schema is JSON");
+    let schema: serde_json::Value =
+        serde_json::from_str(include_str!("../../../docs/bundle.schema.json"))
+            .expect("the schema is JSON");
     let keys = |v: &serde_json::Value| -> Vec<String> {
-        let mut k: Vec<String> = v["properties"].as_object().expect("properties").keys().cloned().collect();
+        let mut k: Vec<String> = v["properties"]
+            .as_object()
+            .expect("properties")
+            .keys()
+            .cloned()
+            .collect();
         k.sort();
         k
     };
@@ -105,6 +119,12 @@ fn the_json_schema_names_every_key_the_loader_accepts() {
         }
     };
     assert_eq!(keys(&schema), allowed("zzz = 1\n"));
-    assert_eq!(keys(&schema["$defs"]["service"]), allowed("[services.a]\nzzz = 1\n"));
-    assert_eq!(keys(&schema["$defs"]["ready"]), allowed("[services.a]\ncommand = \"x\"\nready = { zzz = 1 }\n"));
+    assert_eq!(
+        keys(&schema["$defs"]["service"]),
+        allowed("[services.a]\nzzz = 1\n")
+    );
+    assert_eq!(
+        keys(&schema["$defs"]["ready"]),
+        allowed("[services.a]\ncommand = \"x\"\nready = { zzz = 1 }\n")
+    );
 }

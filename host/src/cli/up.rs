@@ -187,7 +187,8 @@ async fn host(loaded: Loaded, options: &UpOptions, reporter: &Reporter) -> ExitC
         );
     }
     // One host per project: the lock lives as long as this process.
-    let _lock = match RootLock::take_within(&run_root, place::LOCK_FILE, Duration::from_millis(200)) {
+    let _lock = match RootLock::take_within(&run_root, place::LOCK_FILE, Duration::from_millis(200))
+    {
         Ok(Some(lock)) => lock,
         Ok(None) => return reporter.error(ExitCode::AlreadyRunning, &already_running(&run_root)),
         Err(e) => return reporter.error(ExitCode::Internal, &crate::error_chain(&e)),
@@ -208,7 +209,10 @@ async fn host(loaded: Loaded, options: &UpOptions, reporter: &Reporter) -> ExitC
         Err(e) => {
             return reporter.error(
                 ExitCode::StartupFailed,
-                &format!("cannot create the run directory in {}: {e}", run_root.display()),
+                &format!(
+                    "cannot create the run directory in {}: {e}",
+                    run_root.display()
+                ),
             );
         }
     };
@@ -312,7 +316,11 @@ async fn run_bundle(
         }
     };
     server.ready(&running);
-    reporter.send(ready_event(record, false, &connections_json(running.connections())));
+    reporter.send(ready_event(
+        record,
+        false,
+        &connections_json(running.connections()),
+    ));
     if options.detach {
         running.message(&format!(
             "all {} services ready (detached, pid {}); `teamster down` stops them",
@@ -415,7 +423,9 @@ fn print_ready(event: &Value, json_out: bool) {
     );
     if let Some(map) = event["connections"].as_object() {
         for (service, info) in map {
-            let Some(info) = info.as_object() else { continue };
+            let Some(info) = info.as_object() else {
+                continue;
+            };
             if info.is_empty() {
                 continue;
             }
@@ -543,25 +553,32 @@ fn detach(options: &UpOptions) -> ExitCode {
     }
     // Concurrent `up -d` (every test worker at once) start one host: the others wait here,
     // then attach to it.
-    let start_lock = match RootLock::take_within(&run_root, place::START_LOCK_FILE, Duration::from_secs(120)) {
-        Ok(Some(lock)) => lock,
-        Ok(None) => {
-            return detach_error(
-                options.json,
-                ExitCode::Internal,
-                &format!(
-                    "another `teamster up -d` has held {} for 2 minutes",
-                    run_root.join(place::START_LOCK_FILE).display()
-                ),
-            );
-        }
-        Err(e) => return detach_error(options.json, ExitCode::Internal, &crate::error_chain(&e)),
-    };
+    let start_lock =
+        match RootLock::take_within(&run_root, place::START_LOCK_FILE, Duration::from_secs(120)) {
+            Ok(Some(lock)) => lock,
+            Ok(None) => {
+                return detach_error(
+                    options.json,
+                    ExitCode::Internal,
+                    &format!(
+                        "another `teamster up -d` has held {} for 2 minutes",
+                        run_root.join(place::START_LOCK_FILE).display()
+                    ),
+                );
+            }
+            Err(e) => {
+                return detach_error(options.json, ExitCode::Internal, &crate::error_chain(&e));
+            }
+        };
     if let Attach::Done(code) = try_attach(&run_root, &loaded.hash, options) {
         return code;
     }
     if place::host_running(&run_root) {
-        return detach_error(options.json, ExitCode::AlreadyRunning, &already_running(&run_root));
+        return detach_error(
+            options.json,
+            ExitCode::AlreadyRunning,
+            &already_running(&run_root),
+        );
     }
     spawn_daemon(options, &loaded, &run_root, start_lock)
 }
@@ -664,7 +681,9 @@ fn spawn_daemon(
                 return detach_error(
                     options.json,
                     code,
-                    event["message"].as_str().unwrap_or("the detached host failed"),
+                    event["message"]
+                        .as_str()
+                        .unwrap_or("the detached host failed"),
                 );
             }
             _ => {}
@@ -673,7 +692,14 @@ fn spawn_daemon(
     drop(start_lock);
     let status = child.wait();
     let log = std::fs::read_to_string(&log_path).unwrap_or_default();
-    let last: Vec<&str> = log.lines().rev().take(10).collect::<Vec<_>>().into_iter().rev().collect();
+    let last: Vec<&str> = log
+        .lines()
+        .rev()
+        .take(10)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect();
     detach_error(
         options.json,
         ExitCode::Internal,

@@ -68,14 +68,13 @@ pub struct Client {
 impl Client {
     /// Connects to the host described by `record` and says `hello`.
     pub async fn connect(record: &HostRecord) -> Result<Client, ControlError> {
-        let stream =
-            UnixStream::connect(&record.socket)
-                .await
-                .map_err(|source| ControlError::Connect {
-                    pid: record.pid,
-                    socket: record.socket.clone(),
-                    source,
-                })?;
+        let stream = UnixStream::connect(&record.socket)
+            .await
+            .map_err(|source| ControlError::Connect {
+                pid: record.pid,
+                socket: record.socket.clone(),
+                source,
+            })?;
         let (read, write) = stream.into_split();
         let mut client = Client {
             lines: FramedRead::new(read, LinesCodec::new_with_max_length(wire::MAX_LINE)),

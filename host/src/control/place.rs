@@ -82,8 +82,7 @@ pub fn socket_dir() -> Result<PathBuf, PlaceError> {
     let base = std::env::var_os("XDG_RUNTIME_DIR")
         .map(PathBuf::from)
         .filter(|d| {
-            d.is_absolute()
-                && std::fs::metadata(d).is_ok_and(|m| m.is_dir() && m.uid() == uid)
+            d.is_absolute() && std::fs::metadata(d).is_ok_and(|m| m.is_dir() && m.uid() == uid)
         });
     let dir = match base {
         Some(base) => base.join("teamster"),

@@ -334,7 +334,9 @@ impl ControlServer {
 
     /// The start failed with `message` (and `data`, from [`start_error_data`]).
     pub fn failed(&self, message: String, data: Value) {
-        self.inner.phase.send_replace(Phase::Failed { message, data });
+        self.inner
+            .phase
+            .send_replace(Phase::Failed { message, data });
     }
 
     /// The bundle is stopping.
@@ -588,7 +590,10 @@ async fn connection(inner: Arc<Inner>, stream: UnixStream) {
     // Tasks still answering slow requests hold senders; the writer waits for them a
     // little, then the connection closes under them.
     let mut writer = writer;
-    if tokio::time::timeout(Duration::from_secs(1), &mut writer).await.is_err() {
+    if tokio::time::timeout(Duration::from_secs(1), &mut writer)
+        .await
+        .is_err()
+    {
         writer.abort();
     }
 }
@@ -615,7 +620,10 @@ fn message(inner: &Arc<Inner>, peer: &Arc<Peer>, state: &mut ConnState, text: &s
             Err(e) => {
                 let _ = out.send(wire::error_line(
                     &Value::Null,
-                    &RpcError::new(code::INVALID_REQUEST, format!("not a JSON-RPC 2.0 message: {e}")),
+                    &RpcError::new(
+                        code::INVALID_REQUEST,
+                        format!("not a JSON-RPC 2.0 message: {e}"),
+                    ),
                 ));
                 return true;
             }
@@ -700,7 +708,10 @@ fn message(inner: &Arc<Inner>, peer: &Arc<Peer>, state: &mut ConnState, text: &s
             }
         }
         "lease.acquire" => {
-            if matches!(*inner.phase.borrow(), Phase::Stopping | Phase::Failed { .. }) {
+            if matches!(
+                *inner.phase.borrow(),
+                Phase::Stopping | Phase::Failed { .. }
+            ) {
                 reply(Err(RpcError::new(code::STOPPING, "the bundle is stopping")));
             } else {
                 if state.lease.is_none() {
@@ -819,17 +830,20 @@ fn view(inner: &Inner) -> Result<View, RpcError> {
 }
 
 fn service<'a>(view: &'a View, name: &str) -> Result<&'a ServiceHandle, RpcError> {
-    view.services.iter().find(|s| s.name() == name).ok_or_else(|| {
-        let names: Vec<&str> = view.services.iter().map(|s| s.name()).collect();
-        RpcError::new(
-            code::NO_SERVICE,
-            format!(
-                "no service `{name}` in this bundle (services: {})",
-                names.join(", ")
-            ),
-        )
-        .with_data(json!({"services": names}))
-    })
+    view.services
+        .iter()
+        .find(|s| s.name() == name)
+        .ok_or_else(|| {
+            let names: Vec<&str> = view.services.iter().map(|s| s.name()).collect();
+            RpcError::new(
+                code::NO_SERVICE,
+                format!(
+                    "no service `{name}` in this bundle (services: {})",
+                    names.join(", ")
+                ),
+            )
+            .with_data(json!({"services": names}))
+        })
 }
 
 /// The params of a method that takes none: `{}` (or absent), nothing else.
@@ -932,7 +946,11 @@ fn start_follow(
     Ok(json!({"subscription": subscription}))
 }
 
-async fn slow_method(inner: &Arc<Inner>, method: &str, params: Option<Value>) -> Result<Value, RpcError> {
+async fn slow_method(
+    inner: &Arc<Inner>,
+    method: &str,
+    params: Option<Value>,
+) -> Result<Value, RpcError> {
     match method {
         "status" => {
             wire::params::<NoParams>(params)?;
@@ -945,15 +963,14 @@ async fn slow_method(inner: &Arc<Inner>, method: &str, params: Option<Value>) ->
                 timeout_ms: Option<u64>,
             }
             let p: Wait = wire::params(params)?;
-            let timeout = p
-                .timeout_ms
-                .map_or(inner.options.startup_timeout + Duration::from_secs(5), Duration::from_millis);
+            let timeout = p.timeout_ms.map_or(
+                inner.options.startup_timeout + Duration::from_secs(5),
+                Duration::from_millis,
+            );
             let mut phase = inner.phase.subscribe();
-            let reached = tokio::time::timeout(
-                timeout,
-                phase.wait_for(|p| !matches!(p, Phase::Starting)),
-            )
-            .await;
+            let reached =
+                tokio::time::timeout(timeout, phase.wait_for(|p| !matches!(p, Phase::Starting)))
+                    .await;
             let phase = match reached {
                 Err(_) => {
                     return Err(RpcError::new(
@@ -996,9 +1013,8 @@ async fn slow_method(inner: &Arc<Inner>, method: &str, params: Option<Value>) ->
             }
             let p: Query = wire::params(params)?;
             let logs = view_logs(inner, p.service, p.stream)?;
-            let read_error = |e: crate::logs::LogError| {
-                RpcError::new(code::FAILED, crate::error_chain(&e))
-            };
+            let read_error =
+                |e: crate::logs::LogError| RpcError::new(code::FAILED, crate::error_chain(&e));
             let mut lines = match p.tail {
                 Some(n) => logs.tail(n).map_err(read_error)?,
                 None => logs.lines().map_err(read_error)?,
@@ -1154,13 +1170,19 @@ async fn logs_wait(inner: &Arc<Inner>, params: Option<Value>) -> Result<Value, R
     };
     match (p.contains, p.regex, p.json_contains) {
         (Some(text), None, None) => {
-            let line = logs.until(text, timeout, p.lines_back).await.map_err(wait_error)?;
+            let line = logs
+                .until(text, timeout, p.lines_back)
+                .await
+                .map_err(wait_error)?;
             Ok(json!({"line": line_json(&line)}))
         }
         (None, Some(pattern), None) => {
             let regex = regex::Regex::new(&pattern)
                 .map_err(|e| RpcError::params(format!("`regex` is not a valid regex: {e}")))?;
-            let line = logs.until(regex, timeout, p.lines_back).await.map_err(wait_error)?;
+            let line = logs
+                .until(regex, timeout, p.lines_back)
+                .await
+                .map_err(wait_error)?;
             Ok(json!({"line": line_json(&line)}))
         }
         (None, None, Some(pattern)) => {
@@ -1178,7 +1200,11 @@ async fn logs_wait(inner: &Arc<Inner>, params: Option<Value>) -> Result<Value, R
 
 fn status(inner: &Inner) -> Value {
     let view = inner.view.lock().unwrap_or_else(|p| p.into_inner()).clone();
-    let tracked = inner.tracked.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    let tracked = inner
+        .tracked
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone();
     let services: Vec<Value> = tracked
         .iter()
         .enumerate()

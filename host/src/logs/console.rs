@@ -158,7 +158,11 @@ impl Console {
 
     /// Waits until every queued line has been written, at most `limit`; whether it was.
     pub(crate) fn settle(&self, limit: Duration) -> bool {
-        let progress = self.shared.progress.lock().unwrap_or_else(|p| p.into_inner());
+        let progress = self
+            .shared
+            .progress
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
         let (progress, _) = self
             .shared
             .written
@@ -182,7 +186,11 @@ impl Console {
             return;
         }
         let rendered = self.render(line, service_index);
-        let mut progress = self.shared.progress.lock().unwrap_or_else(|p| p.into_inner());
+        let mut progress = self
+            .shared
+            .progress
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
         match queue.try_send(rendered) {
             Ok(()) => progress.0 += 1,
             Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {

@@ -158,11 +158,14 @@ impl RunDir {
 
 fn update_info(dir: &Path, change: impl FnOnce(&mut RunInfo)) -> std::io::Result<()> {
     let path = dir.join("run.json");
-    let mut info: RunInfo = serde_json::from_slice(&std::fs::read(&path)?)
-        .map_err(std::io::Error::other)?;
+    let mut info: RunInfo =
+        serde_json::from_slice(&std::fs::read(&path)?).map_err(std::io::Error::other)?;
     change(&mut info);
     let tmp = dir.join(".run.json.tmp");
-    std::fs::write(&tmp, serde_json::to_vec_pretty(&info).expect("serializable"))?;
+    std::fs::write(
+        &tmp,
+        serde_json::to_vec_pretty(&info).expect("serializable"),
+    )?;
     std::fs::rename(&tmp, &path)
 }
 

@@ -124,16 +124,11 @@ impl Bundle {
         let spec = Arc::new(self.spec);
         let mut run = match self.run {
             Some(run) => run,
-            None => RunDir::create(
-                &spec.run_root,
-                spec.keep_runs,
-                spec.source.as_deref(),
-                None,
-            )
-            .map_err(|source| StartError::RunDir {
-                path: spec.run_root.clone(),
-                source,
-            })?,
+            None => RunDir::create(&spec.run_root, spec.keep_runs, spec.source.as_deref(), None)
+                .map_err(|source| StartError::RunDir {
+                    path: spec.run_root.clone(),
+                    source,
+                })?,
         };
         run.make_cgroup();
         if self.publish {
@@ -443,7 +438,9 @@ impl Starter {
                 } else {
                     (format!("failed: {reason}"), Some(elapsed))
                 };
-                return Err(StartError::ServiceFailed(Box::new(self.report(i, what, elapsed))));
+                return Err(StartError::ServiceFailed(Box::new(
+                    self.report(i, what, elapsed),
+                )));
             }
             ServiceEvent::Finished => self.finished[i] = true,
         }

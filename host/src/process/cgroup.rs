@@ -28,7 +28,9 @@ fn own_cgroup() -> Option<PathBuf> {
     let mount = mountinfo.lines().find_map(|line| {
         // `... mount-point ... - cgroup2 ...`
         let (before, after) = line.split_once(" - ")?;
-        after.starts_with("cgroup2 ").then(|| before.split(' ').nth(4))?
+        after
+            .starts_with("cgroup2 ")
+            .then(|| before.split(' ').nth(4))?
     })?;
     Some(Path::new(mount).join(own.trim_start_matches('/')))
 }

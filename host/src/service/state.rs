@@ -20,9 +20,7 @@ impl ExitStatus {
         match self {
             ExitStatus::Code(c) => format!("exited with code {c}"),
             ExitStatus::Signal(_) => format!("was {self}"),
-            ExitStatus::Unknown => {
-                "ended in an unknown way (its supervisor was killed)".to_owned()
-            }
+            ExitStatus::Unknown => "ended in an unknown way (its supervisor was killed)".to_owned(),
         }
     }
 

@@ -10,7 +10,14 @@ use crate::fixture::{Project, teamster_bin};
 
 /// Starts `teamster up -d --json -` with `bundle` on stdin and returns the child and the
 /// socket from its `listening` line; the rest of its output is read by the caller.
-fn start_from_stdin(p: &Project, bundle: &Value) -> (std::process::Child, BufReader<std::process::ChildStdout>, std::path::PathBuf) {
+fn start_from_stdin(
+    p: &Project,
+    bundle: &Value,
+) -> (
+    std::process::Child,
+    BufReader<std::process::ChildStdout>,
+    std::path::PathBuf,
+) {
     let mut child = Command::new(teamster_bin())
         .args(["up", "-d", "--json", "-"])
         .current_dir(p.path())
@@ -27,7 +34,8 @@ fn start_from_stdin(p: &Project, bundle: &Value) -> (std::process::Child, BufRea
     let mut out = BufReader::new(child.stdout.take().unwrap());
     let mut line = String::new();
     out.read_line(&mut line).unwrap();
-    let listening: Value = serde_json::from_str(&line).unwrap_or_else(|_| panic!("not JSON: {line}"));
+    let listening: Value =
+        serde_json::from_str(&line).unwrap_or_else(|_| panic!("not JSON: {line}"));
     assert_eq!(listening["event"], "listening", "{listening}");
     let socket = listening["socket"].as_str().unwrap().into();
     (child, out, socket)
@@ -58,7 +66,10 @@ fn the_client_judges_readiness_line_by_line() {
         let request = conn.next_other().expect("a request from the host");
         assert_eq!(request["method"], "ready.check", "{request}");
         assert_eq!(request["params"]["service"], "web");
-        let text = request["params"]["line"]["text"].as_str().unwrap().to_owned();
+        let text = request["params"]["line"]["text"]
+            .as_str()
+            .unwrap()
+            .to_owned();
         let ready = text.contains("listening");
         seen.push(text);
         conn.answer(&request["id"], json!({"ready": ready}));
@@ -126,7 +137,10 @@ fn a_hook_error_fails_the_start_with_the_clients_message() {
     assert_eq!(error["event"], "error");
     assert_eq!(error["exit_code"], 4);
     let message = error["message"].as_str().unwrap();
-    assert!(message.contains("`web`") && message.contains("fixtures missing: users.json"), "{message}");
+    assert!(
+        message.contains("`web`") && message.contains("fixtures missing: users.json"),
+        "{message}"
+    );
     assert_eq!(error["services"][0]["service"], "web", "{error}");
     assert_eq!(child.wait().unwrap().code(), Some(4));
 }
@@ -149,12 +163,18 @@ fn a_client_vanishing_mid_hook_fails_that_service_clearly() {
     assert_eq!(error["event"], "error", "{error}");
     let message = error["message"].as_str().unwrap();
     assert!(
-        message.contains("the controlling client disconnected while `web` waited for its `setup` hook"),
+        message.contains(
+            "the controlling client disconnected while `web` waited for its `setup` hook"
+        ),
         "{message}"
     );
     assert_eq!(child.wait().unwrap().code(), Some(4));
     // What had started is stopped.
-    let db = std::fs::read_to_string(&pidfile).unwrap().trim().parse().unwrap();
+    let db = std::fs::read_to_string(&pidfile)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
     assert!(super::gone_within(db, std::time::Duration::from_secs(10)));
 }
 

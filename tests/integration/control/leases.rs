@@ -16,14 +16,20 @@ fn the_last_lease_out_stops_a_leased_bundle_after_the_grace() {
     assert_eq!(hello["kept"], false);
     let (mut second, _) = Conn::open(&d.socket());
     first.call("lease.acquire", json!({})).unwrap();
-    assert_eq!(second.call("lease.acquire", json!({})).unwrap()["leases"], 2);
+    assert_eq!(
+        second.call("lease.acquire", json!({})).unwrap()["leases"],
+        2
+    );
     drop(first);
     // One holder left: the bundle runs on past the grace.
     std::thread::sleep(Duration::from_millis(600));
     assert!(crate::fixture::alive(d.pid()));
     assert_eq!(second.call("status", json!({})).unwrap()["leases"], 1);
     drop(second);
-    assert!(gone_within(d.pid(), Duration::from_secs(15)), "the host stops after the last lease");
+    assert!(
+        gone_within(d.pid(), Duration::from_secs(15)),
+        "the host stops after the last lease"
+    );
 }
 
 #[test]
@@ -41,13 +47,20 @@ fn a_sigkilled_lease_holder_counts_as_out() {
         .spawn()
         .expect("python3");
     let mut line = String::new();
-    std::io::BufRead::read_line(&mut std::io::BufReader::new(holder.stdout.take().unwrap()), &mut line).unwrap();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(holder.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
     assert_eq!(line.trim(), "held");
     let (mut watcher, _) = Conn::open(&d.socket());
     assert_eq!(watcher.call("status", json!({})).unwrap()["leases"], 1);
     holder.kill().unwrap();
     holder.wait().unwrap();
-    assert!(gone_within(d.pid(), Duration::from_secs(15)), "a killed holder releases its lease");
+    assert!(
+        gone_within(d.pid(), Duration::from_secs(15)),
+        "a killed holder releases its lease"
+    );
 }
 
 #[test]
@@ -65,6 +78,10 @@ fn a_kept_bundle_survives_its_last_lease() {
     assert_eq!(again["attached"], true);
     assert_eq!(again["pid"], d.ready["pid"]);
     let out = super::teamster(p.path(), &["down"], None);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(gone_within(d.pid(), Duration::from_secs(10)));
 }

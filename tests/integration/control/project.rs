@@ -15,7 +15,10 @@ fn a_second_up_in_the_same_project_is_refused_naming_the_first() {
     assert_eq!(out.status.code(), Some(8));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        stderr.contains(&format!("a bundle already runs in this project (pid {}", d.pid())),
+        stderr.contains(&format!(
+            "a bundle already runs in this project (pid {}",
+            d.pid()
+        )),
         "{stderr}"
     );
     // The first one is untouched and still the one every command reaches.
@@ -43,7 +46,11 @@ fn two_detached_starts_at_once_share_one_host() {
     assert_eq!(pids.len(), 1, "{readies:?}");
     assert_eq!(readies.iter().filter(|r| r["attached"] == false).count(), 1);
     let down = teamster(&dir, &["down"], None);
-    assert!(down.status.success(), "{}", String::from_utf8_lossy(&down.stderr));
+    assert!(
+        down.status.success(),
+        "{}",
+        String::from_utf8_lossy(&down.stderr)
+    );
 }
 
 #[test]
@@ -54,7 +61,10 @@ fn a_changed_bundle_is_refused_with_how_to_restart() {
     let out = teamster(p.path(), &["up", "-d"], None);
     assert_eq!(out.status.code(), Some(8));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("a different bundle runs in this project"), "{stderr}");
+    assert!(
+        stderr.contains("a different bundle runs in this project"),
+        "{stderr}"
+    );
     assert!(stderr.contains("`teamster down`"), "{stderr}");
     assert!(alive(d.pid()));
 }
@@ -75,12 +85,21 @@ fn a_project_path_of_200_characters_works() {
     };
     assert!(deep.as_os_str().len() >= 200);
     let now = teamster(&deep, &["now"], None);
-    assert!(now.status.success(), "{}", String::from_utf8_lossy(&now.stderr));
+    assert!(
+        now.status.success(),
+        "{}",
+        String::from_utf8_lossy(&now.stderr)
+    );
     let travel = teamster(&deep, &["travel", "+1d"], None);
-    assert!(travel.status.success(), "{}", String::from_utf8_lossy(&travel.stderr));
+    assert!(
+        travel.status.success(),
+        "{}",
+        String::from_utf8_lossy(&travel.stderr)
+    );
     assert!(String::from_utf8_lossy(&travel.stdout).starts_with("Time travelling to"));
     let run_json: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(std::path::Path::new(ready["run_dir"].as_str().unwrap()).join("run.json")).unwrap(),
+        &std::fs::read(std::path::Path::new(ready["run_dir"].as_str().unwrap()).join("run.json"))
+            .unwrap(),
     )
     .unwrap();
     assert_eq!(run_json["socket"], ready["socket"]);
@@ -102,7 +121,10 @@ command = ["sh", "-c", "echo $$ > {b}; exec sleep 1000"]
         b = p.file("b.pid").display()
     );
     let d = start(&p, &toml, &[]);
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let pids: Vec<u32> = rt.block_on(async {
         vec![
             read_pid(&p.file("a.pid")).await,
@@ -118,7 +140,10 @@ command = ["sh", "-c", "echo $$ > {b}; exec sleep 1000"]
     )
     .unwrap();
     for pid in pids.iter().chain(host_children.iter()) {
-        assert!(gone_within(*pid, Duration::from_secs(15)), "pid {pid} outlived its SIGKILLed host");
+        assert!(
+            gone_within(*pid, Duration::from_secs(15)),
+            "pid {pid} outlived its SIGKILLed host"
+        );
     }
     // Nothing answers any more, and the next command says so.
     let status = teamster(p.path(), &["status"], None);
@@ -139,10 +164,17 @@ fn a_bundle_from_stdin_as_json_runs_and_exec_reaches_it() {
     };
     let (mut conn, hello) = Conn::open(&d.socket());
     assert_eq!(hello["bundle"], "<stdin>");
-    assert_eq!(conn.call("status", json!({})).unwrap()["services"][0]["name"], "a");
+    assert_eq!(
+        conn.call("status", json!({})).unwrap()["services"][0]["name"],
+        "a"
+    );
     // `status` finds the bundle of this directory without a bundle file.
     let status = teamster(p.path(), &["status"], None);
-    assert!(status.status.success(), "{}", String::from_utf8_lossy(&status.stderr));
+    assert!(
+        status.status.success(),
+        "{}",
+        String::from_utf8_lossy(&status.stderr)
+    );
     // The same JSON again attaches.
     let again = up_detached(p.path(), &["-"], Some(&bundle.to_string()));
     assert_eq!(again["attached"], true);
@@ -156,12 +188,21 @@ fn a_bad_json_bundle_gets_the_toml_errors_at_json_positions() {
     assert_eq!(out.status.code(), Some(3));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.starts_with("error: <stdin>:4:7: "), "{stderr}");
-    assert!(stderr.contains("`comand`") && stderr.contains("`web`"), "{stderr}");
+    assert!(
+        stderr.contains("`comand`") && stderr.contains("`web`"),
+        "{stderr}"
+    );
     let out = teamster(p.path(), &["up", "-d", "--json", "-"], Some(text));
     assert_eq!(out.status.code(), Some(3));
     let line: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(line["event"], "error");
-    assert!(line["message"].as_str().unwrap().starts_with("<stdin>:4:7: "), "{line}");
+    assert!(
+        line["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("<stdin>:4:7: "),
+        "{line}"
+    );
 }
 
 #[test]
@@ -176,10 +217,17 @@ ready = {{ log = "up" }}
         pid = p.file("slow.pid").display()
     );
     let d = start(&p, &toml, &[]);
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let pid = rt.block_on(read_pid(&p.file("slow.pid")));
     let out = teamster(p.path(), &["down"], None);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(!alive(pid), "`down` returned while the service still ran");
     assert!(!alive(d.pid()));
     let again = teamster(p.path(), &["down"], None);
@@ -194,6 +242,9 @@ fn kind_errors_at_up_point_into_the_file_as_at_check() {
         let out = teamster(p.path(), args, None);
         assert_eq!(out.status.code(), Some(3), "{args:?}");
         let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(stderr.starts_with("error: bundle.toml:2:8: unknown kind `postgress`"), "{args:?}: {stderr}");
+        assert!(
+            stderr.starts_with("error: bundle.toml:2:8: unknown kind `postgress`"),
+            "{args:?}: {stderr}"
+        );
     }
 }

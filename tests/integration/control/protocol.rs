@@ -16,7 +16,10 @@ fn the_handshake_comes_first_and_names_the_version() {
     assert_eq!(wrong["code"], -32002, "{wrong}");
     assert_eq!(wrong["data"]["supported"], json!([1]));
     assert!(
-        wrong["message"].as_str().unwrap().contains("protocol 1, not 99"),
+        wrong["message"]
+            .as_str()
+            .unwrap()
+            .contains("protocol 1, not 99"),
         "{wrong}"
     );
     // The host closes a connection that speaks another version.
@@ -43,7 +46,12 @@ fn bad_requests_get_json_rpc_errors() {
     assert_eq!(reply["id"], 5);
     let unknown = conn.call("nope", json!({})).unwrap_err();
     assert_eq!(unknown["code"], -32601);
-    assert!(unknown["data"]["methods"].as_array().unwrap().contains(&json!("status")));
+    assert!(
+        unknown["data"]["methods"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("status"))
+    );
     let bad = conn.call("logs.query", json!({"tail": "ten"})).unwrap_err();
     assert_eq!(bad["code"], -32602, "{bad}");
     let extra = conn.call("now", json!({"when": 1})).unwrap_err();
@@ -73,7 +81,10 @@ fn every_method_answers() {
     assert_eq!(services[0]["state"], "ready");
     assert!(services[0]["pid"].as_u64().unwrap() > 1);
     assert!(services[0]["ready_after_ms"].is_u64());
-    assert_eq!(conn.call("bundle.wait_ready", json!({})).unwrap()["phase"], "ready");
+    assert_eq!(
+        conn.call("bundle.wait_ready", json!({})).unwrap()["phase"],
+        "ready"
+    );
 
     let all = conn.call("logs.query", json!({"service": "a"})).unwrap();
     let texts: Vec<&str> = all["lines"]
@@ -82,7 +93,10 @@ fn every_method_answers() {
         .iter()
         .map(|l| l["text"].as_str().unwrap())
         .collect();
-    assert!(texts.contains(&"hello") && texts.contains(&"oops"), "{texts:?}");
+    assert!(
+        texts.contains(&"hello") && texts.contains(&"oops"),
+        "{texts:?}"
+    );
     let err = conn
         .call("logs.query", json!({"service": "a", "stream": "err"}))
         .unwrap();
@@ -128,7 +142,12 @@ fn every_method_answers() {
         )
         .unwrap_err();
     assert_eq!(timeout["code"], -32012, "{timeout}");
-    assert!(timeout["message"].as_str().unwrap().contains("never printed"));
+    assert!(
+        timeout["message"]
+            .as_str()
+            .unwrap()
+            .contains("never printed")
+    );
     assert!(!timeout["data"]["last_lines"].as_array().unwrap().is_empty());
 
     let stats = conn.call("stats", json!({"service": "a"})).unwrap();
@@ -137,15 +156,26 @@ fn every_method_answers() {
     assert!(stats["tree"]["processes"].as_u64().unwrap() >= 1);
 
     let sub = conn
-        .call("subcommand", json!({"service": "a", "name": "x", "args": []}))
+        .call(
+            "subcommand",
+            json!({"service": "a", "name": "x", "args": []}),
+        )
         .unwrap_err();
     assert_eq!(sub["code"], -32014);
-    assert!(sub["message"].as_str().unwrap().contains("has no kind"), "{sub}");
+    assert!(
+        sub["message"].as_str().unwrap().contains("has no kind"),
+        "{sub}"
+    );
 
     let now = conn.call("now", json!({})).unwrap();
     let before = chrono::DateTime::parse_from_rfc3339(now["now"].as_str().unwrap()).unwrap();
     let travel = conn.call("travel", json!({"by": "+30d"})).unwrap();
-    assert!(travel["report"].as_str().unwrap().starts_with("Time travelling to"));
+    assert!(
+        travel["report"]
+            .as_str()
+            .unwrap()
+            .starts_with("Time travelling to")
+    );
     let after = chrono::DateTime::parse_from_rfc3339(travel["now"].as_str().unwrap()).unwrap();
     assert!((after - before).num_days() >= 29, "{before} → {after}");
     let both = conn
@@ -153,16 +183,29 @@ fn every_method_answers() {
         .unwrap_err();
     assert_eq!(both["code"], -32602);
 
-    conn.call("message", json!({"text": "from the test"})).unwrap();
+    conn.call("message", json!({"text": "from the test"}))
+        .unwrap();
     conn.call("message", json!({"text": "careful", "warning": true}))
         .unwrap();
     let bundle = conn
         .call("logs.query", json!({"service": "teamster"}))
         .unwrap();
     let lines = bundle["lines"].as_array().unwrap();
-    assert!(lines.iter().any(|l| l["text"] == "from the test" && l["stream"] == "out"));
-    assert!(lines.iter().any(|l| l["text"] == "careful" && l["stream"] == "err"));
-    assert!(lines.iter().any(|l| l["text"].as_str().unwrap().starts_with("Time travelling")));
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["text"] == "from the test" && l["stream"] == "out")
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["text"] == "careful" && l["stream"] == "err")
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["text"].as_str().unwrap().starts_with("Time travelling"))
+    );
 
     conn.call("console", json!({"paused": true})).unwrap();
     conn.call("console", json!({"paused": false})).unwrap();
@@ -171,11 +214,17 @@ fn every_method_answers() {
     assert_eq!(lease["leases"], 1);
     assert_eq!(conn.call("lease.release", json!({})).unwrap()["leases"], 0);
     conn.call("control.claim", json!({})).unwrap();
-    assert_eq!(conn.call("bundle.keep", json!({"keep": true})).unwrap()["kept"], true);
+    assert_eq!(
+        conn.call("bundle.keep", json!({"keep": true})).unwrap()["kept"],
+        true
+    );
 
     let sub = conn.call("logs.follow", json!({"service": "b"})).unwrap();
-    conn.call("logs.unfollow", json!({"subscription": sub["subscription"]}))
-        .unwrap();
+    conn.call(
+        "logs.unfollow",
+        json!({"subscription": sub["subscription"]}),
+    )
+    .unwrap();
 
     let pid = d.pid();
     conn.call("stop", json!({})).unwrap();
@@ -255,7 +304,10 @@ fn the_documented_methods_are_the_answered_ones() {
         .map(|m| (*m).to_owned())
         .collect();
     served.sort();
-    assert_eq!(documented, served, "docs/control-protocol.md and the server disagree");
+    assert_eq!(
+        documented, served,
+        "docs/control-protocol.md and the server disagree"
+    );
 
     // And each documented method is answered by a live host (not -32601).
     let p = Project::new();

@@ -39,7 +39,10 @@ ready = { log = { regex = "^tick \\d$", stream = "stderr", nth = 2 } }
         .into_iter()
         .map(|l| l.text)
         .collect();
-    assert!(lines.contains(&"tick 4".to_owned()), "ready before the second stderr tick: {lines:?}");
+    assert!(
+        lines.contains(&"tick 4".to_owned()),
+        "ready before the second stderr tick: {lines:?}"
+    );
     r.stop().await;
 }
 
@@ -71,7 +74,8 @@ async fn http_get() {
     )
     .await;
     use std::io::{Read as _, Write as _};
-    let mut conn = std::net::TcpStream::connect(("127.0.0.1", port)).expect("the server answers once ready");
+    let mut conn =
+        std::net::TcpStream::connect(("127.0.0.1", port)).expect("the server answers once ready");
     conn.write_all(b"GET / HTTP/1.0\r\n\r\n").expect("request");
     let mut reply = String::new();
     conn.read_to_string(&mut reply).expect("reply");

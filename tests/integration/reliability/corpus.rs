@@ -39,5 +39,8 @@ fn every_bad_bundle_is_refused_at_check_with_a_positioned_message() {
     }
     insta::assert_snapshot!("bad_bundles", report);
     // Only errors about the file as a whole may lack a line and column.
-    assert!(unpositioned.is_empty(), "no line:column for {unpositioned:?}");
+    assert!(
+        unpositioned.is_empty(),
+        "no line:column for {unpositioned:?}"
+    );
 }

@@ -24,7 +24,11 @@ fn wait_within(child: &mut std::process::Child, limit: Duration) -> Option<i32> 
     while Instant::now() < end {
         if let Some(status) = child.try_wait().expect("try_wait") {
             use std::os::unix::process::ExitStatusExt as _;
-            return Some(status.code().unwrap_or_else(|| 128 + status.signal().unwrap_or(0)));
+            return Some(
+                status
+                    .code()
+                    .unwrap_or_else(|| 128 + status.signal().unwrap_or(0)),
+            );
         }
         std::thread::sleep(Duration::from_millis(10));
     }
@@ -134,7 +138,10 @@ ready = { log = "b ready" }
         let mut shown = Vec::new();
         loop {
             let mut line = String::new();
-            assert!(out.read_line(&mut line).unwrap() > 0, "ended early: {shown:?}");
+            assert!(
+                out.read_line(&mut line).unwrap() > 0,
+                "ended early: {shown:?}"
+            );
             let ready = line.contains("services ready");
             shown.push(line.trim_end().to_owned());
             if ready {
@@ -144,12 +151,20 @@ ready = { log = "b ready" }
         signal(host.id(), Signal::SIGKILL);
         host.wait().unwrap();
         let mut stored = Vec::new();
-        for (service, stream) in [("a", "out"), ("b", "err"), ("b", "out"), ("teamster", "out")] {
+        for (service, stream) in [
+            ("a", "out"),
+            ("b", "err"),
+            ("b", "out"),
+            ("teamster", "out"),
+        ] {
             stored.extend(lines_of(&log_file(&p, service, stream)));
         }
         for line in &shown {
             let text = line.split_once("] ").map_or(line.as_str(), |(_, t)| t);
-            assert!(stored.iter().any(|s| s == text), "shown but not stored: {line:?}; stored: {stored:?}");
+            assert!(
+                stored.iter().any(|s| s == text),
+                "shown but not stored: {line:?}; stored: {stored:?}"
+            );
         }
     }
 }
@@ -167,7 +182,11 @@ ready = {{ log = "up" }}
         pidfile.display()
     ));
     let (mut host, _) = crate::fixture::teamster_up(&p, &[]);
-    let pid: u32 = std::fs::read_to_string(&pidfile).unwrap().trim().parse().unwrap();
+    let pid: u32 = std::fs::read_to_string(&pidfile)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
     signal(host.id(), Signal::SIGHUP);
     assert_eq!(wait_within(&mut host, Duration::from_secs(20)), Some(0));
     assert!(!alive(pid));
@@ -186,7 +205,11 @@ ready = {{ log = "up" }}
         pidfile.display()
     ));
     let (mut host, _) = crate::fixture::teamster_up(&p, &[]);
-    let pid: u32 = std::fs::read_to_string(&pidfile).unwrap().trim().parse().unwrap();
+    let pid: u32 = std::fs::read_to_string(&pidfile)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
     assert_eq!(wait_within(&mut host, Duration::from_secs(20)), Some(5));
     assert!(
         wait_for(Duration::from_secs(10), || !alive(pid)),
@@ -208,13 +231,21 @@ fn a_closed_or_full_stdout_is_an_exit_code_not_a_panic() {
         .unwrap();
     drop(child.stdout.take());
     let mut stderr = String::new();
-    child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
     let status = child.wait().unwrap();
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert_ne!(status.code(), Some(101), "{stderr}");
     // stderr full while reporting an error: the documented code.
     p.bundle_file("[services.a]\ncomand = \"true\"\n");
-    let full = std::fs::OpenOptions::new().write(true).open("/dev/full").unwrap();
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .unwrap();
     let status = Command::new(teamster_bin())
         .args(["check", "bundle.toml"])
         .current_dir(p.path())
@@ -224,7 +255,10 @@ fn a_closed_or_full_stdout_is_an_exit_code_not_a_panic() {
     assert_eq!(status.code(), Some(3));
     // status with stdout full (and no running bundle).
     p.bundle_file("[services.a]\ncommand = \"true\"\n");
-    let full = std::fs::OpenOptions::new().write(true).open("/dev/full").unwrap();
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .unwrap();
     let status = Command::new(teamster_bin())
         .args(["status"])
         .current_dir(p.path())
@@ -239,7 +273,12 @@ fn a_closed_or_full_stdout_is_an_exit_code_not_a_panic() {
 fn parent_of(pid: u32) -> u32 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("stat");
     let after = stat.rsplit_once(')').expect("comm").1;
-    after.split_whitespace().nth(1).expect("ppid").parse().expect("number")
+    after
+        .split_whitespace()
+        .nth(1)
+        .expect("ppid")
+        .parse()
+        .expect("number")
 }
 
 #[test]
@@ -263,13 +302,18 @@ command = ["sh", "-c", "echo $$ > {b}; exec sleep 1000"]
         assert!(wait_for(Duration::from_secs(10), || path.exists()));
         let mut pid = None;
         wait_for(Duration::from_secs(10), || {
-            pid = std::fs::read_to_string(path).ok().and_then(|s| s.trim().parse().ok());
+            pid = std::fs::read_to_string(path)
+                .ok()
+                .and_then(|s| s.trim().parse().ok());
             pid.is_some()
         });
         pid.expect("a pid")
     };
     let services = [read(&a), read(&d), read(&b)];
-    let supervisors: Vec<u32> = [services[0], services[2]].iter().map(|&s| parent_of(s)).collect();
+    let supervisors: Vec<u32> = [services[0], services[2]]
+        .iter()
+        .map(|&s| parent_of(s))
+        .collect();
     let spawner = parent_of(supervisors[0]);
     // Host, spawner and every supervisor at once.
     for pid in [host.id(), spawner].iter().chain(&supervisors) {
@@ -304,7 +348,11 @@ command = ["sh", "-c", "echo $$ > {b}; exec sleep 1000"]
         let _ = kill(Pid::from_raw(services[1] as i32), Signal::SIGKILL);
     }
     // A second command finds nothing more to reap.
-    let again = Command::new(teamster_bin()).arg("status").current_dir(p.path()).output().unwrap();
+    let again = Command::new(teamster_bin())
+        .arg("status")
+        .current_dir(p.path())
+        .output()
+        .unwrap();
     assert!(!String::from_utf8_lossy(&again.stderr).contains("left by run"));
 }
 
@@ -327,12 +375,20 @@ needs = ["stubborn"]
         pidfile.display()
     ));
     let mut host = quiet_up(&p);
-    assert!(wait_for(Duration::from_secs(20), || std::fs::read_to_string(&pidfile)
-        .is_ok_and(|s| s.ends_with('\n'))));
-    let pid: u32 = std::fs::read_to_string(&pidfile).unwrap().trim().parse().unwrap();
+    assert!(wait_for(Duration::from_secs(20), || {
+        std::fs::read_to_string(&pidfile).is_ok_and(|s| s.ends_with('\n'))
+    }));
+    let pid: u32 = std::fs::read_to_string(&pidfile)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
     signal(host.id(), Signal::SIGINT);
     assert_eq!(wait_within(&mut host, Duration::from_secs(20)), Some(0));
-    assert!(!alive(pid), "`up` returned while a service that ignores SIGTERM still ran");
+    assert!(
+        !alive(pid),
+        "`up` returned while a service that ignores SIGTERM still ran"
+    );
 }
 
 #[test]
@@ -346,6 +402,9 @@ fn a_missing_project_dir_is_refused_not_created() {
         .unwrap();
     assert_eq!(out.status.code(), Some(4));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("nowhere") && stderr.contains("does not exist"), "{stderr}");
+    assert!(
+        stderr.contains("nowhere") && stderr.contains("does not exist"),
+        "{stderr}"
+    );
     assert!(!p.path().join("nowhere").exists());
 }

@@ -74,11 +74,18 @@ fn read_pid(path: &Path) -> u32 {
 fn members_of_group(group: u32) -> Vec<u32> {
     let mut found = Vec::new();
     for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else { continue };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { continue };
-        let Some((_, rest)) = stat.rsplit_once(')') else { continue };
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        let Some((_, rest)) = stat.rsplit_once(')') else {
+            continue;
+        };
         let fields: Vec<&str> = rest.split_whitespace().collect();
-        if fields.first() != Some(&"Z") && fields.get(2).and_then(|g| g.parse().ok()) == Some(group) {
+        if fields.first() != Some(&"Z") && fields.get(2).and_then(|g| g.parse().ok()) == Some(group)
+        {
             found.push(pid);
         }
     }
@@ -146,7 +153,10 @@ fn run(blow: Blow) {
     }
     for group in mains {
         let left = members_of_group(group);
-        assert!(left.is_empty(), "{blow:?}: process group {group} still has {left:?}");
+        assert!(
+            left.is_empty(),
+            "{blow:?}: process group {group} still has {left:?}"
+        );
     }
     if !daemon_reachable {
         signal(daemon_child, Signal::SIGKILL);
