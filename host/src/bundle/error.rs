@@ -591,12 +591,29 @@ fn backticked_or_none(words: &[String]) -> String {
     }
 }
 
+/// How many services of a cycle a message names: a cycle through 2,000 services would
+/// otherwise be a message of 19 KB that nobody reads.
+const CYCLE_SHOWN: usize = 12;
+
 fn cycle_text(cycle: &[String]) -> String {
-    let mut text = cycle
-        .iter()
-        .map(|s| format!("`{s}`"))
-        .collect::<Vec<_>>()
-        .join(" → ");
+    let named = |names: &[String]| {
+        names
+            .iter()
+            .map(|s| format!("`{s}`"))
+            .collect::<Vec<_>>()
+            .join(" → ")
+    };
+    let mut text = if cycle.len() > CYCLE_SHOWN {
+        let (head, tail) = (&cycle[..CYCLE_SHOWN - 2], &cycle[cycle.len() - 2..]);
+        format!(
+            "{} → … {} more … → {}",
+            named(head),
+            cycle.len() - CYCLE_SHOWN,
+            named(tail)
+        )
+    } else {
+        named(cycle)
+    };
     if let Some(first) = cycle.first() {
         text.push_str(&format!(" → `{first}`"));
     }

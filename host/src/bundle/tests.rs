@@ -914,3 +914,17 @@ fn grants_go_to_the_kind_and_need_one() {
     assert_eq!(kind.grants, ["psql", "pg_dump"]);
     insta::assert_snapshot!(error("[services.x]\ncommand = \"true\"\ngrants = [\"sh\"]\n"), @"bundle.toml:3:10: invalid `grants` of service `x`: `grants` gives programs to a plugin kind: it needs `kind`");
 }
+
+#[test]
+fn a_long_cycle_is_named_in_short() {
+    let mut text = String::new();
+    for i in 0..2000 {
+        text.push_str(&format!(
+            "[services.s{i}]\ncommand = \"x\"\nneeds = [\"s{}\"]\n",
+            (i + 1) % 2000
+        ));
+    }
+    let message = error(&text);
+    assert!(message.len() < 400, "{} bytes: {message}", message.len());
+    insta::assert_snapshot!(message, @"bundle.toml:3:10: dependency cycle: `s0` → `s1` → `s2` → `s3` → `s4` → `s5` → `s6` → `s7` → `s8` → `s9` → … 1988 more … → `s1998` → `s1999` → `s0`; remove one of these `needs`");
+}
