@@ -67,7 +67,8 @@ fn main() {
     rt.block_on(async {
         for _ in 0..cycles {
             let started = Instant::now();
-            let bundle = Bundle::load(&path).unwrap_or_else(|e| panic!("{}", teamster::error_chain(&e)));
+            let bundle =
+                Bundle::load(&path).unwrap_or_else(|e| panic!("{}", teamster::error_chain(&e)));
             let running = bundle
                 .start()
                 .await
