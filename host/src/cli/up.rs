@@ -286,6 +286,7 @@ async fn run_bundle(
         .publish(true)
         .in_run_dir(run)
         .client(server.client())
+        .on_logs(server.logs_sink())
         .interruptible(interrupted);
     server.track(bundle.events());
     let start = bundle.start();

@@ -206,6 +206,9 @@ struct Inner {
     controller: watch::Sender<Option<Arc<Peer>>>,
     started: Instant,
     ready_after: Mutex<Option<Duration>>,
+    /// The bundle's logs from the moment they exist (before the bundle is ready), so a
+    /// client's hook or readiness code can read them during the start.
+    early_logs: Mutex<Option<LogHub>>,
     /// Set when the host is about to exit: connections flush what they owe and close.
     closing: watch::Sender<bool>,
     connections: tokio_util::task::TaskTracker,
@@ -262,6 +265,7 @@ impl ControlServer {
             controller: watch::Sender::new(None),
             started: Instant::now(),
             ready_after: Mutex::new(None),
+            early_logs: Mutex::new(None),
             closing: watch::Sender::new(false),
             connections: tokio_util::task::TaskTracker::new(),
         });
@@ -314,6 +318,13 @@ impl ControlServer {
                 }
             }
         });
+    }
+
+    /// An observer for [`Bundle::on_logs`](crate::Bundle::on_logs): with it the bundle's
+    /// logs are readable (`logs.*`) while it starts.
+    pub fn logs_sink(&self) -> impl FnOnce(LogHub) + Send + 'static {
+        let inner = self.inner.clone();
+        move |hub| *inner.early_logs.lock().unwrap_or_else(|p| p.into_inner()) = Some(hub)
     }
 
     /// The bundle is ready: its logs, services and clock become available.
@@ -835,15 +846,26 @@ fn service<'a>(view: &'a View, name: &str) -> Result<&'a ServiceHandle, RpcError
         .find(|s| s.name() == name)
         .ok_or_else(|| {
             let names: Vec<&str> = view.services.iter().map(|s| s.name()).collect();
-            RpcError::new(
-                code::NO_SERVICE,
-                format!(
-                    "no service `{name}` in this bundle (services: {})",
-                    names.join(", ")
-                ),
-            )
-            .with_data(json!({"services": names}))
+            no_such(name, &names)
         })
+}
+
+/// The error for a service the bundle does not have, listing those it has.
+fn no_service(inner: &Inner, name: &str) -> RpcError {
+    let tracked = inner.tracked.lock().unwrap_or_else(|p| p.into_inner());
+    let names: Vec<&str> = tracked.iter().map(|(n, _)| n.as_str()).collect();
+    no_such(name, &names)
+}
+
+fn no_such(name: &str, names: &[&str]) -> RpcError {
+    RpcError::new(
+        code::NO_SERVICE,
+        format!(
+            "no service `{name}` in this bundle (services: {})",
+            names.join(", ")
+        ),
+    )
+    .with_data(json!({"services": names}))
 }
 
 /// The params of a method that takes none: `{}` (or absent), nothing else.
@@ -857,14 +879,20 @@ fn view_logs(
     service_name: Option<String>,
     stream: Option<Stream>,
 ) -> Result<Logs, RpcError> {
-    let view = view(inner)?;
+    let hub = match view(inner) {
+        Ok(view) => view.hub,
+        // Starting: the logs exist as soon as the start made them.
+        Err(e) if e.code == code::STARTING => inner
+            .early_logs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+            .ok_or(e)?,
+        Err(e) => return Err(e),
+    };
     let logs = match service_name.as_deref() {
-        None => view.hub.logs(),
-        Some(crate::logs::BUNDLE_SERVICE) => view
-            .hub
-            .service(crate::logs::BUNDLE_SERVICE)
-            .expect("the bundle has its own store"),
-        Some(name) => service(&view, name)?.logs(),
+        None => hub.logs(),
+        Some(name) => hub.service(name).ok_or_else(|| no_service(inner, name))?,
     };
     Ok(match stream {
         None => logs,
@@ -1048,9 +1076,25 @@ async fn slow_method(
                 service: String,
             }
             let p: Stats = wire::params(params)?;
-            let view = view(inner)?;
-            let svc = service(&view, &p.service)?.clone();
-            let stats = tokio::task::spawn_blocking(move || svc.stats())
+            // Any service that has a process, ready or still starting.
+            let pid = match view(inner) {
+                Ok(view) => service(&view, &p.service)?.pid(),
+                Err(e) if e.code == code::STARTING => {
+                    let tracked = inner.tracked.lock().unwrap_or_else(|p| p.into_inner());
+                    match tracked.iter().find(|(name, _)| *name == p.service) {
+                        Some((_, t)) => t.pid,
+                        None => return Err(no_service(inner, &p.service)),
+                    }
+                }
+                Err(e) => return Err(e),
+            };
+            let pid = pid.ok_or_else(|| {
+                RpcError::new(
+                    code::FAILED,
+                    format!("service `{}` has no process yet", p.service),
+                )
+            })?;
+            let stats = tokio::task::spawn_blocking(move || crate::process::stats(pid))
                 .await
                 .map_err(|e| RpcError::new(code::FAILED, e.to_string()))?
                 .map_err(|e| RpcError::new(code::FAILED, crate::error_chain(&e)))?;

@@ -34,6 +34,16 @@ pub struct Bundle {
     client: Arc<dyn ClientSide>,
     run: Option<RunDir>,
     interrupt: Option<tokio::sync::watch::Receiver<bool>>,
+    on_logs: Option<LogsObserver>,
+}
+
+/// Called once with the bundle's logs as soon as they exist (see [`Bundle::on_logs`]).
+struct LogsObserver(Box<dyn FnOnce(LogHub) + Send>);
+
+impl std::fmt::Debug for LogsObserver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LogsObserver")
+    }
 }
 
 impl Bundle {
@@ -48,7 +58,15 @@ impl Bundle {
             client: Arc::new(NoClient),
             run: None,
             interrupt: None,
+            on_logs: None,
         }
+    }
+
+    /// Hands the bundle's logs to `observer` as soon as they exist, before any service
+    /// starts: a control server serves them during the start that way.
+    pub fn on_logs(mut self, observer: impl FnOnce(LogHub) + Send + 'static) -> Bundle {
+        self.on_logs = Some(LogsObserver(Box::new(observer)));
+        self
     }
 
     /// Lets `interrupt` (set to `true`) end the start: what had started is stopped in
@@ -144,6 +162,9 @@ impl Bundle {
         log_config.console = self.console;
         log_config.max_line_len = DEFAULT_MAX_LINE_LEN;
         let hub = LogHub::new(log_config, &names).map_err(StartError::Logs)?;
+        if let Some(LogsObserver(observer)) = self.on_logs {
+            observer(hub.clone());
+        }
 
         let clock = BundleClock::create(&spec, &run, &hub)?;
 

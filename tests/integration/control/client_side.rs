@@ -111,6 +111,15 @@ fn a_client_hook_runs_before_the_spawn_and_after_readiness() {
     // Not ready before poststart answered.
     let status = conn.call("status", json!({})).unwrap();
     assert_eq!(status["phase"], "starting", "{status}");
+    // A poststart hook may read its service's logs and stats while the bundle starts.
+    let logs = conn.call("logs.query", json!({"service": "web"})).unwrap();
+    assert_eq!(logs["lines"][0]["text"], "saw-setup", "{logs}");
+    let stats = conn.call("stats", json!({"service": "web"})).unwrap();
+    assert_eq!(stats["pid"], status["services"][0]["pid"], "{stats}");
+    let missing = conn
+        .call("logs.query", json!({"service": "nope"}))
+        .unwrap_err();
+    assert_eq!(missing["code"], -32010, "{missing}");
     conn.answer(&poststart["id"], json!({}));
     assert_eq!(last_event(&mut out)["event"], "ready");
     assert!(child.wait().unwrap().success());
@@ -192,12 +201,14 @@ fn a_failed_start_comes_with_its_details_as_data() {
     let web = &error["services"][0];
     assert_eq!(web["service"], "web");
     assert_eq!(web["exit"], json!({"code": 3}), "{error}");
-    let texts: Vec<&str> = web["last_lines"]
+    let mut texts: Vec<&str> = web["last_lines"]
         .as_array()
         .unwrap()
         .iter()
         .map(|l| l["text"].as_str().unwrap())
         .collect();
-    assert_eq!(texts, ["starting", "no config"], "{error}");
+    // Lines of two pipes have no order between them.
+    texts.sort_unstable();
+    assert_eq!(texts, ["no config", "starting"], "{error}");
     assert_eq!(child.wait().unwrap().code(), Some(4));
 }
