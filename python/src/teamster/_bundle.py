@@ -29,6 +29,7 @@ from ._errors import (
 from ._logs import Logs
 from ._rpc import Connection
 from ._service import Duration, Service, duration_value
+from ._subcommand import pid_alive
 
 if TYPE_CHECKING:
     import subprocess
@@ -390,7 +391,7 @@ class Bundle:
             return False
         if cached.get("key") != key or host.get("spec_hash") != cached.get("spec_hash"):
             return False
-        if not _alive(host.get("pid")):
+        if not pid_alive(host.get("pid")):
             return False
         try:
             conn = Connection(
@@ -767,18 +768,6 @@ def _hint_for_old_binary(stderr: str) -> str:
             "came with this package or point TEAMSTER_BIN at a newer build"
         )
     return ""
-
-
-def _alive(pid: Any) -> bool:
-    if not isinstance(pid, int) or pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _client_name() -> str:

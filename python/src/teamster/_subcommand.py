@@ -135,16 +135,7 @@ class ProcessStats:
 
     def is_running(self) -> bool:
         """Whether the process still exists (read now, not from the last refresh)."""
-        pid = self._data.get("pid")
-        if not isinstance(pid, int):
-            return False
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True
-        return True
+        return pid_alive(self._data.get("pid"))
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("_"):
@@ -158,3 +149,16 @@ class ProcessStats:
 
     def __repr__(self) -> str:
         return f"<ProcessStats of {self._service}: pid {self._data.get('pid')}>"
+
+
+def pid_alive(pid: Any) -> bool:
+    """Whether a process with this pid exists (one of another user's counts)."""
+    if not isinstance(pid, int) or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

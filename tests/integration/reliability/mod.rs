@@ -169,24 +169,31 @@ ready = { log = "b ready" }
     }
 }
 
-#[test]
-fn sighup_stops_the_bundle_in_order() {
-    let p = Project::new();
+/// Runs `teamster up` on one service whose shell writes its pid, then runs `script`
+/// (`sh` text after the ready line); returns the host and that pid.
+fn up_with_pid_service(p: &Project, script: &str) -> (std::process::Child, u32) {
     let pidfile = p.file("svc.pid");
     p.bundle_file(&format!(
         r#"
 [services.svc]
-command = ["sh", "-c", "echo $$ > {}; echo up; exec sleep 1000"]
+command = ["sh", "-c", "echo $$ > {}; echo up; {script}"]
 ready = {{ log = "up" }}
 "#,
         pidfile.display()
     ));
-    let (mut host, _) = crate::fixture::teamster_up(&p, &[]);
-    let pid: u32 = std::fs::read_to_string(&pidfile)
-        .unwrap()
+    let (host, _) = crate::fixture::teamster_up(p, &[]);
+    let pid = std::fs::read_to_string(&pidfile)
+        .expect("pid file")
         .trim()
         .parse()
-        .unwrap();
+        .expect("a pid");
+    (host, pid)
+}
+
+#[test]
+fn sighup_stops_the_bundle_in_order() {
+    let p = Project::new();
+    let (mut host, pid) = up_with_pid_service(&p, "exec sleep 1000");
     signal(host.id(), Signal::SIGHUP);
     assert_eq!(wait_within(&mut host, Duration::from_secs(20)), Some(0));
     assert!(!alive(pid));
@@ -195,21 +202,7 @@ ready = {{ log = "up" }}
 #[test]
 fn a_supervisor_killed_by_its_service_leaves_no_tree() {
     let p = Project::new();
-    let pidfile = p.file("svc.pid");
-    p.bundle_file(&format!(
-        r#"
-[services.svc]
-command = ["sh", "-c", "echo $$ > {}; echo up; sleep 0.3; kill -9 $PPID; exec sleep 1005"]
-ready = {{ log = "up" }}
-"#,
-        pidfile.display()
-    ));
-    let (mut host, _) = crate::fixture::teamster_up(&p, &[]);
-    let pid: u32 = std::fs::read_to_string(&pidfile)
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
+    let (mut host, pid) = up_with_pid_service(&p, "sleep 0.3; kill -9 $PPID; exec sleep 1005");
     assert_eq!(wait_within(&mut host, Duration::from_secs(20)), Some(5));
     assert!(
         wait_for(Duration::from_secs(10), || !alive(pid)),
