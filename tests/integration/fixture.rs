@@ -59,13 +59,10 @@ impl Project {
     }
 }
 
-/// A port nobody listens on right now.
+/// A port nobody listens on, leased for the test binary's life: no other test (or
+/// bundle) on the machine is given it meanwhile.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
+    teamster::ports::hold_free_port().expect("a free port")
 }
 
 /// Polls `cond` until it holds or `limit` passes.

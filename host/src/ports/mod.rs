@@ -57,3 +57,23 @@ pub use error::PortError;
 
 #[cfg(test)]
 mod tests;
+
+/// A free port, reserved for the rest of this process's life: for tests and scripts that
+/// hand a port to a program they start themselves. Unlike "bind port 0, then close", no
+/// other allocator on the machine (another test thread, binary or bundle) gets it while
+/// this process lives.
+pub fn hold_free_port() -> Result<u16, PortError> {
+    static HELD: std::sync::Mutex<Vec<PortLease>> = std::sync::Mutex::new(Vec::new());
+    static ALLOCATOR: std::sync::OnceLock<PortAllocator> = std::sync::OnceLock::new();
+    let allocator = match ALLOCATOR.get() {
+        Some(a) => a,
+        None => {
+            let made = PortAllocator::new()?;
+            ALLOCATOR.get_or_init(|| made)
+        }
+    };
+    let lease = allocator.allocate()?;
+    let port = lease.port();
+    HELD.lock().unwrap_or_else(|p| p.into_inner()).push(lease);
+    Ok(port)
+}

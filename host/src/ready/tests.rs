@@ -36,10 +36,9 @@ fn command(script: &str) -> Readiness {
     }
 }
 
-/// A port nothing listens on: bound by the OS, then released.
+/// A port nothing listens on, leased for the test binary's life (no other test gets it).
 async fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    listener.local_addr().unwrap().port()
+    crate::ports::hold_free_port().expect("a free port")
 }
 
 async fn once(condition: &Readiness) -> ProbeResult {

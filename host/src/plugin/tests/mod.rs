@@ -81,10 +81,9 @@ pub(super) fn redact(text: &str, path: &Path, marker: &str) -> String {
     text.replace(&path.display().to_string(), marker)
 }
 
-/// A free TCP port (bound then released).
+/// A free TCP port, leased for the test binary's life (no other test gets it).
 pub(super) fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    listener.local_addr().expect("addr").port()
+    crate::ports::hold_free_port().expect("a free port")
 }
 
 /// Where the host finds `program` in the test's service environment.
