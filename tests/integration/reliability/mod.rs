@@ -401,3 +401,98 @@ fn a_missing_project_dir_is_refused_not_created() {
     );
     assert!(!p.path().join("nowhere").exists());
 }
+
+/// The README's promises about `teamster up` that no other test checked.
+mod promises {
+    use super::*;
+
+    #[test]
+    fn a_second_ctrl_c_kills_a_service_that_ignores_the_first() {
+        let p = Project::new();
+        let pidfile = p.file("svc.pid");
+        p.bundle_file(&format!(
+            r#"
+[services.svc]
+command = ["sh", "-c", "trap '' INT TERM; echo $$ > {}; echo up; exec sleep 1000"]
+ready = {{ log = "up" }}
+shutdown_timeout = "60s"
+"#,
+            pidfile.display()
+        ));
+        let (mut host, _) = crate::fixture::teamster_up(&p, &[]);
+        let pid: u32 = std::fs::read_to_string(&pidfile)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        signal(host.id(), Signal::SIGINT);
+        // The first asks, and the service ignores it for its 60 s grace...
+        assert_eq!(wait_within(&mut host, Duration::from_millis(300)), None);
+        assert!(alive(pid));
+        // ...the second kills every tree.
+        signal(host.id(), Signal::SIGINT);
+        assert_eq!(wait_within(&mut host, Duration::from_secs(20)), Some(0));
+        assert!(!alive(pid));
+    }
+
+    #[test]
+    fn travel_to_an_instant_from_the_cli() {
+        let p = Project::new();
+        p.bundle_file("[services.a]\ncommand = [\"sh\", \"-c\", \"echo up; exec sleep 1000\"]\nready = { log = \"up\" }\n");
+        let (mut host, _) = crate::fixture::teamster_up(&p, &[]);
+        let out = Command::new(teamster_bin())
+            .args(["travel", "--to", "2031-05-04T12:00:00+02:00"])
+            .current_dir(p.path())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let now = Command::new(teamster_bin())
+            .arg("now")
+            .current_dir(p.path())
+            .output()
+            .unwrap();
+        let now = String::from_utf8_lossy(&now.stdout);
+        let at = chrono::DateTime::parse_from_rfc3339(now.trim()).expect("RFC 3339");
+        let target = chrono::DateTime::parse_from_rfc3339("2031-05-04T10:00:00Z").unwrap();
+        assert!((at - target).num_seconds().abs() < 60, "{now}");
+        signal(host.id(), Signal::SIGINT);
+        assert_eq!(wait_within(&mut host, Duration::from_secs(20)), Some(0));
+    }
+
+    #[test]
+    fn inherit_env_false_starts_a_service_with_only_its_own_variables() {
+        let p = Project::new();
+        let out_file = p.file("env.txt");
+        p.bundle_file(&format!(
+            r#"
+[services.a]
+command = ["/bin/sh", "-c", "env > {}; echo up; exec /bin/sleep 1000"]
+inherit_env = false
+env = {{ ONLY_MINE = "yes" }}
+ready = {{ log = "up" }}
+"#,
+            out_file.display()
+        ));
+        let mut host = Command::new(teamster_bin())
+            .arg("up")
+            .current_dir(p.path())
+            .env("SHOULD_NOT_LEAK", "1")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        assert!(wait_for(Duration::from_secs(20), || {
+            std::fs::read_to_string(&out_file).is_ok_and(|s| s.contains("ONLY_MINE"))
+        }));
+        let env = std::fs::read_to_string(&out_file).unwrap();
+        assert!(env.contains("ONLY_MINE=yes"), "{env}");
+        assert!(!env.contains("SHOULD_NOT_LEAK"), "{env}");
+        assert!(env.contains("TEAMSTER_SERVICE=a"), "{env}");
+        signal(host.id(), Signal::SIGINT);
+        assert_eq!(wait_within(&mut host, Duration::from_secs(20)), Some(0));
+    }
+}
