@@ -42,6 +42,23 @@ fn log_file(p: &Project, service: &str, stream: &str) -> PathBuf {
         .join(format!("{service}.{stream}"))
 }
 
+/// Waits (bounded) for a service to write its pid (a whole line) into `path`.
+fn read_pid(path: &Path) -> u32 {
+    let mut pid = None;
+    assert!(
+        wait_for(Duration::from_secs(20), || {
+            pid = std::fs::read_to_string(path)
+                .ok()
+                .filter(|s| s.ends_with('\n'))
+                .and_then(|s| s.trim().parse().ok());
+            pid.is_some()
+        }),
+        "no pid in {}",
+        path.display()
+    );
+    pid.expect("a pid")
+}
+
 /// `teamster up` in the project, its output thrown away.
 fn quiet_up(p: &Project) -> std::process::Child {
     Command::new(teamster_bin())
@@ -172,22 +189,29 @@ ready = { log = "b ready" }
 /// Runs `teamster up` on one service whose shell writes its pid, then runs `script`
 /// (`sh` text after the ready line); returns the host and that pid.
 fn up_with_pid_service(p: &Project, script: &str) -> (std::process::Child, u32) {
+    up_with_pid_service_and(p, "", script, "")
+}
+
+/// [`up_with_pid_service`] with shell text run before the pid is written (`trap …`) and
+/// more keys for the service's table.
+fn up_with_pid_service_and(
+    p: &Project,
+    before: &str,
+    script: &str,
+    keys: &str,
+) -> (std::process::Child, u32) {
     let pidfile = p.file("svc.pid");
     p.bundle_file(&format!(
         r#"
 [services.svc]
-command = ["sh", "-c", "echo $$ > {}; echo up; {script}"]
+command = ["sh", "-c", "{before}echo $$ > {}; echo up; {script}"]
 ready = {{ log = "up" }}
+{keys}
 "#,
         pidfile.display()
     ));
     let (host, _) = crate::fixture::teamster_up(p, &[]);
-    let pid = std::fs::read_to_string(&pidfile)
-        .expect("pid file")
-        .trim()
-        .parse()
-        .expect("a pid");
-    (host, pid)
+    (host, read_pid(&pidfile))
 }
 
 #[test]
@@ -291,18 +315,7 @@ command = ["sh", "-c", "echo $$ > {b}; exec sleep 1000"]
         b = b.display()
     ));
     let (mut host, _) = crate::fixture::teamster_up(&p, &[]);
-    let read = |path: &Path| -> u32 {
-        assert!(wait_for(Duration::from_secs(10), || path.exists()));
-        let mut pid = None;
-        wait_for(Duration::from_secs(10), || {
-            pid = std::fs::read_to_string(path)
-                .ok()
-                .and_then(|s| s.trim().parse().ok());
-            pid.is_some()
-        });
-        pid.expect("a pid")
-    };
-    let services = [read(&a), read(&d), read(&b)];
+    let services = [read_pid(&a), read_pid(&d), read_pid(&b)];
     let supervisors: Vec<u32> = [services[0], services[2]]
         .iter()
         .map(|&s| parent_of(s))
@@ -368,14 +381,7 @@ needs = ["stubborn"]
         pidfile.display()
     ));
     let mut host = quiet_up(&p);
-    assert!(wait_for(Duration::from_secs(20), || {
-        std::fs::read_to_string(&pidfile).is_ok_and(|s| s.ends_with('\n'))
-    }));
-    let pid: u32 = std::fs::read_to_string(&pidfile)
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
+    let pid = read_pid(&pidfile);
     signal(host.id(), Signal::SIGINT);
     assert_eq!(wait_within(&mut host, Duration::from_secs(20)), Some(0));
     assert!(
@@ -409,22 +415,12 @@ mod promises {
     #[test]
     fn a_second_ctrl_c_kills_a_service_that_ignores_the_first() {
         let p = Project::new();
-        let pidfile = p.file("svc.pid");
-        p.bundle_file(&format!(
-            r#"
-[services.svc]
-command = ["sh", "-c", "trap '' INT TERM; echo $$ > {}; echo up; exec sleep 1000"]
-ready = {{ log = "up" }}
-shutdown_timeout = "60s"
-"#,
-            pidfile.display()
-        ));
-        let (mut host, _) = crate::fixture::teamster_up(&p, &[]);
-        let pid: u32 = std::fs::read_to_string(&pidfile)
-            .unwrap()
-            .trim()
-            .parse()
-            .unwrap();
+        let (mut host, pid) = up_with_pid_service_and(
+            &p,
+            "trap '' INT TERM; ",
+            "exec sleep 1000",
+            "shutdown_timeout = \"60s\"",
+        );
         signal(host.id(), Signal::SIGINT);
         // The first asks, and the service ignores it for its 60 s grace...
         assert_eq!(wait_within(&mut host, Duration::from_millis(300)), None);

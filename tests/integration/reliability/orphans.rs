@@ -1,13 +1,12 @@
 //! The orphan matrix: whatever is killed, and however, nothing of the bundle is left, by
 //! pid and by process group.
 
-use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
 use nix::sys::signal::Signal;
 
-use super::{parent_of, signal, wait_for, wait_within};
+use super::{parent_of, read_pid, signal, wait_for, wait_within};
 use crate::fixture::{Project, alive, teamster_bin};
 
 /// What happens to the host and its supervisors.
@@ -52,22 +51,6 @@ needs = ["plain", "daemon", "stubborn"]
         );
     }
     toml
-}
-
-fn read_pid(path: &Path) -> u32 {
-    let mut pid = None;
-    assert!(
-        wait_for(Duration::from_secs(20), || {
-            pid = std::fs::read_to_string(path)
-                .ok()
-                .filter(|s| s.ends_with('\n'))
-                .and_then(|s| s.trim().parse().ok());
-            pid.is_some()
-        }),
-        "no pid in {}",
-        path.display()
-    );
-    pid.unwrap()
 }
 
 /// Every live process whose process group is `group`.
