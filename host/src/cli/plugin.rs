@@ -30,14 +30,17 @@ pub enum PluginCommand {
         /// The kind's name.
         name: String,
     },
-    /// Scaffold a new plugin crate that builds for wasm32-wasip2.
+    /// Scaffold a new plugin crate that builds for wasm32-wasip2, with the plugin SDK and
+    /// the WIT of this teamster written into it (`sdk/`, `wit/`) and their dependencies
+    /// locked, so it needs no teamster checkout.
     New {
         /// The kind's name (`[a-z0-9_-]+`).
         name: String,
         /// Where to create the crate (default: `./<name>`).
         #[arg(long)]
         dir: Option<PathBuf>,
-        /// Use a local checkout of the plugin SDK instead of the registry version.
+        /// Depend on a local checkout of the plugin SDK (`plugin-sdk/` of the teamster
+        /// repository) instead of writing this teamster's SDK into the crate.
         #[arg(long)]
         sdk_path: Option<PathBuf>,
     },
@@ -53,7 +56,7 @@ pub(super) fn run(cmd: PluginCommand) -> ExitCode {
         let dir = dir.unwrap_or_else(|| PathBuf::from(&name));
         let sdk = match sdk_path {
             Some(p) => SdkSource::Path(p),
-            None => SdkSource::Version(env!("CARGO_PKG_VERSION").to_owned()),
+            None => SdkSource::Vendored,
         };
         return match new_scaffold(&name, &dir, &sdk) {
             Ok(s) => {

@@ -1,4 +1,12 @@
-//! `teamster plugin new`: a plugin crate that builds for `wasm32-wasip2` on the first try.
+//! `teamster plugin new`: a plugin crate that builds for `wasm32-wasip2` on the first try,
+//! on a machine that has nothing of teamster but its binary.
+//!
+//! The binary carries the plugin SDK's sources, the WIT they are generated from and the
+//! versions the workspace locked for the SDK's dependencies (embedded by `build.rs` from
+//! `plugin-sdk/`, `wit/` and `Cargo.lock`, so they are those of this very release). A new
+//! crate gets them as `sdk/` (a path dependency), `wit/` (beside it, where the SDK's
+//! bindings look for it) and `Cargo.lock`: its build needs crates.io only for the SDK's
+//! registry dependencies, and none at all (`--offline`) once those are in cargo's cache.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -6,13 +14,18 @@ use std::path::{Path, PathBuf};
 use super::error::PluginError;
 use super::plugin::valid_name;
 
+mod embedded {
+    include!(concat!(env!("OUT_DIR"), "/scaffold_sdk.rs"));
+}
+
 /// Where the scaffold's `teamster-plugin-sdk` dependency comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SdkSource {
+    /// The SDK this binary carries, written into the crate as `sdk/` with the WIT in
+    /// `wit/`.
+    Vendored,
     /// A local checkout (`plugin-sdk/` of the teamster repository).
     Path(PathBuf),
-    /// A registry version requirement such as `0.1`.
-    Version(String),
 }
 
 /// The result of [`new_scaffold`].
@@ -51,7 +64,7 @@ impl fmt::Display for Scaffold {
         )?;
         writeln!(
             f,
-            "install it: teamster plugin install {}",
+            "install it: teamster plugin install --grant sh {}",
             self.artifact().display()
         )
     }
@@ -75,15 +88,23 @@ pub fn new_scaffold(name: &str, dir: &Path, sdk: &SdkSource) -> Result<Scaffold,
         )));
     }
     let sdk_dep = match sdk {
+        SdkSource::Vendored => "{ path = \"sdk\" }".to_string(),
         SdkSource::Path(path) => format!("{{ path = {:?} }}", path.display().to_string()),
-        SdkSource::Version(version) => format!("{version:?}"),
     };
-    let files: Vec<(&str, String)> = vec![
-        ("Cargo.toml", cargo_toml(name, &sdk_dep)),
-        (".cargo/config.toml", CARGO_CONFIG.to_string()),
-        (".gitignore", "/target\n".to_string()),
-        ("src/lib.rs", lib_rs(name)),
+    let mut files: Vec<(String, Vec<u8>)> = vec![
+        ("Cargo.toml".into(), cargo_toml(name, &sdk_dep).into_bytes()),
+        ("Cargo.lock".into(), cargo_lock(name).into_bytes()),
+        (".cargo/config.toml".into(), CARGO_CONFIG.into()),
+        (".gitignore".into(), "/target\n".into()),
+        ("src/lib.rs".into(), lib_rs(name).into_bytes()),
     ];
+    if *sdk == SdkSource::Vendored {
+        files.extend(
+            embedded::SDK_FILES
+                .iter()
+                .map(|(file, bytes)| (file.to_string(), bytes.to_vec())),
+        );
+    }
     for (file, content) in &files {
         let path = dir.join(file);
         if let Some(parent) = path.parent() {
@@ -104,6 +125,33 @@ pub fn new_scaffold(name: &str, dir: &Path, sdk: &SdkSource) -> Result<Scaffold,
 const CARGO_CONFIG: &str = "[build]\ntarget = \"wasm32-wasip2\"\n\n\
 [target.wasm32-wasip2]\nrustflags = [\"-Ctarget-feature=+simd128\"]\n";
 
+/// The workspace's locked versions of the SDK's dependencies, with the new crate among them,
+/// so the first build uses the versions this release was built and tested with and works
+/// `--offline` once they are in cargo's cache. (Cargo may still tidy the file: the
+/// workspace's lock lists dependencies that only its other crates' features enable.)
+fn cargo_lock(name: &str) -> String {
+    let mut root =
+        format!("[[package]]\nname = \"{name}\"\nversion = \"0.1.0\"\ndependencies = [\n");
+    for dep in embedded::LOCK_ROOT_DEPS
+        .iter()
+        .chain(&["teamster-plugin-sdk"])
+    {
+        root.push_str(&format!(" \"{dep}\",\n"));
+    }
+    root.push(']');
+    let mut packages: Vec<(&str, &str)> = embedded::LOCK_PACKAGES.to_vec();
+    packages.push((name, &root));
+    // Cargo orders packages by name (then version, as the workspace's lock already does).
+    packages.sort_by_key(|(name, _)| *name);
+    let mut lock = format!("{}\n", embedded::LOCK_HEADER);
+    for (_, text) in packages {
+        lock.push_str(text);
+        lock.push_str("\n\n");
+    }
+    lock.truncate(lock.len() - 1);
+    lock
+}
+
 fn cargo_toml(name: &str, sdk_dep: &str) -> String {
     format!(
         r#"[package]
@@ -118,7 +166,11 @@ crate-type = ["cdylib"]
 
 [dependencies]
 serde = {{ version = "1", features = ["derive"] }}
+# The SDK of the `teamster` that created this crate (`sdk/`, with the WIT in `wit/`).
 teamster-plugin-sdk = {sdk_dep}
+
+[dev-dependencies]
+serde_json = "1"
 
 [profile.release]
 strip = "debuginfo"
@@ -137,22 +189,46 @@ fn lib_rs(name: &str) -> String {
 //! ```toml
 //! [services.example]
 //! kind = "NAME"
-//! config = { command = "python3 -m http.server {port}", ready_line = "Serving HTTP" }
+//! config = { command = "exec python3 -m http.server {port}", ready_line = "Serving HTTP" }
 //! ```
 //!
 //! Other services refer to its port as `${example.port}`.
 
 use serde::Deserialize;
-use teamster_plugin_sdk::{Error, Info, Kind, Needle, Process, Readiness, Service, Stream};
+use teamster_plugin_sdk::{
+    Error, Info, Kind, Needle, PortSetting, Process, Readiness, Service, Stream,
+};
+
+/// The JSON schema of [`Config`], which the host checks (at `teamster check` and `up`)
+/// before the plugin sees the config.
+const SCHEMA: &str = r#"{
+  "type": "object",
+  "required": ["command"],
+  "additionalProperties": false,
+  "properties": {
+    "port": {"type": ["integer", "string"]},
+    "command": {"type": "string"},
+    "ready_line": {"type": "string"}
+  }
+}"#;
 
 /// The service's `config` table.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Config {
+    /// The main port: a number, or "auto" (the default). The host reads it itself and
+    /// leases the port; the plugin only checks it and asks `Service::main_port`.
+    #[serde(default)]
+    port: PortSetting,
     /// A shell command; `{port}` stands for the service's main port.
     command: String,
     /// A log line that shows the service is ready.
     ready_line: Option<Needle>,
+}
+
+/// The shell command to run, with the port put in.
+fn command_line(config: &Config, port: u16) -> String {
+    config.command.replace("{port}", &port.to_string())
 }
 
 struct ThisKind;
@@ -162,19 +238,15 @@ impl Kind for ThisKind {
 
     fn info() -> Info {
         Info::new("NAME", env!("CARGO_PKG_VERSION"), "Describe NAME in one line")
-            // Every program `Command::run` may start must be declared here.
+            // Every program the host starts for the plugin (the main program, probes,
+            // sub-commands, `Command::run`) must be declared here and granted by the user.
             .program("sh")
-            .config_schema(
-                r##"{"type":"object","required":["command"],"additionalProperties":false,
-                    "properties":{"command":{"type":"string"},"ready_line":{"type":"string"}}}"##,
-            )
+            .config_schema(SCHEMA)
     }
 
     fn configure(svc: &Service<Config>) -> Result<Process, Error> {
-        let command = match svc.port("main") {
-            Some(port) => svc.config.command.replace("{port}", &port.to_string()),
-            None => svc.config.command.clone(),
-        };
+        svc.config.port.check()?;
+        let command = command_line(&svc.config, svc.main_port()?);
         let mut process = Process::new("sh").args(["-c".to_string(), command]);
         if svc.config.ready_line.is_some() {
             process = process.ready(Readiness::plugin_check());
@@ -194,6 +266,31 @@ impl Kind for ThisKind {
 }
 
 teamster_plugin_sdk::export_kind!(ThisKind);
+
+/// Native unit tests: `cargo test --target "$(rustc -vV | sed -n 's/^host: //p')"`.
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(json: &str) -> Config {
+        serde_json::from_str(json).expect("a valid config")
+    }
+
+    #[test]
+    fn the_port_goes_into_the_command() {
+        let c = config(r#"{"command": "serve --port {port}", "port": 8080}"#);
+        assert_eq!(c.port, PortSetting::Fixed(8080));
+        assert_eq!(command_line(&c, 8080), "serve --port 8080");
+    }
+
+    #[test]
+    fn the_ready_line_is_found_in_a_log_line() {
+        let c = config(r#"{"command": "serve", "ready_line": "Serving HTTP"}"#);
+        let ready = c.ready_line.expect("set");
+        assert!(ready.is_in("Serving HTTP on 127.0.0.1 port 8000"));
+        assert!(!ready.is_in("starting"));
+    }
+}
 "###;
     template.replace("NAME", name)
 }
