@@ -3,3 +3,4 @@
 mod check;
 mod generic;
 mod scaffold;
+mod third_party;

@@ -1,0 +1,102 @@
+//! A third-party author's path, with nothing of teamster but its binary: `plugin new` in a
+//! directory outside the workspace (the SDK and the WIT come from the binary), an offline
+//! build for wasm32-wasip2 from the crate's own lock file, `plugin install` without and
+//! then with the grant of its main program, and `up` of a bundle that uses it: refused,
+//! naming the program, the export and how to grant it, then running once granted.
+
+use std::net::TcpStream;
+
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+
+use super::scaffold::{build_plugin, port_after, succeed, teamster};
+use crate::fixture::{Project, alive, read_pid, teamster_up};
+
+const BUNDLE: &str = r#"
+startup_timeout = "30s"
+
+[services.web]
+kind = "third-party"
+[services.web.config]
+port = "auto"
+command = "echo $$ > web.pid; exec python3 -u -m http.server {port} --bind 127.0.0.1"
+ready_line = "Serving HTTP"
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plugin_made_from_the_binary_alone_builds_offline_is_refused_ungranted_then_runs() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let home = tempfile::tempdir().expect("tempdir");
+    let crate_dir = work.path().join("third-party");
+
+    let created =
+        succeed(teamster(work.path(), home.path()).args(["plugin", "new", "third-party"]));
+    assert!(
+        created.contains("created plugin crate `third-party`"),
+        "{created}"
+    );
+    // The crate is self-contained: the SDK and the WIT it was generated from are inside.
+    for file in [
+        "Cargo.lock",
+        "sdk/Cargo.toml",
+        "sdk/src/lib.rs",
+        "wit/plugin.wit",
+    ] {
+        assert!(crate_dir.join(file).is_file(), "no {file} in the scaffold");
+    }
+    let manifest = std::fs::read_to_string(crate_dir.join("Cargo.toml")).expect("Cargo.toml");
+    assert!(
+        manifest.contains(r#"teamster-plugin-sdk = { path = "sdk" }"#),
+        "{manifest}"
+    );
+    let wasm = build_plugin(&crate_dir, "third_party");
+
+    // Installed without grants: it declares `sh`, the program of its service.
+    let installed = succeed(
+        teamster(work.path(), home.path())
+            .args(["plugin", "install"])
+            .arg(&wasm),
+    );
+    assert!(
+        installed.contains("installed plugin `third-party`")
+            && installed.contains("not granted: sh"),
+        "{installed}"
+    );
+
+    let p = Project::new();
+    p.bundle_file(BUNDLE);
+    // The config, `port` included, passes the kind's schema.
+    succeed(teamster(p.path(), home.path()).arg("check"));
+
+    let refused = teamster(p.path(), home.path())
+        .arg("up")
+        .output()
+        .expect("run teamster up");
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(4), "{stderr}");
+    for needed in [
+        "plugin `third-party` may not start `sh`",
+        "`configure` asked for it as the service's main program",
+        "teamster plugin install --grant sh",
+        r#"grants = ["sh"]"#,
+    ] {
+        assert!(stderr.contains(needed), "no {needed:?} in:\n{stderr}");
+    }
+    assert!(!p.file("web.pid").exists(), "the ungranted program started");
+
+    // Granted at install, it runs.
+    let installed = succeed(
+        teamster(work.path(), home.path())
+            .args(["plugin", "install", "--grant", "sh"])
+            .arg(&wasm),
+    );
+    assert!(installed.contains("granted:  sh"), "{installed}");
+    let (mut host, printed) = teamster_up(&p, &[("TEAMSTER_HOME", home.path())]);
+    let pid = read_pid(&p.file("web.pid")).await;
+    let port = port_after(&printed, "Serving HTTP on 127.0.0.1 port ");
+    assert!(TcpStream::connect(("127.0.0.1", port)).is_ok(), "{printed}");
+
+    kill(Pid::from_raw(host.id() as i32), Signal::SIGINT).expect("interrupt teamster");
+    assert_eq!(host.wait().expect("wait").code(), Some(0));
+    assert!(!alive(pid), "left behind: {pid}");
+}
