@@ -52,7 +52,7 @@ pub(crate) struct ServiceFile {
     #[serde(default)]
     pub needs: Vec<Spanned<String>>,
     pub stop_signal: Option<Spanned<SignalValue>>,
-    pub user: Option<String>,
+    pub user: Option<Spanned<String>>,
     pub faketime: Option<bool>,
     pub shutdown_timeout: Option<Spanned<DurationValue>>,
     pub kind: Option<Spanned<String>>,

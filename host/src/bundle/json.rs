@@ -38,7 +38,12 @@ impl BundleSpec {
             if let Some(at) = error.location_mut() {
                 *at = converted.locate(at, text, &shared);
             }
-            error
+            // A syntax error of the TOML rendering (a duplicate key, too deep a nesting) is
+            // one of the JSON the user wrote.
+            match error {
+                BundleError::Syntax { at, reason } => BundleError::JsonSyntax { at, reason },
+                other => other,
+            }
         })
     }
 

@@ -307,7 +307,16 @@ impl Loader<'_> {
                 source,
             })?;
         }
-        spec.user = file.user;
+        if let Some(user) = file.user {
+            if user.get_ref().is_empty() || user.get_ref().contains('\0') {
+                return Err(BundleError::InvalidValue {
+                    at: self.at(user.span()),
+                    key: KeyPath::service(&name, "user"),
+                    reason: "a user name cannot be empty or hold a NUL byte; name an account such as `postgres`, or leave `user` out".to_owned(),
+                });
+            }
+            spec.user = Some(user.into_inner());
+        }
         spec.faketime = file.faketime.unwrap_or(true);
         spec.shutdown_timeout = self.duration(file.shutdown_timeout, || {
             KeyPath::service(&name, "shutdown_timeout")
@@ -555,6 +564,8 @@ fn plain_serde_words(message: &str) -> String {
         .replace("expected struct BundleFile", "expected a table")
         .replace(" as i128, expected i64", ", which is too large")
         .replace("expected i64", "expected a whole number")
+        // toml's words for a non-string where a name from a fixed list belongs (`clock = 1`).
+        .replace("wanted string or table", "expected a string")
 }
 
 /// Maps validation sites to the spans recorded while loading.
@@ -769,7 +780,9 @@ fn unknown_field(message: &str) -> Option<(String, Vec<String>)> {
 fn find_key_path(table: &DeTable<'_>, span: &Range<usize>, path: &mut Vec<String>) -> bool {
     for (key, value) in table {
         path.push(key.get_ref().to_string());
-        if find_in_value(value, span, path) || key.span() == *span || value.span() == *span {
+        // The value itself before what it holds: an array of tables shares its span with
+        // its first table, and the error is about the array (`[[services]]`).
+        if key.span() == *span || value.span() == *span || find_in_value(value, span, path) {
             return true;
         }
         path.pop();
