@@ -12,6 +12,7 @@ use nix::unistd::Pid;
 use crate::fixture::{Project, alive, teamster_bin};
 
 mod corpus;
+mod doc_examples;
 mod orphans;
 
 fn signal(pid: u32, sig: Signal) {
