@@ -11,7 +11,7 @@ use std::marker::PhantomData;
 
 use crate::__bindings::exports::teamster::plugin::kind::Guest;
 use crate::__bindings::teamster::plugin::types;
-use crate::{Kind, Service};
+use crate::{Kind, Service, ServiceUser};
 
 /// Implements the generated export trait for any [`Kind`].
 #[derive(Debug)]
@@ -43,12 +43,18 @@ impl<K: Kind> Guest for Adapter<K> {
     fn open(ctx: types::ServiceContext) -> Result<(), String> {
         let config = parse_config::<K::Config>(&ctx.config)
             .map_err(|e| format!("invalid config for service `{}`: {e}", ctx.name))?;
-        crate::fs::set_data_dir(&ctx.data_dir);
+        crate::fs::set_sandbox(&ctx.data_dir, ctx.cache_dir.as_deref());
         let svc = Service {
             name: ctx.name,
             project_dir: ctx.project_dir,
             data_dir: ctx.data_dir,
             ports: ctx.ports,
+            user: ServiceUser {
+                name: ctx.user.name,
+                uid: ctx.user.uid,
+                host_is_root: ctx.user.host_is_root,
+            },
+            cache_dir: ctx.cache_dir,
             config,
         };
         SERVICE.with(|cell| {
@@ -69,9 +75,9 @@ impl<K: Kind> Guest for Adapter<K> {
         with_service::<K, _>("setup", |svc| K::setup(svc).map_err(|e| e.to_string()))
     }
 
-    fn ready_check(stream: types::Stream, line: String) -> bool {
+    fn ready_check(stream: types::Stream, line: String) -> types::Verdict {
         with_service::<K, _>("ready-check", |svc| {
-            K::ready_check(svc, stream.into(), &line)
+            K::ready_verdict(svc, stream.into(), &line).into_wit()
         })
     }
 

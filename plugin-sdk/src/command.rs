@@ -1,3 +1,5 @@
+use std::ffi::OsStr;
+use std::path::Path;
 use std::time::Duration;
 
 use crate::__bindings::teamster::plugin::host;
@@ -21,7 +23,7 @@ impl Command {
     /// A command running `program`: a name looked up like [`find_program`], or the absolute
     /// path that name resolves to. Run or returned as a sub-command, it must be declared
     /// ([`crate::Info::program`]) and granted.
-    pub fn new(program: impl Into<String>) -> Self {
+    pub fn new(program: impl AsRef<OsStr>) -> Self {
         Command {
             invocation: Invocation::new(program),
             stdin: None,
@@ -29,19 +31,19 @@ impl Command {
         }
     }
 
-    /// Adds an argument.
+    /// Adds an argument: text or a path (`&str`, `String`, `&Path`, `PathBuf`, ...).
     #[must_use]
-    pub fn arg(mut self, arg: impl Into<String>) -> Self {
+    pub fn arg(mut self, arg: impl AsRef<OsStr>) -> Self {
         self.invocation.arg(arg);
         self
     }
 
-    /// Adds arguments.
+    /// Adds arguments: text or paths.
     #[must_use]
     pub fn args<I, S>(mut self, args: I) -> Self
     where
         I: IntoIterator<Item = S>,
-        S: Into<String>,
+        S: AsRef<OsStr>,
     {
         self.invocation.args(args);
         self
@@ -56,7 +58,7 @@ impl Command {
 
     /// Sets the working directory.
     #[must_use]
-    pub fn cwd(mut self, dir: impl Into<String>) -> Self {
+    pub fn cwd(mut self, dir: impl AsRef<Path>) -> Self {
         self.invocation.cwd(dir);
         self
     }
@@ -101,27 +103,37 @@ impl Command {
         })
     }
 
-    /// Like [`Command::run`], but a non-zero exit is an error carrying the program's stderr.
+    /// Like [`Command::run`], but a non-zero exit is an error carrying what the program
+    /// printed: its stderr, then its stdout (many programs explain a failure on stdout).
     pub fn run_checked(&self) -> Result<Output, Error> {
         let out = self.run()?;
         if out.success() {
             Ok(out)
         } else {
-            let status = match out.exit_code {
-                Some(code) => format!("exit code {code}"),
-                None => "a signal".to_string(),
-            };
-            Err(Error::msg(format!(
-                "`{}` failed with {status}: {}",
-                self.invocation.program,
-                out.stderr.trim()
-            )))
+            Err(failure(&self.invocation.program, &out))
         }
     }
 
     pub(crate) fn to_wit(&self) -> types::Command {
         self.invocation.clone().into()
     }
+}
+
+/// The error of a program that exited with `out`: its status, then what it printed.
+fn failure(program: &str, out: &Output) -> Error {
+    let status = match out.exit_code {
+        Some(code) => format!("exit code {code}"),
+        None => "a signal".to_string(),
+    };
+    let mut message = format!("`{program}` failed with {status}");
+    let (stderr, stdout) = (out.stderr.trim(), out.stdout.trim());
+    match (stderr.is_empty(), stdout.is_empty()) {
+        (true, true) => message.push_str(" and printed nothing"),
+        (false, true) => message.push_str(&format!(": {stderr}")),
+        (true, false) => message.push_str(&format!("; its stdout: {stdout}")),
+        (false, false) => message.push_str(&format!(": {stderr}; its stdout: {stdout}")),
+    }
+    Error::msg(message)
 }
 
 /// What a program run through [`Command::run`] did.
@@ -146,4 +158,38 @@ impl Output {
 /// `/usr/lib/postgresql/<version>/bin`. Returns an absolute path.
 pub fn find_program(name: &str) -> Option<String> {
     host::find_program(name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Output, failure};
+
+    fn out(code: Option<i32>, stdout: &str, stderr: &str) -> Output {
+        Output {
+            exit_code: code,
+            stdout: stdout.to_string(),
+            stderr: stderr.to_string(),
+        }
+    }
+
+    #[test]
+    fn a_failure_carries_stderr_and_stdout() {
+        let msg = |o: Output| failure("initdb", &o).to_string();
+        assert_eq!(
+            msg(out(Some(1), "", "initdb: error: directory exists\n")),
+            "`initdb` failed with exit code 1: initdb: error: directory exists"
+        );
+        assert_eq!(
+            msg(out(Some(2), "mysql_install_db: cannot run as root\n", "")),
+            "`initdb` failed with exit code 2; its stdout: mysql_install_db: cannot run as root"
+        );
+        assert_eq!(
+            msg(out(None, "partial\n", "killed\n")),
+            "`initdb` failed with a signal: killed; its stdout: partial"
+        );
+        assert_eq!(
+            msg(out(Some(3), " \n", "")),
+            "`initdb` failed with exit code 3 and printed nothing"
+        );
+    }
 }

@@ -1,12 +1,12 @@
 //! Files, with errors that say which path failed and when it is outside the sandbox.
 //!
-//! A plugin sees one directory: its service's data directory, preopened at its own
-//! absolute path. Any other path is resolved by WASI's libc inside the plugin, which finds
+//! A plugin sees two directories: its service's data directory and the kind's cache
+//! directory, each preopened at its own absolute path. Any other path is resolved by WASI's libc inside the plugin, which finds
 //! no preopened directory for it and reports `ENOENT`; `std::fs` then says "No such file or
 //! directory (os error 44)", which sends the author looking for a missing file, and the
 //! number is WASI's, not the host's. The host never sees such a call, so it cannot say
 //! better: only the plugin knows the path. These functions do what `std::fs` does and,
-//! when they fail, name the path and, for a path outside the data directory, say so.
+//! when they fail, name the path and, for a path outside both directories, say so.
 //!
 //! ```no_run
 //! # fn setup(svc: &teamster_plugin_sdk::Service<teamster_plugin_sdk::NoConfig>) -> Result<(), teamster_plugin_sdk::Error> {
@@ -24,15 +24,24 @@ use std::path::{Component, Path, PathBuf};
 
 use crate::Error;
 
-std::thread_local! {
-    /// The data directory of the instance's service, once `open` ran.
-    static DATA_DIR: OnceCell<PathBuf> = const { OnceCell::new() };
+/// The directories the instance's plugin can see.
+struct Sandbox {
+    data_dir: PathBuf,
+    cache_dir: Option<PathBuf>,
 }
 
-/// Records the data directory `open` received (the SDK's adapter calls it).
-pub(crate) fn set_data_dir(dir: &str) {
-    DATA_DIR.with(|cell| {
-        let _ = cell.set(PathBuf::from(dir));
+std::thread_local! {
+    /// The sandbox of the instance's service, once `open` ran.
+    static SANDBOX: OnceCell<Sandbox> = const { OnceCell::new() };
+}
+
+/// Records the directories `open` received (the SDK's adapter calls it).
+pub(crate) fn set_sandbox(data_dir: &str, cache_dir: Option<&str>) {
+    SANDBOX.with(|cell| {
+        let _ = cell.set(Sandbox {
+            data_dir: PathBuf::from(data_dir),
+            cache_dir: cache_dir.map(PathBuf::from),
+        });
     });
 }
 
@@ -72,6 +81,33 @@ pub fn remove_dir_all(path: impl AsRef<Path>) -> Result<(), Error> {
     std::fs::remove_dir_all(path).map_err(|e| io_error("remove", path, &e))
 }
 
+/// Renames a file or directory, like [`std::fs::rename`]: atomic, and onto an existing
+/// non-empty directory it fails.
+pub fn rename(from: impl AsRef<Path>, to: impl AsRef<Path>) -> Result<(), Error> {
+    let (from, to) = (from.as_ref(), to.as_ref());
+    std::fs::rename(from, to).map_err(|e| rename_error(from, to, &e))
+}
+
+/// The error for renaming `from` to `to` that failed with `err`, naming a path outside the
+/// sandbox if either is.
+pub(crate) fn rename_error(from: &Path, to: &Path, err: &std::io::Error) -> Error {
+    let (shown_from, shown_to) = (from.display(), to.display());
+    let outside = [from, to]
+        .into_iter()
+        .filter(|_| cfg!(target_family = "wasm"))
+        .find_map(|path| sandbox_of(path).map(|holds| (path, holds)));
+    match outside {
+        Some((path, holds)) => Error::msg(format!(
+            "cannot rename `{shown_from}` to `{shown_to}`: `{}` is outside the plugin's sandbox, which holds {holds}",
+            path.display()
+        )),
+        None => Error::msg(format!(
+            "cannot rename `{shown_from}` to `{shown_to}`: {}",
+            reason(err)
+        )),
+    }
+}
+
 /// The error for `verb`ing `path` (`read`, `write`, …) that failed with `err`: outside the
 /// sandbox, that is the whole story; inside, the system's reason.
 ///
@@ -82,17 +118,39 @@ pub fn io_error(verb: &str, path: &Path, err: &std::io::Error) -> Error {
     if !cfg!(target_family = "wasm") {
         return Error::msg(format!("cannot {verb} `{shown}`: {}", reason(err)));
     }
-    let data_dir = DATA_DIR.with(|cell| cell.get().cloned());
-    match data_dir {
-        Some(dir) if !is_inside(path, &dir) => Error::msg(format!(
-            "cannot {verb} `{shown}`: the path is outside the plugin's sandbox, which holds only the service's data directory `{}`",
-            dir.display()
+    match sandbox_of(path) {
+        Some(holds) => Error::msg(format!(
+            "cannot {verb} `{shown}`: the path is outside the plugin's sandbox, which holds {holds}"
         )),
-        None => Error::msg(format!(
-            "cannot {verb} `{shown}`: the path is outside the plugin's sandbox, which holds no files outside a service"
-        )),
-        Some(_) => Error::msg(format!("cannot {verb} `{shown}`: {}", reason(err))),
+        None => Error::msg(format!("cannot {verb} `{shown}`: {}", reason(err))),
     }
+}
+
+/// `None` when `path` is inside the sandbox, else what the sandbox holds, for the message.
+fn sandbox_of(path: &Path) -> Option<String> {
+    SANDBOX.with(|cell| match cell.get() {
+        None => Some("no files outside a service".to_string()),
+        Some(sandbox) => {
+            let in_cache = sandbox
+                .cache_dir
+                .as_deref()
+                .is_some_and(|dir| is_inside(path, dir));
+            if in_cache || is_inside(path, &sandbox.data_dir) {
+                return None;
+            }
+            Some(match &sandbox.cache_dir {
+                Some(cache) => format!(
+                    "only the service's data directory `{}` and the kind's cache directory `{}`",
+                    sandbox.data_dir.display(),
+                    cache.display()
+                ),
+                None => format!(
+                    "only the service's data directory `{}`",
+                    sandbox.data_dir.display()
+                ),
+            })
+        }
+    })
 }
 
 /// What went wrong, without the error number: WASI numbers errors its own way (`ENOENT`

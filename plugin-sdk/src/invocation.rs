@@ -1,4 +1,14 @@
+use std::ffi::OsStr;
+use std::path::Path;
+
 use crate::__bindings::teamster::plugin::types;
+
+/// An argument or path as the interface carries it: UTF-8 text. A path a plugin builds is
+/// UTF-8 (the host's paths reach it as strings), so the lossy conversion changes nothing
+/// in practice.
+pub(crate) fn text(os: &OsStr) -> String {
+    os.to_string_lossy().into_owned()
+}
 
 /// What [`crate::Command`] and [`crate::Process`] have in common: a program, its arguments,
 /// variables set on top of the service's environment, and a working directory. Each holds
@@ -12,33 +22,34 @@ pub(crate) struct Invocation {
 }
 
 impl Invocation {
-    pub(crate) fn new(program: impl Into<String>) -> Self {
+    pub(crate) fn new(program: impl AsRef<OsStr>) -> Self {
         Invocation {
-            program: program.into(),
+            program: text(program.as_ref()),
             args: Vec::new(),
             env: Vec::new(),
             cwd: None,
         }
     }
 
-    pub(crate) fn arg(&mut self, arg: impl Into<String>) {
-        self.args.push(arg.into());
+    pub(crate) fn arg(&mut self, arg: impl AsRef<OsStr>) {
+        self.args.push(text(arg.as_ref()));
     }
 
     pub(crate) fn args<I, S>(&mut self, args: I)
     where
         I: IntoIterator<Item = S>,
-        S: Into<String>,
+        S: AsRef<OsStr>,
     {
-        self.args.extend(args.into_iter().map(Into::into));
+        self.args
+            .extend(args.into_iter().map(|arg| text(arg.as_ref())));
     }
 
     pub(crate) fn env(&mut self, key: impl Into<String>, value: impl Into<String>) {
         self.env.push((key.into(), value.into()));
     }
 
-    pub(crate) fn cwd(&mut self, dir: impl Into<String>) {
-        self.cwd = Some(dir.into());
+    pub(crate) fn cwd(&mut self, dir: impl AsRef<Path>) {
+        self.cwd = Some(text(dir.as_ref().as_os_str()));
     }
 }
 

@@ -3,12 +3,13 @@
 //! teamster starts and supervises processes itself; a plugin only *describes* a kind of
 //! service: what to launch, how to prepare its data directory, when it is ready, which
 //! sub-commands it offers and how to connect to it. This crate hides the component-model
-//! plumbing (`wit-bindgen`, the `teamster:plugin@0.2.0` world in `wit/`) behind one trait,
+//! plumbing (`wit-bindgen`, the `teamster:plugin@0.3.0` world in `wit/`) behind one trait,
 //! [`Kind`], and one macro, [`export_kind!`].
 //!
 //! A plugin runs sandboxed: no environment, no network, and a file system limited to the
-//! service's data directory (read and write it with [`fs`], whose errors say when a path is
-//! outside it). Every program the host starts for the plugin (the service's own, its
+//! service's data directory and the kind's cache directory (read and write them with
+//! [`fs`], whose errors say when a path is outside them; fill the cache with
+//! [`cache::entry`]). Every program the host starts for the plugin (the service's own, its
 //! readiness probes, sub-commands, and helpers run with [`Command::run`]) must be declared
 //! in [`Info::program`] and granted by the user.
 //!
@@ -84,6 +85,7 @@
 //! and install the resulting `.wasm` with `teamster plugin install`. `teamster plugin new`
 //! scaffolds such a crate.
 
+pub mod cache;
 mod command;
 mod config;
 mod error;
@@ -93,6 +95,7 @@ pub mod log;
 mod needle;
 mod process;
 mod service;
+mod verdict;
 
 #[doc(hidden)]
 pub mod __bindings {
@@ -116,7 +119,8 @@ pub use config::PortSetting;
 pub use error::Error;
 pub use needle::Needle;
 pub use process::{Process, Readiness};
-pub use service::{Info, NoConfig, Service, Stream};
+pub use service::{Info, NoConfig, Service, ServiceUser, Stream};
+pub use verdict::Verdict;
 
 /// The re-exported `serde`, so plugins can derive `Deserialize` for their config without
 /// pinning their own version.
@@ -152,6 +156,14 @@ pub trait Kind: 'static {
     fn ready_check(svc: &Service<Self::Config>, stream: Stream, line: &str) -> bool {
         let _ = (svc, stream, line);
         false
+    }
+
+    /// The full form of [`Kind::ready_check`], which can also fail the start: return
+    /// [`Verdict::Failed`] with a message when a line shows the service will never get
+    /// ready (a refused option, a port in use). The host fails the service's start with
+    /// that message. The default asks [`Kind::ready_check`]; implement one or the other.
+    fn ready_verdict(svc: &Service<Self::Config>, stream: Stream, line: &str) -> Verdict {
+        Self::ready_check(svc, stream, line).into()
     }
 
     /// Runs once the service is ready (create a database, load fixtures, ...).

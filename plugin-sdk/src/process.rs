@@ -1,5 +1,8 @@
+use std::ffi::OsStr;
+use std::path::Path;
+
 use crate::__bindings::teamster::plugin::types;
-use crate::invocation::Invocation;
+use crate::invocation::{Invocation, text};
 
 /// One readiness condition; a service is ready when all of its conditions hold.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,13 +30,15 @@ impl Readiness {
     }
 
     /// A unix socket at `path` accepts a connection.
-    pub fn unix_socket(path: impl Into<String>) -> Self {
-        Readiness(types::Readiness::UnixSocket(path.into()))
+    pub fn unix_socket(path: impl AsRef<Path>) -> Self {
+        Readiness(types::Readiness::UnixSocket(text(
+            path.as_ref().as_os_str(),
+        )))
     }
 
     /// A file exists at `path`.
-    pub fn file(path: impl Into<String>) -> Self {
-        Readiness(types::Readiness::File(path.into()))
+    pub fn file(path: impl AsRef<Path>) -> Self {
+        Readiness(types::Readiness::File(text(path.as_ref().as_os_str())))
     }
 
     /// This command exits with status 0 (the host retries it until the deadline). Its
@@ -41,10 +46,10 @@ impl Readiness {
     pub fn probe<I, S>(argv: I) -> Self
     where
         I: IntoIterator<Item = S>,
-        S: Into<String>,
+        S: AsRef<OsStr>,
     {
         Readiness(types::Readiness::Probe(
-            argv.into_iter().map(Into::into).collect(),
+            argv.into_iter().map(|arg| text(arg.as_ref())).collect(),
         ))
     }
 
@@ -71,7 +76,7 @@ impl Process {
     /// A process running `program`: a name looked up like [`crate::find_program`], or the
     /// absolute path that name resolves to. The program must be declared
     /// ([`crate::Info::program`]) and granted, or the host refuses to start the service.
-    pub fn new(program: impl Into<String>) -> Self {
+    pub fn new(program: impl AsRef<OsStr>) -> Self {
         Process {
             invocation: Invocation::new(program),
             stop_signal: None,
@@ -79,19 +84,19 @@ impl Process {
         }
     }
 
-    /// Adds an argument.
+    /// Adds an argument: text or a path (`&str`, `String`, `&Path`, `PathBuf`, ...).
     #[must_use]
-    pub fn arg(mut self, arg: impl Into<String>) -> Self {
+    pub fn arg(mut self, arg: impl AsRef<OsStr>) -> Self {
         self.invocation.arg(arg);
         self
     }
 
-    /// Adds arguments.
+    /// Adds arguments: text or paths.
     #[must_use]
     pub fn args<I, S>(mut self, args: I) -> Self
     where
         I: IntoIterator<Item = S>,
-        S: Into<String>,
+        S: AsRef<OsStr>,
     {
         self.invocation.args(args);
         self
@@ -106,7 +111,7 @@ impl Process {
 
     /// Sets the working directory (default: the project directory).
     #[must_use]
-    pub fn cwd(mut self, dir: impl Into<String>) -> Self {
+    pub fn cwd(mut self, dir: impl AsRef<Path>) -> Self {
         self.invocation.cwd(dir);
         self
     }

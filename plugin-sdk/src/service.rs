@@ -1,4 +1,4 @@
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::__bindings::teamster::plugin::types;
 use crate::Error;
@@ -98,6 +98,43 @@ impl Info {
 #[serde(deny_unknown_fields)]
 pub struct NoConfig {}
 
+/// Who a service's processes run as: its main program, probes, sub-commands and the
+/// helpers of [`crate::Command::run`] alike.
+///
+/// A kind whose server refuses root checks it in [`crate::Kind::configure`] and says what
+/// to write instead, before the server fails with words of its own:
+///
+/// ```
+/// # use teamster_plugin_sdk::{Error, ServiceUser};
+/// fn refuse_root(user: &ServiceUser) -> Result<(), Error> {
+///     if user.is_root() {
+///         return Err(Error::msg(
+///             "mariadbd refuses to run as root: add `user = \"mysql\"` to the service",
+///         ));
+///     }
+///     Ok(())
+/// }
+/// let root = ServiceUser { name: "root".into(), uid: 0, host_is_root: true };
+/// assert!(refuse_root(&root).is_err());
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceUser {
+    /// The user's name (the uid in decimal when the passwd database has none).
+    pub name: String,
+    /// The numeric user id.
+    pub uid: u32,
+    /// Whether the host runs as root. Only then does the bundle's `user = "..."` apply;
+    /// without one, the service runs as root too.
+    pub host_is_root: bool,
+}
+
+impl ServiceUser {
+    /// Whether the service runs as root.
+    pub fn is_root(&self) -> bool {
+        self.uid == 0
+    }
+}
+
 /// One service of a kind, as the plugin sees it.
 #[derive(Debug, Clone)]
 pub struct Service<C> {
@@ -109,6 +146,12 @@ pub struct Service<C> {
     pub data_dir: String,
     /// Ports the host allocated, by role (`main` at least).
     pub ports: Vec<(String, u16)>,
+    /// Who the service runs as.
+    pub user: ServiceUser,
+    /// The kind's cache directory (absolute; read-write for the plugin and the service's
+    /// user), kept across runs and bundles and keyed by the kind's name and version, or
+    /// `None` when the host could not make one. Fill it with [`crate::cache::entry`].
+    pub cache_dir: Option<String>,
     /// The parsed config table.
     pub config: C,
 }
@@ -126,7 +169,7 @@ impl<C> Service<C> {
     }
 
     /// A path inside the data directory.
-    pub fn data_path(&self, relative: &str) -> PathBuf {
-        PathBuf::from(&self.data_dir).join(relative)
+    pub fn data_path(&self, relative: impl AsRef<Path>) -> PathBuf {
+        Path::new(&self.data_dir).join(relative)
     }
 }

@@ -2,7 +2,7 @@
 //! `Linker` with exactly the host interfaces plugins may import, the compile cache, and the
 //! wrapper that puts every call under its limits.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -65,6 +65,8 @@ pub(crate) struct Runtime {
     pub(crate) engine: Engine,
     linker: Linker<StoreState>,
     pub(crate) cache: CompileCache,
+    /// The host's root of the kinds' cache directories (see `kind_cache.rs`).
+    pub(crate) kind_cache_root: PathBuf,
     pub(crate) limits: Limits,
 }
 
@@ -144,7 +146,11 @@ fn memory_reservation(limits: &Limits) -> u64 {
 const MEMORY_RESERVATION: u64 = 256 * 1024 * 1024;
 
 impl Runtime {
-    pub(crate) fn new(cache_dir: &Path, limits: Limits) -> Result<Arc<Self>, PluginError> {
+    pub(crate) fn new(
+        cache_dir: &Path,
+        kind_cache_root: &Path,
+        limits: Limits,
+    ) -> Result<Arc<Self>, PluginError> {
         let mut config = wasmtime::Config::new();
         config
             .wasm_component_model(true)
@@ -166,6 +172,7 @@ impl Runtime {
             engine,
             linker,
             cache,
+            kind_cache_root: kind_cache_root.to_path_buf(),
             limits,
         }))
     }
@@ -205,20 +212,24 @@ impl Runtime {
     }
 
     /// A fresh store for one service (or one `describe`), sandboxed: no env, no args, no
-    /// network, stdio captured into the log book, and at most the data dir preopened.
+    /// network, stdio captured into the log book, and at most the data dir and the kind's
+    /// cache dir preopened.
     pub(crate) fn new_store(
         &self,
         plugin: Arc<str>,
         programs: Arc<Programs>,
         run_env: Option<RunEnv>,
-        data_dir: Option<&Path>,
+        dirs: Preopens<'_>,
     ) -> std::io::Result<Store<StoreState>> {
         let logs = SharedLogBook::new(self.limits.budgets.log_bytes);
         let mut wasi = WasiCtxBuilder::new();
         wasi.stdout(logs.capture(Pipe::Stdout))
             .stderr(logs.capture(Pipe::Stderr));
-        if let Some(dir) = data_dir {
+        if let Some(dir) = dirs.data_dir {
             preopen_data_dir(&mut wasi, dir)?;
+        }
+        if let Some(dir) = dirs.cache_dir {
+            preopen(&mut wasi, dir)?;
         }
         let state = StoreState {
             wasi: wasi.build(),
@@ -268,25 +279,36 @@ impl Runtime {
     }
 }
 
+/// The directories a store's plugin may see.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Preopens<'a> {
+    /// The service's data directory (created when missing).
+    pub(crate) data_dir: Option<&'a Path>,
+    /// The kind's cache directory (which must exist).
+    pub(crate) cache_dir: Option<&'a Path>,
+}
+
 /// Preopens the data directory, creating it when missing. Opening first spares a `mkdir`
 /// and a `stat` on every start but the first.
 fn preopen_data_dir(wasi: &mut WasiCtxBuilder, dir: &Path) -> std::io::Result<()> {
-    // Same path inside and out, so the plugin can use `service-context.data-dir` as is.
-    let open = |wasi: &mut WasiCtxBuilder| {
-        wasi.preopened_dir(dir, dir.to_string_lossy(), FsPerms::ReadWrite)
-            .map(drop)
-            .map_err(|e| {
-                e.downcast::<std::io::Error>()
-                    .unwrap_or_else(|e| std::io::Error::other(EngineError(e).to_string()))
-            })
-    };
-    match open(wasi) {
+    match preopen(wasi, dir) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             std::fs::create_dir_all(dir)?;
-            open(wasi)
+            preopen(wasi, dir)
         }
         other => other,
     }
+}
+
+/// Preopens `dir` read-write at its own path, so the plugin can use the path it was given
+/// in `service-context` as is.
+fn preopen(wasi: &mut WasiCtxBuilder, dir: &Path) -> std::io::Result<()> {
+    wasi.preopened_dir(dir, dir.to_string_lossy(), FsPerms::ReadWrite)
+        .map(drop)
+        .map_err(|e| {
+            e.downcast::<std::io::Error>()
+                .unwrap_or_else(|e| std::io::Error::other(EngineError(e).to_string()))
+        })
 }
 
 fn prepare_call(store: &mut Store<StoreState>, limits: CallLimits) -> Result<(), CallError> {

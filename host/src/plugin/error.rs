@@ -206,6 +206,14 @@ pub enum PluginError {
         #[source]
         source: std::io::Error,
     },
+    /// The user the service should run as is unknown.
+    #[error("service `{service}` cannot run as its user: {reason}")]
+    User {
+        /// The service.
+        service: String,
+        /// Why.
+        reason: String,
+    },
     /// Instantiating or opening the service in the plugin failed.
     #[error("plugin `{plugin}` cannot open service `{service}`")]
     Open {

@@ -18,15 +18,18 @@ pub struct PluginHostConfig {
     pub plugins_dir: PathBuf,
     /// Compiled components, keyed by content hash and engine.
     pub cache_dir: PathBuf,
+    /// The kinds' cache directories, `<kind_cache_dir>/<kind>/<version>`, for services that
+    /// run as the host's own user and set no `XDG_CACHE_HOME` (see `service-context.cache-dir`).
+    pub kind_cache_dir: PathBuf,
     /// Limits of every plugin call.
     pub limits: Limits,
 }
 
 impl PluginHostConfig {
-    /// The default locations: `$TEAMSTER_HOME/{plugins,cache/components}` when
+    /// The default locations: `$TEAMSTER_HOME/{plugins,cache/components,cache/kinds}` when
     /// `TEAMSTER_HOME` is set, else `$XDG_DATA_HOME/teamster/plugins` and
-    /// `$XDG_CACHE_HOME/teamster/components` (with the usual `~/.local/share` and `~/.cache`
-    /// fallbacks).
+    /// `$XDG_CACHE_HOME/teamster/{components,kinds}` (with the usual `~/.local/share` and
+    /// `~/.cache` fallbacks).
     pub fn from_env() -> Self {
         let var = |key: &str| {
             std::env::var_os(key)
@@ -42,6 +45,7 @@ impl PluginHostConfig {
         PluginHostConfig {
             plugins_dir: data.join("teamster/plugins"),
             cache_dir: cache.join("teamster/components"),
+            kind_cache_dir: cache.join("teamster/kinds"),
             limits: Limits::default(),
         }
     }
@@ -51,6 +55,7 @@ impl PluginHostConfig {
         PluginHostConfig {
             plugins_dir: home.join("plugins"),
             cache_dir: home.join("cache/components"),
+            kind_cache_dir: home.join("cache/kinds"),
             limits: Limits::default(),
         }
     }
@@ -73,7 +78,7 @@ impl PluginHost {
     /// Creates the engine (and its epoch ticker thread). Nothing is compiled until a kind is
     /// resolved.
     pub fn new(config: PluginHostConfig) -> Result<Self, PluginError> {
-        let runtime = Runtime::new(&config.cache_dir, config.limits)?;
+        let runtime = Runtime::new(&config.cache_dir, &config.kind_cache_dir, config.limits)?;
         Ok(PluginHost {
             inner: Arc::new(Inner {
                 runtime,

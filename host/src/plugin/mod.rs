@@ -3,7 +3,7 @@
 //! Why plugins: kinds such as postgres or django need logic (prepare a data directory,
 //! recognise a ready line, build a `psql` command line) that third parties should be able to
 //! write and install without recompiling teamster, and that must not be able to harm the
-//! machine. A component targeting the `teamster:plugin@0.2.0` world (see `wit/`) gives both:
+//! machine. A component targeting the `teamster:plugin@0.3.0` world (see `wit/`) gives both:
 //! a stable, versioned interface, and a sandbox with nothing but what the host links.
 //!
 //! ```text
@@ -29,8 +29,9 @@
 //! `describe` *and* granted by the user (at `plugin install`, or in the bundle's
 //! `grants`); one gate checks them all (`programs.rs`). Built-in plugins are granted what
 //! they declare. Plugins get no network (no sockets are linked), no environment, and no
-//! files beyond the service's data directory; a component importing anything else is
-//! refused at load, with the offending imports listed.
+//! files beyond the service's data directory and the kind's cache directory (see
+//! `kind_cache.rs`); a component importing anything else is refused at load, with the
+//! offending imports listed.
 //!
 //! # Caveats
 //! - Calls block: the orchestrator must make them from blocking threads.
@@ -43,6 +44,7 @@ mod cache;
 mod engine;
 mod error;
 mod host;
+mod kind_cache;
 mod limits;
 mod logbook;
 #[expect(
@@ -56,6 +58,7 @@ mod run;
 mod scaffold;
 mod schema;
 mod service;
+mod service_user;
 mod state;
 
 #[cfg(test)]
@@ -74,9 +77,10 @@ pub use run::RunEnv;
 pub use scaffold::{Scaffold, SdkSource, new_scaffold};
 pub use schema::SchemaError;
 pub use service::{PluginService, ProcessSpecOut, ServiceContext};
+pub use service_user::ServiceUser;
 
 /// The version of the plugin interface this host speaks.
-pub const WIT_VERSION: &str = "0.2.0";
+pub const WIT_VERSION: &str = "0.3.0";
 
 /// The WIT package this host speaks, with its version.
-pub const WIT_PACKAGE: &str = "teamster:plugin@0.2.0";
+pub const WIT_PACKAGE: &str = "teamster:plugin@0.3.0";

@@ -6,14 +6,16 @@ use std::sync::{Arc, Mutex};
 
 use super::bindings::{ServiceKindPre, types};
 use super::cache::CacheOutcome;
-use super::engine::Runtime;
+use super::engine::{Preopens, Runtime};
 use super::error::{CallError, PluginError};
+use super::kind_cache;
 use super::limits::Export;
-use super::logbook::SharedLogBook;
+use super::logbook::{LogLevel, SharedLogBook};
 use super::programs::Programs;
 use super::run::RunEnv;
 use super::schema::{self, SchemaError};
 use super::service::{Live, PluginService, ServiceContext, Slot};
+use super::service_user::ServiceUser;
 use super::state::StoreState;
 
 /// A sub-command a kind offers.
@@ -211,7 +213,8 @@ impl Plugin {
     }
 
     /// Instantiates the plugin for one service: checks the config, creates the data
-    /// directory, builds a sandboxed store and opens the service in the plugin.
+    /// directory and the kind's cache directory, builds a sandboxed store and opens the
+    /// service in the plugin, telling it who the service runs as.
     ///
     /// `grants` are the programs the bundle grants on top of the install-time grants; each
     /// must be one the plugin declares.
@@ -228,13 +231,29 @@ impl Plugin {
             service: ctx.name.clone(),
             source,
         };
+        let user = ServiceUser::of(&run_env).map_err(|reason| PluginError::User {
+            service: ctx.name.clone(),
+            reason,
+        })?;
+        // Without a cache directory a kind still works, only slower; the reason goes to
+        // the service's log once the store (and its log book) exists.
+        let cache = kind_cache::prepare(
+            &self.runtime.kind_cache_root,
+            &self.info.name,
+            &self.info.version,
+            &run_env,
+            &user,
+        );
         let mut store = self
             .runtime
             .new_store(
                 self.info.name.as_str().into(),
                 programs.clone(),
                 Some(run_env.clone()),
-                Some(&ctx.data_dir),
+                Preopens {
+                    data_dir: Some(&ctx.data_dir),
+                    cache_dir: cache.as_ref().ok().map(PathBuf::as_path),
+                },
             )
             .map_err(|source| PluginError::DataDir {
                 service: ctx.name.clone(),
@@ -242,12 +261,24 @@ impl Plugin {
                 source,
             })?;
         let logs: SharedLogBook = store.data().host.logs.clone();
+        if let Err(e) = &cache {
+            let _ = logs.log(
+                LogLevel::Warn,
+                format!("no cache directory for kind `{}`: {e}", self.info.name),
+            );
+        }
         let wit_ctx = types::ServiceContext {
             name: ctx.name.clone(),
             project_dir: ctx.project_dir.display().to_string(),
             data_dir: ctx.data_dir.display().to_string(),
             ports: ctx.ports.clone(),
             config: ctx.config.to_string(),
+            user: types::ServiceUser {
+                name: user.name.clone(),
+                uid: user.uid,
+                host_is_root: user.host_is_root,
+            },
+            cache_dir: cache.as_ref().ok().map(|dir| dir.display().to_string()),
         };
         let pre = &self.pre;
         let opened = self.runtime.call(&mut store, Export::Open, |store| {
@@ -265,6 +296,8 @@ impl Plugin {
         Ok(PluginService {
             plugin: self.clone(),
             ctx,
+            user,
+            cache_dir: cache.ok(),
             programs,
             run_env,
             logs,
@@ -313,7 +346,12 @@ fn describe(
         source,
     };
     let mut store = runtime
-        .new_store(origin.into(), Arc::new(Programs::default()), None, None)
+        .new_store(
+            origin.into(),
+            Arc::new(Programs::default()),
+            None,
+            Preopens::default(),
+        )
         .map_err(|e| {
             describe_err(CallError::Trap {
                 trap: e.to_string(),

@@ -20,6 +20,7 @@ use super::logbook::{LogSink, PluginLog, SharedLogBook};
 use super::plugin::Plugin;
 use super::programs::{Asker, Programs};
 use super::run::RunEnv;
+use super::service_user::ServiceUser;
 use super::state::StoreState;
 use crate::bundle::spec::{LinePattern, LogReady, Readiness, ServiceSpec, StreamFilter};
 use crate::logs::Stream;
@@ -98,6 +99,10 @@ pub(crate) enum Slot {
 pub struct PluginService {
     pub(crate) plugin: Arc<Plugin>,
     pub(crate) ctx: ServiceContext,
+    /// Who the service runs as.
+    pub(crate) user: ServiceUser,
+    /// The kind's cache directory, if the host could make one.
+    pub(crate) cache_dir: Option<PathBuf>,
     /// What the service's plugin may have the host start.
     pub(crate) programs: Arc<Programs>,
     /// The service's environment, where programs are found.
@@ -124,6 +129,16 @@ impl PluginService {
     /// The context the service was opened with.
     pub fn context(&self) -> &ServiceContext {
         &self.ctx
+    }
+
+    /// Who the service runs as, as the plugin was told.
+    pub fn user(&self) -> &ServiceUser {
+        &self.user
+    }
+
+    /// The kind's cache directory the plugin was given, if any.
+    pub fn cache_dir(&self) -> Option<&Path> {
+        self.cache_dir.as_deref()
     }
 
     /// Sends every later plugin message (`host.log`, stdout, stderr) to `sink` too.
@@ -330,10 +345,18 @@ impl ServiceHooks for PluginService {
             Stream::Out => types::Stream::Stdout,
             Stream::Err => types::Stream::Stderr,
         };
-        self.call(Export::ReadyCheck, |kind, store| {
+        let verdict = self.call(Export::ReadyCheck, |kind, store| {
             kind.teamster_plugin_kind()
                 .call_ready_check(store, stream, line)
-        })
+        })?;
+        match verdict {
+            types::Verdict::Ready => Ok(true),
+            types::Verdict::NotYet => Ok(false),
+            // The plugin's verdict, not a fault of its instance: nothing is poisoned.
+            types::Verdict::Failed(message) => {
+                Err(self.hook_error(Export::ReadyCheck, CallError::Guest(message)))
+            }
+        }
     }
 
     fn poststart(&self) -> Result<(), HookError> {

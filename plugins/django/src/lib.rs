@@ -15,8 +15,6 @@
 //! the pid the host sees useless. `PYTHONUNBUFFERED=1` keeps the ready line from sitting in
 //! a pipe buffer.
 
-use std::sync::LazyLock;
-
 use serde::Deserialize;
 use teamster_plugin_sdk::{
     Command, Error, Info, Kind, Needle, PortSetting, Process, Readiness, Service, Stream, log,
@@ -38,8 +36,7 @@ const SCHEMA: &str = r#"{
 }"#;
 
 /// The line `runserver` prints once it is about to serve.
-static READY_LINE: LazyLock<Needle> =
-    LazyLock::new(|| Needle::new("Quit the server with CONTROL-C."));
+const READY_LINE: Needle = Needle::from_static("Quit the server with CONTROL-C.");
 
 /// Python interpreters the host may start by name; any other `python` setting (a
 /// virtualenv's interpreter, say) is reached through the declared `sh`, because the host

@@ -7,8 +7,9 @@
 //!
 //! `initdb` is the slow part of a start (a second or more). Its result depends only on the
 //! PostgreSQL version and the options, so `setup` keeps one initialised cluster per
-//! (version, options) in the service user's cache directory and copies it; see
-//! [`TEMPLATE_SCRIPT`]. When the cache cannot be used it falls back to a plain `initdb`.
+//! (version, options) in the kind's cache directory (`service-context.cache-dir`) and
+//! copies it; see [`template`]. When there is no cache directory, or `template_cache` is
+//! off, it runs a plain `initdb`.
 //!
 //! Once the server is ready, `poststart` creates the configured users and databases and loads
 //! SQL files, through `psql` with `ON_ERROR_STOP`. Every statement checks first whether its
@@ -19,11 +20,9 @@
 //! (the server, `initdb`, `psql` and the sub-commands) are reached through the declared
 //! `sh`, because the host starts only programs it resolves itself.
 
-use std::sync::LazyLock;
-
 use serde::Deserialize;
 use teamster_plugin_sdk::{
-    Command, Error, Info, Kind, Needle, PortSetting, Process, Readiness, Service, Stream,
+    Command, Error, Info, Kind, Needle, PortSetting, Process, Readiness, Service, Stream, cache,
     find_program, fs, log,
 };
 
@@ -64,47 +63,11 @@ const SCHEMA: &str = r#"{
 }"#;
 
 /// The line the postmaster prints (on stderr) once it accepts connections.
-static READY_LINE: LazyLock<Needle> =
-    LazyLock::new(|| Needle::new("database system is ready to accept connections"));
+const READY_LINE: Needle = Needle::from_static("database system is ready to accept connections");
 
 /// The locale every cluster gets: always present on Debian, and independent of the host's
 /// settings, so the same options give the same template everywhere.
 const LOCALE: &str = "C.UTF-8";
-
-/// Prepares `$dest` (the cluster directory) from a cached template, building the template
-/// first if needed. Arguments: the `initdb` program, the destination, the template key, then
-/// the options for `initdb`.
-///
-/// The template is built under `flock`, into a private temporary directory that is renamed
-/// into place, so parallel bundles neither race nor ever copy a half-built cluster. Without
-/// a writable cache directory or `flock` it runs `initdb` on the destination directly. The
-/// last line says which path was taken (`template built`, `template copied` or `initdb`).
-const TEMPLATE_SCRIPT: &str = r#"set -eu
-initdb=$1 dest=$2 key=$3
-shift 3
-version=$("$initdb" --version | tr -c 'A-Za-z0-9.\n' '_')
-cache=${XDG_CACHE_HOME:-${HOME:-/nonexistent}/.cache}/teamster/postgres-templates
-tmpl=$cache/$version-$key
-how="template copied"
-if [ ! -f "$tmpl/PG_VERSION" ] && command -v flock >/dev/null && mkdir -p "$cache" 2>/dev/null && [ -w "$cache" ]; then
-  exec 9>"$tmpl.lock"
-  flock 9
-  if [ ! -f "$tmpl/PG_VERSION" ]; then
-    rm -rf "$tmpl.building"
-    "$initdb" -D "$tmpl.building" "$@" >&2
-    mv "$tmpl.building" "$tmpl"
-    how="template built"
-  fi
-  exec 9>&-
-fi
-if [ -f "$tmpl/PG_VERSION" ]; then
-  cp -a "$tmpl" "$dest"
-  echo "$how"
-else
-  "$initdb" -D "$dest" "$@" >&2
-  echo initdb
-fi
-"#;
 
 /// A login role created by `poststart`.
 #[derive(Debug, Deserialize)]
@@ -235,6 +198,7 @@ impl Kind for Postgres {
         )
         .program("sh")
         .program("initdb")
+        .program("cp")
         .program("postgres")
         .program("psql")
         .program("pg_dump")
@@ -247,6 +211,7 @@ impl Kind for Postgres {
 
     fn configure(svc: &Service<Config>) -> Result<Process, Error> {
         svc.config.validate()?;
+        refuse_root(svc)?;
         let port = svc.main_port()?;
         let (program, leading) = start_words(svc, "postgres")?;
         Ok(Process::new(program)
@@ -284,38 +249,16 @@ impl Kind for Postgres {
             }
             None => options.push("--auth=trust".to_string()),
         }
-        let initdb = program_path(svc, "initdb")?;
-        let out = match cfg.templates() {
-            Templates::Cached => {
-                // The key covers every option that changes the cluster's files, including the
-                // password (hashed: it must not appear in a directory name).
-                let key = format!("{:016x}", fnv1a(options.join("\n").as_bytes()));
-                Command::new("sh")
-                    .args(["-c", TEMPLATE_SCRIPT, "sh", &initdb, &pgdata(svc), &key])
-                    .args(options.iter().cloned())
-            }
-            Templates::Off => Command::new("sh")
-                .args([
-                    "-c",
-                    "\"$0\" -D \"$@\" >&2 && echo initdb",
-                    &initdb,
-                    &pgdata(svc),
-                ])
-                .args(options.iter().cloned()),
+        let how = match (cfg.templates(), svc.cache_dir.as_deref()) {
+            (Templates::Cached, Some(cache)) => template(svc, cache, &options),
+            _ => initdb(svc, &pgdata(svc), &options).map(|()| "initdb"),
         }
-        .env("LC_ALL", LOCALE)
-        .timeout(std::time::Duration::from_secs(180))
-        .run_checked()
         .map_err(|e| e.context(format!("initdb of service `{}`", svc.name)));
         // The password must not outlive setup, whether initdb worked or not.
         if cfg.password.is_some() {
             let _ = fs::remove_file(&pwfile);
         }
-        let out = out?;
-        log::info(format!(
-            "cluster ready ({})",
-            out.stdout.lines().last().unwrap_or("initdb")
-        ));
+        log::info(format!("cluster ready ({})", how?));
         Ok(())
     }
 
@@ -377,6 +320,82 @@ impl Kind for Postgres {
             ("socket_dir".into(), svc.data_dir.clone()),
         ])
     }
+}
+
+/// Prepares the cluster directory from the cache's template for these `options`, building
+/// the template first if the cache has none (with [`cache::entry`], so bundles starting
+/// at once never copy half a template). Says which happened.
+///
+/// The template's name holds everything its files depend on: the PostgreSQL version (as
+/// `initdb --version` prints it) and a hash of the options, the password included (hashed:
+/// it must not appear in a file name), but not the password file's path, which changes
+/// with every run.
+fn template(svc: &Service<Config>, cache: &str, options: &[String]) -> Result<&'static str, Error> {
+    let (program, leading) = start_words(svc, "initdb")?;
+    let version = Command::new(program)
+        .args(leading)
+        .arg("--version")
+        .run_checked()?
+        .stdout;
+    let version: String = version
+        .trim()
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '.' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let mut key: Vec<&str> = options
+        .iter()
+        .map(String::as_str)
+        .filter(|o| !o.starts_with("--pwfile="))
+        .collect();
+    let password = svc.config.password.as_deref().unwrap_or("");
+    key.push(password);
+    let name = format!("{version}-{:016x}", fnv1a(key.join("\n").as_bytes()));
+    let entry = cache::entry(cache, &name, |building| {
+        initdb(svc, &building.display().to_string(), options)
+    })?;
+    // `cp` runs as the service's user, so the copy is theirs; plain `-R` keeps the modes
+    // PostgreSQL checks and skips the timestamps and owners it does not.
+    Command::new("cp")
+        .arg("-R")
+        .arg(entry.path())
+        .arg(pgdata(svc))
+        .timeout(std::time::Duration::from_secs(120))
+        .run_checked()?;
+    Ok(if entry.built() {
+        "template built"
+    } else {
+        "template copied"
+    })
+}
+
+/// Runs `initdb` with `options` on `dir`, which it creates.
+fn initdb(svc: &Service<Config>, dir: &str, options: &[String]) -> Result<(), Error> {
+    let (program, leading) = start_words(svc, "initdb")?;
+    Command::new(program)
+        .args(leading)
+        .args(["-D", dir])
+        .args(options)
+        .env("LC_ALL", LOCALE)
+        .timeout(std::time::Duration::from_secs(180))
+        .run_checked()
+        .map(drop)
+}
+
+/// PostgreSQL refuses to run as root with a line of its own after `initdb` has run; this
+/// says so first, and what to write.
+fn refuse_root(svc: &Service<Config>) -> Result<(), Error> {
+    if !svc.user.is_root() {
+        return Ok(());
+    }
+    Err(Error::msg(
+        "PostgreSQL refuses to run as root: teamster runs as root, so add `user = \"postgres\"` (or another unprivileged user) to the service",
+    ))
 }
 
 fn pgdata(svc: &Service<Config>) -> String {
@@ -473,7 +492,7 @@ fn load_sql_files(svc: &Service<Config>, db: &Database) -> Result<(), Error> {
     if db.sql_files.is_empty() {
         return Ok(());
     }
-    let marker = svc.data_path(&format!("sql-loaded-{:016x}", fnv1a(db.name.as_bytes())));
+    let marker = svc.data_path(format!("sql-loaded-{:016x}", fnv1a(db.name.as_bytes())));
     if marker.exists() {
         return Ok(());
     }

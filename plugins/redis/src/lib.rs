@@ -5,8 +5,6 @@
 //! directory, where Redis would put anything it still writes. The server listens on
 //! 127.0.0.1 only.
 
-use std::sync::LazyLock;
-
 use serde::Deserialize;
 use teamster_plugin_sdk::{
     Command, Error, Info, Kind, Needle, PortSetting, Process, Readiness, Service, Stream,
@@ -23,10 +21,9 @@ const SCHEMA: &str = r#"{
 }"#;
 
 /// What Redis 6 and later print once they accept connections.
-static READY_LINE: LazyLock<Needle> = LazyLock::new(|| Needle::new("Ready to accept connections"));
+const READY_LINE: Needle = Needle::from_static("Ready to accept connections");
 /// What older versions print instead.
-static OLD_READY_LINE: LazyLock<Needle> =
-    LazyLock::new(|| Needle::new("The server is now ready to accept connections"));
+const OLD_READY_LINE: Needle = Needle::from_static("The server is now ready to accept connections");
 
 /// The `[services.<name>.config]` table of a redis service.
 #[derive(Debug, Deserialize)]

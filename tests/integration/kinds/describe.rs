@@ -48,7 +48,7 @@ fn or_none(items: &[String]) -> String {
 fn postgres_describes_itself() {
     insta::assert_snapshot!(describe("postgres"), @r#"
     postgres — A throwaway PostgreSQL server with users, databases and SQL files
-    programs: sh, initdb, postgres, psql, pg_dump, pg_restore
+    programs: sh, initdb, cp, postgres, psql, pg_dump, pg_restore
     subcommands: psql (Open psql on the service's database), pg_dump (Dump the service's database), pg_restore (Restore a dump into the service's database)
     config: bin_dir: "string", database: "string", databases: "array", password: "string", port: ["integer","string"], template_cache: "boolean", user: "string", users: "array"
     unknown keys refused: true

@@ -138,9 +138,10 @@ async fn pg_dump_subcommand_dumps_the_database() {
     running.stop().await;
 }
 
-/// The first start in an empty cache builds a template there; the next one copies it (a
-/// file planted in the template shows up in the new cluster). Prints both start times,
-/// which is what the template is for.
+/// The first start in an empty cache builds a template in the kind's cache directory
+/// (`teamster/kinds/postgres/<version>` of the service's cache home); the next one copies
+/// it (a file planted in the template shows up in the new cluster). Prints both start
+/// times, which is what the template is for.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_start_copies_the_cached_template() {
     let p = Project::new();
@@ -165,12 +166,7 @@ async fn a_second_start_copies_the_cached_template() {
     let running = p.start(&text).await;
     let cold = started.elapsed();
     running.stop().await;
-    let templates: Vec<_> = std::fs::read_dir(cache.join("teamster/postgres-templates"))
-        .expect("the template directory")
-        .flatten()
-        .map(|e| e.path())
-        .filter(|path| path.join("PG_VERSION").is_file())
-        .collect();
+    let templates = templates_in(&cache);
     assert_eq!(templates.len(), 1, "{templates:?}");
     let marker = templates[0].join("planted-by-test");
     std::fs::write(&marker, "x").expect("plant a marker");
@@ -194,6 +190,92 @@ async fn a_second_start_copies_the_cached_template() {
     );
     running.stop().await;
     eprintln!("postgres bundle start: cold template {cold:?}, warm template {warm:?}");
+}
+
+/// Everything in the postgres kind's cache directories under `cache` (one per plugin
+/// version), which must all be whole templates.
+fn templates_in(cache: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let kind = cache.join("teamster/kinds/postgres");
+    let entries: Vec<_> = std::fs::read_dir(&kind)
+        .expect("the kind's cache directory")
+        .flatten()
+        .flat_map(|version| {
+            std::fs::read_dir(version.path())
+                .expect("a version")
+                .flatten()
+        })
+        .map(|e| e.path())
+        .collect();
+    for path in &entries {
+        assert!(
+            path.join("PG_VERSION").is_file(),
+            "not a whole template: {path:?}"
+        );
+    }
+    entries
+}
+
+/// A private cache home for the `postgres` user (or the test's own), and the bundle text
+/// of `services` postgres services that use it.
+fn private_cache(p: &Project, services: usize) -> (std::path::PathBuf, String) {
+    let cache = p.file("cache");
+    std::fs::create_dir(&cache).expect("cache dir");
+    if nix::unistd::Uid::effective().is_root() {
+        let pg = nix::unistd::User::from_name("postgres")
+            .expect("lookup")
+            .expect("a postgres user");
+        nix::unistd::chown(&cache, Some(pg.uid), Some(pg.gid)).expect("chown");
+    }
+    let mut text = "startup_timeout = \"90s\"\n".to_string();
+    for i in 0..services {
+        text.push_str(&format!(
+            "[services.db{i}]\nkind = \"postgres\"\n{user}env = {{ XDG_CACHE_HOME = \"{cache}\" }}\n",
+            user = postgres_user_line(),
+            cache = cache.display()
+        ));
+    }
+    (cache, text)
+}
+
+/// Three services filling an empty cache at once (as three bundles would) all start, and
+/// leave one whole template behind: each built under a private name and renamed it into
+/// place, and the losers used the winner's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn services_filling_the_cache_at_once_leave_one_whole_template() {
+    let p = Project::new();
+    let (cache, text) = private_cache(&p, 3);
+    let running = p.start(&text).await;
+    for i in 0..3 {
+        assert_eq!(
+            stdout_of(
+                &running[format!("db{i}").as_str()],
+                "psql",
+                &["-tAc", "select 1"]
+            )
+            .await,
+            "1"
+        );
+    }
+    running.stop().await;
+    let templates = templates_in(&cache);
+    assert_eq!(templates.len(), 1, "{templates:?}");
+}
+
+/// As root without `user`, the kind refuses before `initdb` runs, saying what to write;
+/// PostgreSQL's own refusal comes later and names no fix.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn running_as_root_is_refused_with_what_to_write() {
+    if !nix::unistd::Uid::effective().is_root() {
+        eprintln!("skipped: only a root host can run the service as root");
+        return;
+    }
+    let p = Project::new();
+    let err = p
+        .bundle("[services.db]\nkind = \"postgres\"\n")
+        .start()
+        .await
+        .expect_err("postgres as root");
+    insta::assert_snapshot!(teamster::error_chain(&err), @r#"cannot configure service `db`: plugin `postgres` failed in `configure`: PostgreSQL refuses to run as root: teamster runs as root, so add `user = "postgres"` (or another unprivileged user) to the service"#);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -249,7 +249,7 @@ fn run_needs_a_declared_and_granted_program() {
 
 #[test]
 fn files_outside_the_data_dir_are_invisible() {
-    let (host, _home) = test_host(Limits::default());
+    let (host, home) = test_host(Limits::default());
     let plugin = misbehave(&host, &[]);
     let dir = tempfile::tempdir().unwrap();
     let svc = open(
@@ -292,6 +292,7 @@ missing: {}
             dir.path(),
             "[DIR]"
         )
+        .replace(&home.path().display().to_string(), "[HOME]")
     );
 
     let inside = dir.path().join("data/svc/seed.txt");

@@ -1,6 +1,7 @@
 //! Tests of the plugin platform against real components built by the workspace
 //! (`plugins/`), real files and real processes.
 
+mod context;
 mod generic;
 mod misbehave;
 mod programs;
@@ -31,6 +32,7 @@ pub(super) fn test_host(limits: Limits) -> (PluginHost, tempfile::TempDir) {
     let config = PluginHostConfig {
         plugins_dir: home.path().join("plugins"),
         cache_dir: shared_cache().to_path_buf(),
+        kind_cache_dir: home.path().join("kinds"),
         limits,
     };
     (PluginHost::new(config).expect("plugin host"), home)

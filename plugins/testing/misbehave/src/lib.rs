@@ -2,7 +2,9 @@
 //! that each failure reads clearly. The `mode` config key picks the misbehaviour.
 
 use serde::Deserialize;
-use teamster_plugin_sdk::{Command, Error, Info, Kind, Process, Readiness, Service, Stream, log};
+use teamster_plugin_sdk::{
+    Command, Error, Info, Kind, Process, Readiness, Service, Stream, Verdict, cache, log,
+};
 
 /// Which misbehaviour to show.
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
@@ -26,6 +28,11 @@ enum Mode {
     ReadOutside,
     /// Panics in `configure`.
     Panic,
+    /// `ready-check` fails the start on a line containing "fatal", with the line.
+    ReadyFail,
+    /// `setup` fills the cache entry `entry` with the service's name and logs whether it
+    /// built or found it (after `path`, if given, as a file to read first).
+    Cache,
 }
 
 #[derive(Debug, Deserialize)]
@@ -55,7 +62,7 @@ impl Kind for Misbehave {
             .config_schema(
                 r#"{"type":"object","required":["mode"],"additionalProperties":false,
                 "properties":{"mode":{"enum":["fine","loop-ready","loop-setup","memory-bomb",
-                "log-spam","run","run-slow","read-outside","panic"]},"program":{"type":"string"},
+                "log-spam","run","run-slow","read-outside","panic","ready-fail","cache"]},"program":{"type":"string"},
                 "path":{"type":"string"},"main":{"type":"string"},
                 "main_args":{"type":"array","items":{"type":"string"}},
                 "probe":{"type":"array","items":{"type":"string"}}}}"#,
@@ -119,15 +126,44 @@ impl Kind for Misbehave {
                 log::info(format!("read {} bytes from {path}", text.len()));
                 Ok(())
             }
-            Mode::Fine | Mode::LoopReady | Mode::Panic => Ok(()),
+            Mode::Cache => {
+                let dir = svc
+                    .cache_dir
+                    .as_deref()
+                    .ok_or_else(|| Error::msg("no cache directory"))?;
+                let entry = cache::entry(dir, "entry", |tmp| {
+                    teamster_plugin_sdk::fs::write(tmp, &svc.name)
+                })?;
+                let text = teamster_plugin_sdk::fs::read_to_string(entry.path())?;
+                let how = if entry.built() { "built" } else { "found" };
+                log::info(format!("cache entry {how}: {text}"));
+                Ok(())
+            }
+            Mode::Fine | Mode::LoopReady | Mode::Panic | Mode::ReadyFail => Ok(()),
         }
     }
 
-    fn ready_check(svc: &Service<Config>, _stream: Stream, line: &str) -> bool {
-        if svc.config.mode == Mode::LoopReady {
-            spin();
+    fn ready_verdict(svc: &Service<Config>, _stream: Stream, line: &str) -> Verdict {
+        match svc.config.mode {
+            Mode::LoopReady => spin(),
+            Mode::ReadyFail if line.contains("fatal") => {
+                Verdict::Failed(format!("the server gave up: {line}"))
+            }
+            _ => line.contains("ready").into(),
         }
-        line.contains("ready")
+    }
+
+    /// Who the service runs as and where its cache is, as the host said.
+    fn connection_info(svc: &Service<Config>) -> Result<Vec<(String, String)>, Error> {
+        Ok(vec![
+            ("user".into(), svc.user.name.clone()),
+            ("uid".into(), svc.user.uid.to_string()),
+            ("host_is_root".into(), svc.user.host_is_root.to_string()),
+            (
+                "cache_dir".into(),
+                svc.cache_dir.clone().unwrap_or_default(),
+            ),
+        ])
     }
 }
 

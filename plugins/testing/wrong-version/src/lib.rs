@@ -1,12 +1,14 @@
-//! A component that targets `teamster:plugin@9.0.0`, a version of the interface this host does
-//! not speak. The host must refuse it with a message naming both versions.
+//! A component that targets `teamster:plugin@0.2.0`, the version before the one this host
+//! speaks, with 0.2.0's `ready-check` (a `bool`). The host speaks one version only, so it
+//! must refuse it with a message naming both versions.
 
 wit_bindgen::generate!({
     inline: "
-        package teamster:plugin@9.0.0;
+        package teamster:plugin@0.2.0;
 
         interface kind {
-            describe: func() -> string;
+            enum %stream { stdout, stderr }
+            ready-check: func(%stream: %stream, line: string) -> bool;
         }
 
         world service-kind {
@@ -15,12 +17,12 @@ wit_bindgen::generate!({
     ",
 });
 
-struct Future;
+struct Old;
 
-impl exports::teamster::plugin::kind::Guest for Future {
-    fn describe() -> String {
-        "from the future".to_string()
+impl exports::teamster::plugin::kind::Guest for Old {
+    fn ready_check(_stream: exports::teamster::plugin::kind::Stream, line: String) -> bool {
+        line.contains("ready")
     }
 }
 
-export!(Future);
+export!(Old);

@@ -1,0 +1,176 @@
+//! What `service-context` tells a plugin beyond its config (who the service runs as, the
+//! kind's cache directory), and a `ready-check` that fails the start.
+
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+
+use serde_json::json;
+
+use super::misbehave::{misbehave, open};
+use super::{chain, context, run_env, test_host};
+use crate::logs::Stream;
+use crate::plugin::{Limits, PluginError, PluginService};
+use crate::service::hooks::ServiceHooks;
+
+fn info(svc: &PluginService) -> std::collections::HashMap<String, String> {
+    svc.connection_info()
+        .expect("connection info")
+        .into_iter()
+        .collect()
+}
+
+fn logged(svc: &PluginService) -> Vec<String> {
+    svc.recent_logs().into_iter().map(|l| l.message).collect()
+}
+
+#[test]
+fn the_plugin_is_told_who_the_service_runs_as() {
+    let (host, _home) = test_host(Limits::default());
+    let plugin = misbehave(&host, &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let svc = open(&plugin, dir.path(), json!({"mode": "fine"}), &[]);
+    let uid = nix::unistd::Uid::effective();
+    let name = nix::unistd::User::from_uid(uid).unwrap().unwrap().name;
+    let seen = info(&svc);
+    assert_eq!(seen["user"], name);
+    assert_eq!(seen["uid"], uid.to_string());
+    assert_eq!(seen["host_is_root"], uid.is_root().to_string());
+    assert_eq!(svc.user().name, name);
+}
+
+#[test]
+fn a_service_user_is_told_when_the_host_is_root_and_refused_when_unknown() {
+    if !nix::unistd::Uid::effective().is_root() {
+        eprintln!("skipped: the host must be root to run a service as another user");
+        return;
+    }
+    let (host, _home) = test_host(Limits::default());
+    let plugin = misbehave(&host, &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let mut env = run_env(dir.path());
+    env.user = Some("nobody".to_string());
+    let cfg = json!({"mode": "fine"});
+    let svc = plugin
+        .instantiate(context("svc", dir.path(), 1, cfg.clone()), env.clone(), &[])
+        .expect("instantiate as nobody");
+    let nobody = nix::unistd::User::from_name("nobody").unwrap().unwrap();
+    let seen = info(&svc);
+    assert_eq!(seen["user"], "nobody");
+    assert_eq!(seen["uid"], nobody.uid.to_string());
+    assert_eq!(seen["host_is_root"], "true");
+
+    env.user = Some("no-such-user-here".to_string());
+    let err = plugin
+        .instantiate(context("svc", dir.path(), 1, cfg), env, &[])
+        .unwrap_err();
+    assert!(matches!(err, PluginError::User { .. }), "{err:?}");
+    assert_eq!(
+        chain(&err),
+        "service `svc` cannot run as its user: user `no-such-user-here` does not exist"
+    );
+}
+
+#[test]
+fn the_kind_cache_is_keyed_by_kind_and_version_and_outlives_the_host() {
+    let (host, home) = test_host(Limits::default());
+    let plugin = misbehave(&host, &[]);
+    let first_dir = tempfile::tempdir().unwrap();
+    let first = open(&plugin, first_dir.path(), json!({"mode": "cache"}), &[]);
+    let expected = home.path().join("kinds/misbehave/0.0.1");
+    assert_eq!(first.cache_dir(), Some(expected.as_path()));
+    assert_eq!(info(&first)["cache_dir"], expected.display().to_string());
+    first.setup().expect("setup fills the cache");
+    assert!(logged(&first).contains(&"cache entry built: svc".to_string()));
+    assert_eq!(
+        std::fs::read_to_string(expected.join("entry")).unwrap(),
+        "svc"
+    );
+
+    // Another service, in another run directory and another host, finds the entry.
+    drop(host);
+    let config = crate::plugin::PluginHostConfig {
+        kind_cache_dir: home.path().join("kinds"),
+        ..crate::plugin::PluginHostConfig::in_dir(home.path())
+    };
+    let host = crate::plugin::PluginHost::new(config).unwrap();
+    let plugin = host.resolve("misbehave").unwrap();
+    let second_dir = tempfile::tempdir().unwrap();
+    let second = open(&plugin, second_dir.path(), json!({"mode": "cache"}), &[]);
+    second.setup().expect("setup finds the cache");
+    assert!(
+        logged(&second).contains(&"cache entry found: svc".to_string()),
+        "{:?}",
+        logged(&second)
+    );
+    // Nothing but the entry is left in the cache: no temporary copies.
+    let names: Vec<_> = std::fs::read_dir(&expected)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert_eq!(names, ["entry"]);
+}
+
+#[test]
+fn the_services_xdg_cache_home_holds_the_kind_cache_owned_by_its_user() {
+    let (host, _home) = test_host(Limits::default());
+    let plugin = misbehave(&host, &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let xdg = dir.path().join("xdg");
+    std::fs::create_dir(&xdg).unwrap();
+    let mut env = run_env(dir.path());
+    env.env
+        .push(("XDG_CACHE_HOME".to_string(), xdg.display().to_string()));
+    let other = nix::unistd::Uid::effective().is_root().then(|| {
+        let nobody = nix::unistd::User::from_name("nobody").unwrap().unwrap();
+        std::fs::set_permissions(
+            dir.path(),
+            std::os::unix::fs::PermissionsExt::from_mode(0o755),
+        )
+        .unwrap();
+        nix::unistd::chown(&xdg, Some(nobody.uid), Some(nobody.gid)).unwrap();
+        env.user = Some("nobody".to_string());
+        nobody
+    });
+    let svc = plugin
+        .instantiate(
+            context("svc", dir.path(), 1, json!({"mode": "cache"})),
+            env,
+            &[],
+        )
+        .expect("instantiate");
+    let cache = xdg.join("teamster/kinds/misbehave/0.0.1");
+    assert_eq!(svc.cache_dir(), Some(cache.as_path()));
+    if let Some(nobody) = other {
+        // Every directory the host made belongs to the service's user, who writes there.
+        for made in [
+            "teamster",
+            "teamster/kinds",
+            "teamster/kinds/misbehave",
+            "teamster/kinds/misbehave/0.0.1",
+        ] {
+            let meta = std::fs::metadata(xdg.join(made)).unwrap();
+            assert_eq!(meta.uid(), nobody.uid.as_raw(), "{made}");
+        }
+    }
+    svc.setup().expect("setup fills the cache");
+    assert!(Path::new(&cache.join("entry")).is_file());
+}
+
+#[test]
+fn a_failed_ready_check_fails_with_the_plugins_message_and_poisons_nothing() {
+    let (host, _home) = test_host(Limits::default());
+    let plugin = misbehave(&host, &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let svc = open(&plugin, dir.path(), json!({"mode": "ready-fail"}), &[]);
+    assert!(!svc.ready_check(Stream::Err, "starting").unwrap());
+    let err = svc
+        .ready_check(Stream::Err, "fatal: unknown option --frobnicate")
+        .unwrap_err();
+    assert_eq!(
+        chain(&err),
+        "plugin `misbehave` failed in `ready-check`: the server gave up: fatal: unknown option --frobnicate"
+    );
+    assert!(!svc.is_poisoned());
+    assert!(svc.ready_check(Stream::Out, "ready").unwrap());
+}
