@@ -59,6 +59,18 @@ impl PortSetting {
     }
 }
 
+/// `{"type": ["integer", "string"]}`: the host checks the range and the spelling itself,
+/// with messages of its own.
+impl schemars::JsonSchema for PortSetting {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "PortSetting".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({"type": ["integer", "string"]})
+    }
+}
+
 /// Accepts exactly the string `"auto"`, for [`PortSetting::Auto`].
 fn auto<'de, D: Deserializer<'de>>(deserializer: D) -> Result<(), D::Error> {
     let name = String::deserialize(deserializer)?;

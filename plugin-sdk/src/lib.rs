@@ -17,10 +17,14 @@
 //!
 //! ```no_run
 //! use serde::Deserialize;
-//! use teamster_plugin_sdk::{Command, Error, Info, Kind, Needle, Process, Readiness, Service, Stream};
+//! use teamster_plugin_sdk::{
+//!     Command, Error, Info, JsonSchema, Kind, Needle, Process, Readiness, Service, Stream, Verdict,
+//! };
 //!
-//! /// The `[services.<name>.config]` table users write.
-//! #[derive(Deserialize)]
+//! /// The `[services.<name>.config]` table users write. Its JSON schema, which the host
+//! /// checks bundles against, is derived from it (`JsonSchema`).
+//! #[derive(Deserialize, JsonSchema)]
+//! #[schemars(crate = "teamster_plugin_sdk::schemars")]
 //! #[serde(deny_unknown_fields)]
 //! struct Config {
 //!     /// The greeting the server prints once it listens. A `Needle` is a string prepared
@@ -37,11 +41,14 @@
 //!         Info::new("echo", env!("CARGO_PKG_VERSION"), "A toy server that echoes a greeting")
 //!             .program("sh")
 //!             .subcommand("hello", "Print the greeting")
-//!             .config_schema(r#"{"type":"object","required":["greeting"],
-//!                 "properties":{"greeting":{"type":"string"}},"additionalProperties":false}"#)
+//!             .config_schema_of::<Config>()
 //!     }
 //!
 //!     fn configure(svc: &Service<Config>) -> Result<Process, Error> {
+//!         // Who the service runs as, for a server that refuses root.
+//!         if svc.user.is_root() {
+//!             return Err(Error::msg("echo refuses root: add `user = \"nobody\"` to the service"));
+//!         }
 //!         let port = svc.main_port()?;
 //!         Ok(Process::new("sh")
 //!             .args(["-c", &format!("echo {}; exec nc -l -p {port}", svc.config.greeting.as_str())])
@@ -58,8 +65,12 @@
 //!         Ok(())
 //!     }
 //!
-//!     fn ready_check(svc: &Service<Config>, _stream: Stream, line: &str) -> bool {
-//!         svc.config.greeting.is_in(line)
+//!     fn ready_verdict(svc: &Service<Config>, _stream: Stream, line: &str) -> Verdict {
+//!         // A line that says the server will never get ready fails the start with it.
+//!         if line.contains("Address already in use") {
+//!             return Verdict::Failed(format!("the server cannot listen: {line}"));
+//!         }
+//!         svc.config.greeting.is_in(line).into()
 //!     }
 //!
 //!     fn subcommand(svc: &Service<Config>, name: &str, _args: &[String]) -> Result<Command, Error> {
@@ -76,6 +87,13 @@
 //!
 //! teamster_plugin_sdk::export_kind!(Echo);
 //! ```
+//!
+//! The `#[schemars(crate = ...)]` line lets the derive use the SDK's `schemars`, so the
+//! plugin needs no dependency of its own on it.
+//!
+//! Work that depends only on the kind and its options (an `initdb`) can be kept across
+//! runs in the kind's cache directory, [`Service::cache_dir`], filled with
+//! [`cache::entry`].
 //!
 //! To let users fix the service's main port with a `port` key (which the host reads itself),
 //! declare it as a [`PortSetting`] field of the config and call [`PortSetting::check`] from
@@ -94,6 +112,7 @@ mod invocation;
 pub mod log;
 mod needle;
 mod process;
+mod schema;
 mod service;
 mod verdict;
 
@@ -119,12 +138,21 @@ pub use config::PortSetting;
 pub use error::Error;
 pub use needle::Needle;
 pub use process::{Process, Readiness};
+pub use schema::schema_of;
 pub use service::{Info, NoConfig, Service, ServiceUser, Stream};
 pub use verdict::Verdict;
 
 /// The re-exported `serde`, so plugins can derive `Deserialize` for their config without
 /// pinning their own version.
 pub use serde;
+
+/// The re-exported `schemars`, whose `JsonSchema` derive gives a config type its schema
+/// ([`Info::config_schema_of`]). Point the derive at it with
+/// `#[schemars(crate = "teamster_plugin_sdk::schemars")]`, and the plugin needs no
+/// `schemars` dependency of its own.
+pub use schemars;
+/// Derive it on the config type, next to `Deserialize`, for [`Info::config_schema_of`].
+pub use schemars::JsonSchema;
 
 /// A service kind. Implement it on a unit struct and export it with [`export_kind!`].
 ///

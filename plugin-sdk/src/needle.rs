@@ -158,6 +158,17 @@ impl PartialEq for Needle {
 
 impl Eq for Needle {}
 
+/// A string, as it deserializes from.
+impl schemars::JsonSchema for Needle {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Needle".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({"type": "string"})
+    }
+}
+
 impl<'de> serde::Deserialize<'de> for Needle {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         String::deserialize(deserializer).map(Needle::new)

@@ -70,11 +70,22 @@ impl Info {
 
     /// Sets the JSON schema of the config table. The host checks configs against it and names
     /// the offending key; it understands `type`, `properties`, `required`,
-    /// `additionalProperties`, `items` and `enum`.
+    /// `additionalProperties`, `items` and `enum`. Prefer [`Info::config_schema_of`],
+    /// which derives it from the config type.
     #[must_use]
     pub fn config_schema(mut self, schema: impl Into<String>) -> Self {
         self.config_schema = Some(schema.into());
         self
+    }
+
+    /// Sets the JSON schema of the config table to the one derived from `C` (usually
+    /// [`crate::Kind::Config`], with `#[derive(Deserialize, JsonSchema)]`): see
+    /// [`crate::schema_of`]. `#[serde(deny_unknown_fields)]` becomes
+    /// `"additionalProperties": false`, and keys without `#[serde(default)]` that are not
+    /// `Option`s become `required`.
+    #[must_use]
+    pub fn config_schema_of<C: schemars::JsonSchema>(self) -> Self {
+        self.config_schema(crate::schema::schema_of::<C>())
     }
 
     pub(crate) fn into_wit(self) -> types::KindInfo {
@@ -94,7 +105,7 @@ impl Info {
 }
 
 /// The config of a kind that takes none: accepts only an empty table.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NoConfig {}
 

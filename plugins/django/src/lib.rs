@@ -17,23 +17,9 @@
 
 use serde::Deserialize;
 use teamster_plugin_sdk::{
-    Command, Error, Info, Kind, Needle, PortSetting, Process, Readiness, Service, Stream, log,
+    Command, Error, Info, JsonSchema, Kind, Needle, PortSetting, Process, Readiness, Service,
+    Stream, log,
 };
-
-/// The JSON schema of [`Config`], checked by the host before the plugin sees the config.
-const SCHEMA: &str = r#"{
-  "type": "object",
-  "additionalProperties": false,
-  "properties": {
-    "port": {"type": ["integer", "string"]},
-    "python": {"type": "string"},
-    "app_dir": {"type": "string"},
-    "settings": {"type": "string"},
-    "migrate": {"type": "boolean"},
-    "fixtures": {"type": "array", "items": {"type": "string"}},
-    "ready_path": {"type": "string"}
-  }
-}"#;
 
 /// The line `runserver` prints once it is about to serve.
 const READY_LINE: Needle = Needle::from_static("Quit the server with CONTROL-C.");
@@ -66,7 +52,8 @@ enum Migrations {
 }
 
 /// The `[services.<name>.config]` table of a django service.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
+#[schemars(crate = "teamster_plugin_sdk::schemars")]
 #[serde(deny_unknown_fields)]
 struct Config {
     /// Read by the host, which reserves or picks the main port; only checked here.
@@ -138,7 +125,7 @@ impl Kind for Django {
         .program("python")
         .program("sh")
         .subcommand("manage", "Run manage.py with the service's environment")
-        .config_schema(SCHEMA)
+        .config_schema_of::<Config>()
     }
 
     fn configure(svc: &Service<Config>) -> Result<Process, Error> {

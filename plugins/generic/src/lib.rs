@@ -20,26 +20,8 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 use teamster_plugin_sdk::{
-    Command, Error, Info, Kind, Needle, Process, Readiness, Service, Stream, log,
+    Command, Error, Info, JsonSchema, Kind, Needle, Process, Readiness, Service, Stream, log,
 };
-
-/// The JSON schema of [`Config`], checked by the host before the plugin sees the config.
-const SCHEMA: &str = r#"{
-  "type": "object",
-  "required": ["command"],
-  "additionalProperties": false,
-  "properties": {
-    "command": {"type": ["string", "array"], "items": {"type": "string"}},
-    "env": {"type": "object", "additionalProperties": {"type": "string"}},
-    "cwd": {"type": "string"},
-    "ready_line": {"type": "string"},
-    "stop_signal": {"type": "string"},
-    "setup_command": {"type": "string"},
-    "poststart_command": {"type": "string"},
-    "subcommands": {"type": "object", "additionalProperties": {"type": "string"}},
-    "connection": {"type": "object", "additionalProperties": {"type": "string"}}
-  }
-}"#;
 
 /// The `sh -c` script that replaces the shell with the program and arguments that follow
 /// it (`$0` is the program).
@@ -55,8 +37,23 @@ enum CommandLine {
     Argv(Vec<String>),
 }
 
+/// A string or a list of strings: what `untagged` accepts, in the part of JSON schema the
+/// host reads (the derived `anyOf` it would skip).
+impl JsonSchema for CommandLine {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "CommandLine".into()
+    }
+
+    fn json_schema(
+        _: &mut teamster_plugin_sdk::schemars::SchemaGenerator,
+    ) -> teamster_plugin_sdk::schemars::Schema {
+        teamster_plugin_sdk::schemars::json_schema!({"type": ["string", "array"], "items": {"type": "string"}})
+    }
+}
+
 /// The `[services.<name>.config]` table of a generic service.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
+#[schemars(crate = "teamster_plugin_sdk::schemars")]
 #[serde(deny_unknown_fields)]
 struct Config {
     command: CommandLine,
@@ -85,7 +82,7 @@ impl Kind for Generic {
             "Any command, with optional setup, readiness line and sub-commands",
         )
         .program("sh")
-        .config_schema(SCHEMA)
+        .config_schema_of::<Config>()
     }
 
     fn configure(svc: &Service<Config>) -> Result<Process, Error> {

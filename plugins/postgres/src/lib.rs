@@ -22,45 +22,9 @@
 
 use serde::Deserialize;
 use teamster_plugin_sdk::{
-    Command, Error, Info, Kind, Needle, PortSetting, Process, Readiness, Service, Stream, cache,
-    find_program, fs, log,
+    Command, Error, Info, JsonSchema, Kind, Needle, PortSetting, Process, Readiness, Service,
+    Stream, cache, find_program, fs, log,
 };
-
-/// The JSON schema of [`Config`], checked by the host before the plugin sees the config.
-const SCHEMA: &str = r#"{
-  "type": "object",
-  "additionalProperties": false,
-  "properties": {
-    "port": {"type": ["integer", "string"]},
-    "user": {"type": "string"},
-    "password": {"type": "string"},
-    "database": {"type": "string"},
-    "users": {
-      "type": "array",
-      "items": {
-        "type": "object",
-        "required": ["name"],
-        "additionalProperties": false,
-        "properties": {"name": {"type": "string"}, "password": {"type": "string"}}
-      }
-    },
-    "databases": {
-      "type": "array",
-      "items": {
-        "type": "object",
-        "required": ["name"],
-        "additionalProperties": false,
-        "properties": {
-          "name": {"type": "string"},
-          "owner": {"type": "string"},
-          "sql_files": {"type": "array", "items": {"type": "string"}}
-        }
-      }
-    },
-    "bin_dir": {"type": "string"},
-    "template_cache": {"type": "boolean"}
-  }
-}"#;
 
 /// The line the postmaster prints (on stderr) once it accepts connections.
 const READY_LINE: Needle = Needle::from_static("database system is ready to accept connections");
@@ -70,7 +34,8 @@ const READY_LINE: Needle = Needle::from_static("database system is ready to acce
 const LOCALE: &str = "C.UTF-8";
 
 /// A login role created by `poststart`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
+#[schemars(crate = "teamster_plugin_sdk::schemars")]
 #[serde(deny_unknown_fields)]
 struct User {
     name: String,
@@ -78,7 +43,8 @@ struct User {
 }
 
 /// A database created by `poststart`, optionally filled from SQL files.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
+#[schemars(crate = "teamster_plugin_sdk::schemars")]
 #[serde(deny_unknown_fields)]
 struct Database {
     name: String,
@@ -97,7 +63,8 @@ enum Templates {
 }
 
 /// The `[services.<name>.config]` table of a postgres service.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
+#[schemars(crate = "teamster_plugin_sdk::schemars")]
 #[serde(deny_unknown_fields)]
 struct Config {
     /// Read by the host, which reserves or picks the main port; only checked here.
@@ -206,7 +173,7 @@ impl Kind for Postgres {
         .subcommand("psql", "Open psql on the service's database")
         .subcommand("pg_dump", "Dump the service's database")
         .subcommand("pg_restore", "Restore a dump into the service's database")
-        .config_schema(SCHEMA)
+        .config_schema_of::<Config>()
     }
 
     fn configure(svc: &Service<Config>) -> Result<Process, Error> {

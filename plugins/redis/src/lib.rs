@@ -7,18 +7,9 @@
 
 use serde::Deserialize;
 use teamster_plugin_sdk::{
-    Command, Error, Info, Kind, Needle, PortSetting, Process, Readiness, Service, Stream,
+    Command, Error, Info, JsonSchema, Kind, Needle, PortSetting, Process, Readiness, Service,
+    Stream,
 };
-
-/// The JSON schema of [`Config`], checked by the host before the plugin sees the config.
-const SCHEMA: &str = r#"{
-  "type": "object",
-  "additionalProperties": false,
-  "properties": {
-    "port": {"type": ["integer", "string"]},
-    "args": {"type": "array", "items": {"type": "string"}}
-  }
-}"#;
 
 /// What Redis 6 and later print once they accept connections.
 const READY_LINE: Needle = Needle::from_static("Ready to accept connections");
@@ -26,7 +17,8 @@ const READY_LINE: Needle = Needle::from_static("Ready to accept connections");
 const OLD_READY_LINE: Needle = Needle::from_static("The server is now ready to accept connections");
 
 /// The `[services.<name>.config]` table of a redis service.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
+#[schemars(crate = "teamster_plugin_sdk::schemars")]
 #[serde(deny_unknown_fields)]
 struct Config {
     /// Read by the host, which reserves or picks the main port; only checked here.
@@ -57,7 +49,7 @@ impl Kind for Redis {
         .program("redis-server")
         .program("redis-cli")
         .subcommand("cli", "Run redis-cli against the service")
-        .config_schema(SCHEMA)
+        .config_schema_of::<Config>()
     }
 
     fn configure(svc: &Service<Config>) -> Result<Process, Error> {

@@ -7,23 +7,15 @@
 
 use serde::Deserialize;
 use teamster_plugin_sdk::{
-    Error, Info, Kind, PortSetting, Process, Readiness, Service, Stream, find_program,
+    Error, Info, JsonSchema, Kind, PortSetting, Process, Readiness, Service, Stream, find_program,
 };
-
-/// The JSON schema of [`Config`], checked by the host before the plugin sees the config.
-const SCHEMA: &str = r#"{
-  "type": "object",
-  "additionalProperties": false,
-  "properties": {
-    "port": {"type": ["integer", "string"]}
-  }
-}"#;
 
 /// The server's ready line (on stderr) starts like this; the address follows.
 const READY_PREFIX: &str = "smtp-sink listening on ";
 
 /// The `[services.<name>.config]` table of an smtp-sink service.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
+#[schemars(crate = "teamster_plugin_sdk::schemars")]
 #[serde(deny_unknown_fields)]
 struct Config {
     /// Read by the host, which reserves or picks the main port; only checked here.
@@ -45,7 +37,7 @@ impl Kind for SmtpSink {
         // The server is the host binary itself (`teamster smtp-sink`), and like every
         // program the host starts for a plugin, it must be declared.
         .program("teamster")
-        .config_schema(SCHEMA)
+        .config_schema_of::<Config>()
     }
 
     fn configure(svc: &Service<Config>) -> Result<Process, Error> {

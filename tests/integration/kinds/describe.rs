@@ -103,3 +103,48 @@ fn every_kind_accepts_a_port() {
         }
     }
 }
+
+/// The schemas derived from the config types check nested tables as the hand-written ones
+/// did: unknown keys and missing names inside `users` and `databases` are refused, naming
+/// the key, and the schema holds nothing the host cannot read (no `$ref` to follow).
+#[test]
+fn derived_schemas_check_nested_tables() {
+    let home = tempfile::tempdir().expect("tempdir");
+    let host = PluginHost::new(PluginHostConfig::in_dir(home.path())).expect("plugin host");
+    let plugin = host.resolve("postgres").expect("postgres");
+    let refusal = |config: serde_json::Value| {
+        plugin
+            .validate_config(&config)
+            .map(|()| "accepted".to_string())
+            .unwrap_or_else(|e| e.to_string())
+    };
+    insta::assert_snapshot!(
+        [
+            refusal(serde_json::json!({"users": [{"name": "app", "pasword": "x"}]})),
+            refusal(serde_json::json!({"databases": [{"owner": "app"}]})),
+            refusal(serde_json::json!({"databases": [{"name": "d", "sql_files": ["a", 1]}]})),
+            refusal(serde_json::json!({"template_cache": "yes"})),
+            refusal(serde_json::json!({"users": [{"name": "app"}], "password": "pw", "bin_dir": "/x"})),
+        ]
+        .join("\n"),
+        @r"
+    unknown key `users[0].pasword` (known keys: name, password)
+    missing required key `databases[0].name`
+    `databases[0].sql_files[1]` must be a string, not an integer
+    `template_cache` must be a boolean, not a string
+    accepted
+    "
+    );
+    for kind in ["postgres", "redis", "django", "smtp-sink"] {
+        let schema = host
+            .resolve(kind)
+            .expect("built-in kind")
+            .config_schema()
+            .expect("a schema")
+            .to_string();
+        assert!(
+            !schema.contains("$ref") && !schema.contains("$defs"),
+            "{kind}: {schema}"
+        );
+    }
+}
