@@ -30,9 +30,11 @@ pub enum PluginCommand {
         /// The kind's name.
         name: String,
     },
-    /// Scaffold a new plugin crate that builds for wasm32-wasip2, with the plugin SDK and
-    /// the WIT of this teamster written into it (`sdk/`, `wit/`) and their dependencies
-    /// locked, so it needs no teamster checkout.
+    /// Scaffold a new plugin crate that builds for wasm32-wasip2.
+    ///
+    /// The crate gets the plugin SDK and the WIT of this teamster (`sdk/`, `wit/`) and a
+    /// `Cargo.lock` with their dependencies' versions: it needs no teamster checkout, and
+    /// builds with `cargo build --release --offline` once those crates are in cargo's cache.
     New {
         /// The kind's name (`[a-z0-9_-]+`).
         name: String,
