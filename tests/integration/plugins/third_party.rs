@@ -2,7 +2,8 @@
 //! directory outside the workspace (the SDK and the WIT come from the binary), an offline
 //! build for wasm32-wasip2 from the crate's own lock file, `plugin install` without and
 //! then with the grant of its main program, and `up` of a bundle that uses it: refused,
-//! naming the program, the export and how to grant it, then running once granted.
+//! naming the program, the export and how to grant it, then running once granted. And the
+//! kind docs/writing-a-plugin.md prints builds and installs as printed.
 
 use std::net::TcpStream;
 
@@ -99,4 +100,47 @@ async fn a_plugin_made_from_the_binary_alone_builds_offline_is_refused_ungranted
     kill(Pid::from_raw(host.id() as i32), Signal::SIGINT).expect("interrupt teamster");
     assert_eq!(host.wait().expect("wait").code(), Some(0));
     assert!(!alive(pid), "left behind: {pid}");
+}
+
+/// The `rust` listing of docs/writing-a-plugin.md: the whole `src/lib.rs` of its kind.
+fn docs_listing() -> String {
+    let doc = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/writing-a-plugin.md"),
+    )
+    .expect("read docs/writing-a-plugin.md");
+    let (_, rest) = doc
+        .split_once("\n```rust\n")
+        .expect("the docs hold a rust listing");
+    let (listing, _) = rest.split_once("\n```\n").expect("the listing ends");
+    format!("{listing}\n")
+}
+
+/// The docs' kind (a MariaDB server) builds as printed against the SDK the binary carries
+/// and installs with the programs the docs grant. Running it needs mariadb-server, which
+/// CI does not install; the docs' commands were run by hand.
+#[test]
+fn the_kind_of_the_docs_builds_and_installs_as_printed() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let home = tempfile::tempdir().expect("tempdir");
+    let crate_dir = work.path().join("mariadb");
+    succeed(teamster(work.path(), home.path()).args(["plugin", "new", "mariadb"]));
+    std::fs::write(crate_dir.join("src/lib.rs"), docs_listing()).expect("write lib.rs");
+    let wasm = build_plugin(&crate_dir, "mariadb");
+
+    let mut install = teamster(work.path(), home.path());
+    install.args(["plugin", "install"]);
+    for program in ["mariadbd", "mariadb-install-db", "mariadb", "cp"] {
+        install.args(["--grant", program]);
+    }
+    let installed = succeed(install.arg(&wasm));
+    assert!(
+        installed.contains("granted:  mariadbd, mariadb-install-db, mariadb, cp"),
+        "{installed}"
+    );
+    let inspected =
+        succeed(teamster(work.path(), home.path()).args(["plugin", "inspect", "mariadb"]));
+    assert!(
+        inspected.contains("subcommands: client (Run the mariadb client against the service)"),
+        "{inspected}"
+    );
 }
