@@ -20,7 +20,8 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 use teamster_plugin_sdk::{
-    Command, Error, Info, JsonSchema, Kind, Needle, Process, Readiness, Service, Stream, log,
+    Command, Error, Info, JsonSchema, Kind, Needle, Process, Readiness, Service, Stream, Verdict,
+    log,
 };
 
 /// The `sh -c` script that replaces the shell with the program and arguments that follow
@@ -61,6 +62,10 @@ struct Config {
     env: BTreeMap<String, String>,
     cwd: Option<String>,
     ready_line: Option<Needle>,
+    /// While waiting for `ready_line`, a line containing this fails the start, with the
+    /// line as the reason (`Address already in use`, say), instead of waiting out the
+    /// startup timeout.
+    fail_line: Option<Needle>,
     stop_signal: Option<String>,
     setup_command: Option<String>,
     poststart_command: Option<String>,
@@ -113,6 +118,10 @@ impl Kind for Generic {
         }
         if cfg.ready_line.is_some() {
             process = process.ready(Readiness::plugin_check());
+        } else if cfg.fail_line.is_some() {
+            return Err(Error::msg(
+                "`fail_line` is looked for while waiting for `ready_line`: set `ready_line` too",
+            ));
         }
         Ok(process)
     }
@@ -124,11 +133,15 @@ impl Kind for Generic {
         }
     }
 
-    fn ready_check(svc: &Service<Config>, _stream: Stream, line: &str) -> bool {
-        svc.config
-            .ready_line
+    fn ready_verdict(svc: &Service<Config>, _stream: Stream, line: &str) -> Verdict {
+        let cfg = &svc.config;
+        if cfg.fail_line.as_ref().is_some_and(|fail| fail.is_in(line)) {
+            return Verdict::Failed(format!("it printed `{}`", line.trim_end()));
+        }
+        cfg.ready_line
             .as_ref()
             .is_some_and(|ready| ready.is_in(line))
+            .into()
     }
 
     fn poststart(svc: &Service<Config>) -> Result<(), Error> {

@@ -5,6 +5,7 @@
 mod demo;
 mod describe;
 mod django;
+mod generic;
 mod postgres;
 mod redis;
 mod smtp_sink;
