@@ -1,9 +1,14 @@
-//! Shared test helpers: private project dirs, free ports, deadlines instead of sleeps.
+//! Shared test helpers: private project dirs, free ports, deadlines instead of sleeps,
+//! processes and their trees, and running the `teamster` binary. Every test module takes
+//! these from here rather than keeping its own copy.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
+
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
 
 use teamster::{Bundle, BundleSpec};
 
@@ -65,6 +70,18 @@ pub fn free_port() -> u16 {
     teamster::ports::hold_free_port().expect("a free port")
 }
 
+/// Polls `cond` until it holds or `limit` passes (for tests without a runtime).
+pub fn wait_for(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let end = Instant::now() + limit;
+    while Instant::now() < end {
+        if cond() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    cond()
+}
+
 /// Polls `cond` until it holds or `limit` passes.
 pub async fn eventually(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
     let end = Instant::now() + limit;
@@ -87,22 +104,191 @@ pub fn alive(pid: u32) -> bool {
     }
 }
 
-/// Reads a pid written by a service into a file, waiting for it to appear.
+/// The pid a service wrote into `path` (`echo $$ > file` or one `write`), if it is there.
+fn pid_in(path: &Path) -> Option<u32> {
+    std::fs::read_to_string(path)
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+}
+
+/// Whether `pid` is gone (or a zombie) within `limit`.
+pub fn gone_within(pid: u32, limit: Duration) -> bool {
+    wait_for(limit, || !alive(pid))
+}
+
+/// Reads a pid written by a service into a file (`echo $$ > file`), waiting for it.
 pub async fn read_pid(path: &Path) -> u32 {
     let mut pid = None;
-    eventually(Duration::from_secs(10), || {
-        pid = std::fs::read_to_string(path)
-            .ok()
-            .and_then(|s| s.trim().parse().ok());
+    eventually(Duration::from_secs(20), || {
+        pid = pid_in(path);
         pid.is_some()
     })
     .await;
     pid.unwrap_or_else(|| panic!("no pid in {}", path.display()))
 }
 
+/// [`read_pid`] for tests without a runtime.
+pub fn wait_for_pid(path: &Path) -> u32 {
+    let mut pid = None;
+    wait_for(Duration::from_secs(20), || {
+        pid = pid_in(path);
+        pid.is_some()
+    });
+    pid.unwrap_or_else(|| panic!("no pid in {}", path.display()))
+}
+
+/// Sends `sig` to `pid`, which must exist.
+pub fn signal(pid: u32, sig: Signal) {
+    kill(Pid::from_raw(pid as i32), sig).expect("kill");
+}
+
+/// Waits (bounded) for `child` to exit: its exit code (128 + the signal if a signal ended
+/// it), or `None` if it still runs.
+pub fn wait_within(child: &mut Child, limit: Duration) -> Option<i32> {
+    let mut code = None;
+    wait_for(limit, || {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            use std::os::unix::process::ExitStatusExt as _;
+            code = Some(
+                status
+                    .code()
+                    .unwrap_or_else(|| 128 + status.signal().unwrap_or(0)),
+            );
+        }
+        code.is_some()
+    });
+    code
+}
+
+/// The parent pid of `pid`.
+pub fn parent_of(pid: u32) -> u32 {
+    stat_fields(pid)
+        .and_then(|f| f.get(1).and_then(|p| p.parse().ok()))
+        .unwrap_or_else(|| panic!("no parent for pid {pid}"))
+}
+
+/// The fields of `/proc/<pid>/stat` after the command name: state, ppid, pgrp, …
+fn stat_fields(pid: u32) -> Option<Vec<String>> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let (_, rest) = stat.rsplit_once(')')?;
+    Some(rest.split_whitespace().map(str::to_owned).collect())
+}
+
+/// `pid` and all its descendants, from `/proc/<pid>/task/*/children`. Sessions and process
+/// groups do not do for this: every PostgreSQL backend calls `setsid`.
+pub fn tree(pid: u32) -> Vec<u32> {
+    let mut found = vec![pid];
+    let mut i = 0;
+    while i < found.len() {
+        let tasks = std::fs::read_dir(format!("/proc/{}/task", found[i]))
+            .into_iter()
+            .flatten()
+            .flatten();
+        for task in tasks {
+            let children =
+                std::fs::read_to_string(task.path().join("children")).unwrap_or_default();
+            found.extend(
+                children
+                    .split_whitespace()
+                    .filter_map(|c| c.parse::<u32>().ok()),
+            );
+        }
+        i += 1;
+    }
+    found
+}
+
+/// Every live (not zombie) process whose process group is `group`.
+pub fn members_of_group(group: u32) -> Vec<u32> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").expect("/proc").flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Some(fields) = stat_fields(pid) else {
+            continue;
+        };
+        if fields.first().map(String::as_str) != Some("Z")
+            && fields.get(2).and_then(|g| g.parse().ok()) == Some(group)
+        {
+            found.push(pid);
+        }
+    }
+    found
+}
+
+/// The `user = "postgres"` line a Postgres service needs when the tests run as root
+/// (initdb refuses root); empty otherwise.
+pub fn postgres_user_line() -> &'static str {
+    if nix::unistd::Uid::effective().is_root() {
+        "user = \"postgres\"\n"
+    } else {
+        ""
+    }
+}
+
+/// The lines of a file; none if it does not exist.
+pub fn lines_of(path: &Path) -> Vec<String> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The current run's log file of `service` (`stream` is `out` or `err`).
+pub fn log_file(p: &Project, service: &str, stream: &str) -> PathBuf {
+    p.path()
+        .join(".teamster/current/logs")
+        .join(format!("{service}.{stream}"))
+}
+
 /// The teamster binary under test.
 pub fn teamster_bin() -> &'static str {
     env!("CARGO_BIN_EXE_teamster")
+}
+
+/// Runs `teamster <args>` in the project to completion, stdin closed.
+pub fn teamster(p: &Project, args: &[&str]) -> Output {
+    teamster_in(p.path(), args, None)
+}
+
+/// Runs `teamster <args>` in `dir` to completion, with `stdin` as its input (or none).
+pub fn teamster_in(dir: &Path, args: &[&str], stdin: Option<&str>) -> Output {
+    let mut child = Command::new(teamster_bin())
+        .args(args)
+        .current_dir(dir)
+        .env("NO_COLOR", "1")
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn teamster");
+    if let Some(text) = stdin {
+        use std::io::Write as _;
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(text.as_bytes())
+            .expect("write stdin");
+    }
+    child.wait_with_output().expect("wait teamster")
+}
+
+/// `teamster up` in the project, its output thrown away; returns at once.
+pub fn quiet_up(p: &Project) -> Child {
+    Command::new(teamster_bin())
+        .arg("up")
+        .current_dir(p.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn teamster up")
 }
 
 /// Starts `teamster up` in the project (on its `bundle.toml`), with `env` added to its
@@ -133,4 +319,63 @@ pub fn teamster_up(p: &Project, env: &[(&str, &Path)]) -> (Child, String) {
         let _ = std::io::copy(&mut out, &mut std::io::sink());
     });
     (child, seen)
+}
+
+/// A `teamster up` whose console is watched: every line it prints after its "services
+/// ready" line, from stdout and stderr, arrives on `lines`.
+pub struct WatchedUp {
+    pub host: Child,
+    pub lines: std::sync::mpsc::Receiver<String>,
+}
+
+impl WatchedUp {
+    /// Starts `teamster up` in the project and returns once it says its services are
+    /// ready.
+    pub fn start(p: &Project) -> WatchedUp {
+        let mut host = Command::new(teamster_bin())
+            .arg("up")
+            .current_dir(p.path())
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn teamster");
+        let (tx, lines) = std::sync::mpsc::channel();
+        let stdout = host.stdout.take().expect("stdout");
+        let stderr = host.stderr.take().expect("stderr");
+        for pipe in [
+            Box::new(stdout) as Box<dyn std::io::Read + Send>,
+            Box::new(stderr),
+        ] {
+            let tx = tx.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(pipe).lines() {
+                    let Ok(line) = line else { break };
+                    if tx.send(line).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        let mut up = WatchedUp { host, lines };
+        up.wait_line("services ready");
+        up
+    }
+
+    /// Waits (bounded) for a line containing `needle`; panics with what came if none.
+    pub fn wait_line(&mut self, needle: &str) -> String {
+        let end = Instant::now() + Duration::from_secs(60);
+        let mut seen = Vec::new();
+        while let Some(left) = end.checked_duration_since(Instant::now()) {
+            match self.lines.recv_timeout(left) {
+                Ok(line) if line.contains(needle) => return line,
+                Ok(line) => seen.push(line),
+                Err(_) => break,
+            }
+        }
+        panic!(
+            "`teamster up` never printed {needle:?}; it printed:\n{}",
+            seen.join("\n")
+        );
+    }
 }

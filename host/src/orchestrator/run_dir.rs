@@ -7,6 +7,19 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);
 
+/// The run's spawned services, one JSON [`ServiceRecord`] per line.
+const SERVICES_FILE: &str = "services.jsonl";
+
+/// The services recorded in `dir`'s `services.jsonl`; a line cut short by a host killed
+/// while writing it is skipped.
+fn recorded_services(dir: &Path) -> Vec<ServiceRecord> {
+    std::fs::read_to_string(dir.join(SERVICES_FILE))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
+
 /// The folder of one run.
 #[derive(Debug, Clone)]
 pub struct RunDir {
@@ -16,7 +29,7 @@ pub struct RunDir {
     cgroup: Option<PathBuf>,
 }
 
-/// One service's processes, as `run.json` records them for the reaper.
+/// One service's processes, as `services.jsonl` records them for the reaper.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct ServiceRecord {
     /// The service.
@@ -48,9 +61,6 @@ pub struct RunInfo {
     /// The run's cgroup, when the host made one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cgroup: Option<PathBuf>,
-    /// Every spawned service's processes.
-    #[serde(default)]
-    pub services: Vec<ServiceRecord>,
     /// Set once every process of the run is gone (a clean stop, or a reap).
     #[serde(default)]
     pub ended: bool,
@@ -86,7 +96,6 @@ impl RunDir {
             socket: socket.map(Path::to_path_buf),
             host_started: crate::process::start_ticks(std::process::id()),
             cgroup: None,
-            services: Vec::new(),
             ended: false,
         };
         std::fs::write(
@@ -117,6 +126,24 @@ impl RunDir {
     /// Rewrites `run.json` (atomically) with `change` applied.
     pub(crate) fn record(&self, change: impl FnOnce(&mut RunInfo)) -> std::io::Result<()> {
         update_info(&self.path, change)
+    }
+
+    /// Appends spawned services to `services.jsonl`, one line each.
+    ///
+    /// A separate file, appended to, rather than a list in `run.json`: rewriting the whole
+    /// record for every service spawned made a bundle's start quadratic in its size.
+    pub(crate) fn record_services(&self, records: &[ServiceRecord]) -> std::io::Result<()> {
+        use std::io::Write as _;
+        let mut lines = Vec::new();
+        for r in records {
+            serde_json::to_writer(&mut lines, r).map_err(std::io::Error::other)?;
+            lines.push(b'\n');
+        }
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.path.join(SERVICES_FILE))?
+            .write_all(&lines)
     }
 
     /// The run is over: every process is gone. Its cgroups are removed.
@@ -208,7 +235,7 @@ pub fn reap_dead(root: &Path) -> Vec<Reaped> {
             continue;
         }
         let mut processes = 0;
-        for service in &info.services {
+        for service in &recorded_services(&dir) {
             if let Some(group) = &service.cgroup
                 && group.exists()
             {
@@ -241,7 +268,8 @@ pub fn reap_dead(root: &Path) -> Vec<Reaped> {
     reaped
 }
 
-/// Removes the oldest runs so that at most `keep` remain, never one whose host still lives.
+/// Removes the oldest runs so that at most `keep` remain, never one that has not ended
+/// while its host lives.
 fn prune(runs: &Path, keep: usize) {
     let Ok(rd) = std::fs::read_dir(runs) else {
         return;
@@ -261,9 +289,9 @@ fn prune(runs: &Path, keep: usize) {
         let alive = std::fs::read(dir.join("run.json"))
             .ok()
             .and_then(|b| serde_json::from_slice::<RunInfo>(&b).ok())
-            .is_some_and(|i| {
-                i.host_pid != std::process::id() && crate::process::is_alive(i.host_pid)
-            });
+            // A run lives until it ends, whichever process runs it: this one too, since
+            // one test process may run several bundles of one project at once.
+            .is_some_and(|i| !i.ended && same_process(i.host_pid, i.host_started));
         if !alive {
             let _ = std::fs::remove_dir_all(&dir);
         }

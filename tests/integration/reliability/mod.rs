@@ -2,93 +2,21 @@
 //! or the host itself.
 
 use std::io::{BufRead as _, BufReader, Read as _};
-use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
-use crate::fixture::{Project, alive, teamster_bin};
+use crate::fixture::{
+    Project, WatchedUp, alive, lines_of, log_file, parent_of, quiet_up, signal, teamster_bin,
+    wait_for, wait_for_pid, wait_within,
+};
 
+mod binary;
 mod corpus;
 mod doc_examples;
 mod orphans;
-
-fn signal(pid: u32, sig: Signal) {
-    kill(Pid::from_raw(pid as i32), sig).expect("kill");
-}
-
-/// Waits (bounded) for `child` to exit; its exit code, or `None` if it still runs.
-fn wait_within(child: &mut std::process::Child, limit: Duration) -> Option<i32> {
-    let end = Instant::now() + limit;
-    while Instant::now() < end {
-        if let Some(status) = child.try_wait().expect("try_wait") {
-            use std::os::unix::process::ExitStatusExt as _;
-            return Some(
-                status
-                    .code()
-                    .unwrap_or_else(|| 128 + status.signal().unwrap_or(0)),
-            );
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    None
-}
-
-/// The current run's log file of `service`.
-fn log_file(p: &Project, service: &str, stream: &str) -> PathBuf {
-    p.path()
-        .join(".teamster/current/logs")
-        .join(format!("{service}.{stream}"))
-}
-
-/// Waits (bounded) for a service to write its pid (a whole line) into `path`.
-fn read_pid(path: &Path) -> u32 {
-    let mut pid = None;
-    assert!(
-        wait_for(Duration::from_secs(20), || {
-            pid = std::fs::read_to_string(path)
-                .ok()
-                .filter(|s| s.ends_with('\n'))
-                .and_then(|s| s.trim().parse().ok());
-            pid.is_some()
-        }),
-        "no pid in {}",
-        path.display()
-    );
-    pid.expect("a pid")
-}
-
-/// `teamster up` in the project, its output thrown away.
-fn quiet_up(p: &Project) -> std::process::Child {
-    Command::new(teamster_bin())
-        .arg("up")
-        .current_dir(p.path())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn teamster up")
-}
-
-fn wait_for(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
-    let end = Instant::now() + limit;
-    while Instant::now() < end {
-        if cond() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    cond()
-}
-
-fn lines_of(path: &Path) -> Vec<String> {
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .lines()
-        .map(str::to_owned)
-        .collect()
-}
 
 #[test]
 fn a_console_that_never_reads_neither_blocks_logging_nor_stopping() {
@@ -212,7 +140,7 @@ ready = {{ log = "up" }}
         pidfile.display()
     ));
     let (host, _) = crate::fixture::teamster_up(p, &[]);
-    (host, read_pid(&pidfile))
+    (host, wait_for_pid(&pidfile))
 }
 
 #[test]
@@ -287,18 +215,6 @@ fn a_closed_or_full_stdout_is_an_exit_code_not_a_panic() {
     assert_eq!(status.code(), Some(6));
 }
 
-/// The parent pid of `pid`.
-fn parent_of(pid: u32) -> u32 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("stat");
-    let after = stat.rsplit_once(')').expect("comm").1;
-    after
-        .split_whitespace()
-        .nth(1)
-        .expect("ppid")
-        .parse()
-        .expect("number")
-}
-
 #[test]
 fn a_later_command_reaps_what_a_sigkilled_host_and_supervisors_left() {
     let p = Project::new();
@@ -316,7 +232,7 @@ command = ["sh", "-c", "echo $$ > {b}; exec sleep 1000"]
         b = b.display()
     ));
     let (mut host, _) = crate::fixture::teamster_up(&p, &[]);
-    let services = [read_pid(&a), read_pid(&d), read_pid(&b)];
+    let services = [wait_for_pid(&a), wait_for_pid(&d), wait_for_pid(&b)];
     let supervisors: Vec<u32> = [services[0], services[2]]
         .iter()
         .map(|&s| parent_of(s))
@@ -382,7 +298,7 @@ needs = ["stubborn"]
         pidfile.display()
     ));
     let mut host = quiet_up(&p);
-    let pid = read_pid(&pidfile);
+    let pid = wait_for_pid(&pidfile);
     signal(host.id(), Signal::SIGINT);
     assert_eq!(wait_within(&mut host, Duration::from_secs(20)), Some(0));
     assert!(
@@ -413,23 +329,177 @@ fn a_missing_project_dir_is_refused_not_created() {
 mod promises {
     use super::*;
 
+    /// The bundle of one service that ignores SIGINT and SIGTERM for a 60 s grace.
+    fn stubborn(p: &Project) -> std::path::PathBuf {
+        let pidfile = p.file("svc.pid");
+        p.bundle_file(&format!(
+            r#"
+[services.svc]
+command = ["sh", "-c", "trap '' INT TERM; echo $$ > {}; echo up; exec sleep 1000"]
+ready = {{ log = "up" }}
+shutdown_timeout = "60s"
+"#,
+            pidfile.display()
+        ));
+        pidfile
+    }
+
     #[test]
     fn a_second_ctrl_c_kills_a_service_that_ignores_the_first() {
         let p = Project::new();
-        let (mut host, pid) = up_with_pid_service_and(
-            &p,
-            "trap '' INT TERM; ",
-            "exec sleep 1000",
-            "shutdown_timeout = \"60s\"",
-        );
-        signal(host.id(), Signal::SIGINT);
+        let pidfile = stubborn(&p);
+        let mut up = WatchedUp::start(&p);
+        let pid = wait_for_pid(&pidfile);
+        signal(up.host.id(), Signal::SIGINT);
         // The first asks, and the service ignores it for its 60 s grace...
-        assert_eq!(wait_within(&mut host, Duration::from_millis(300)), None);
+        up.wait_line("Ctrl-C again to kill");
+        assert_eq!(up.host.try_wait().unwrap(), None);
         assert!(alive(pid));
         // ...the second kills every tree.
+        signal(up.host.id(), Signal::SIGINT);
+        assert_eq!(wait_within(&mut up.host, Duration::from_secs(20)), Some(0));
+        assert!(!alive(pid));
+    }
+
+    #[test]
+    fn a_third_ctrl_c_exits_130_at_once_and_the_supervisors_still_clean_up() {
+        let p = Project::new();
+        let pidfile = stubborn(&p);
+        let mut up = WatchedUp::start(&p);
+        let pid = wait_for_pid(&pidfile);
+        // A stopped supervisor neither stops nor kills its service: the host waits on it.
+        let supervisor = parent_of(pid);
+        signal(supervisor, Signal::SIGSTOP);
+        signal(up.host.id(), Signal::SIGINT);
+        up.wait_line("Ctrl-C again to kill");
+        signal(up.host.id(), Signal::SIGINT);
+        up.wait_line("Ctrl-C again to exit at once");
+        assert_eq!(
+            up.host.try_wait().unwrap(),
+            None,
+            "the host waits for the kill"
+        );
+        signal(up.host.id(), Signal::SIGINT);
+        assert_eq!(
+            wait_within(&mut up.host, Duration::from_secs(20)),
+            Some(130)
+        );
+        // The host is gone; the supervisor, once it runs again, stops its tree by itself.
+        signal(supervisor, Signal::SIGCONT);
+        assert!(
+            wait_for(Duration::from_secs(20), || !alive(pid)
+                && !alive(supervisor)),
+            "the service or its supervisor outlived the host"
+        );
+    }
+
+    #[test]
+    fn an_internal_error_exits_1() {
+        let p = Project::new();
+        // The run directory's place is taken by a file: the host cannot take its lock.
+        std::fs::write(p.file("blocker"), "").unwrap();
+        p.bundle_file("run_dir = \"blocker\"\n[services.a]\ncommand = \"true\"\n");
+        let out = crate::fixture::teamster(&p, &["up"]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        assert!(stderr.starts_with("error: "), "{stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+
+    #[test]
+    fn a_plugin_command_that_fails_exits_7() {
+        let p = Project::new();
+        let home = p.file("home");
+        let run = |args: &[&str]| {
+            Command::new(teamster_bin())
+                .args(args)
+                .current_dir(p.path())
+                .env("TEAMSTER_HOME", &home)
+                .output()
+                .unwrap()
+        };
+        // Not a component.
+        std::fs::write(p.file("junk.wasm"), "not wasm").unwrap();
+        let out = run(&["plugin", "install", "junk.wasm"]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(7), "{stderr}");
+        assert!(stderr.starts_with("error: "), "{stderr}");
+        // An unknown plugin.
+        for args in [
+            &["plugin", "remove", "nope"][..],
+            &["plugin", "inspect", "nope"],
+        ] {
+            let out = run(args);
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(7), "{args:?}: {stderr}");
+            assert!(stderr.contains("nope"), "{args:?}: {stderr}");
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn pruning_old_runs_never_removes_a_live_one() {
+        let p = Project::new();
+        let toml = "keep_runs = 1\n[services.a]\ncommand = [\"sh\", \"-c\", \"echo up; exec sleep 1000\"]\nready = { log = \"up\" }\n";
+        // A live host in another process...
+        p.bundle_file(toml);
+        let (mut host, _) = crate::fixture::teamster_up(&p, &[]);
+        let cli_run = std::fs::canonicalize(p.path().join(".teamster/current")).unwrap();
+        // ...and two live runs in this one, each start pruning down to one old run.
+        let first = p.start(toml).await;
+        let second = p.start(toml).await;
+        for live in [&cli_run, first.run_dir(), second.run_dir()] {
+            assert!(
+                live.join("run.json").is_file(),
+                "the live run {} was pruned",
+                live.display()
+            );
+        }
+        second.stop().await;
+        first.stop().await;
         signal(host.id(), Signal::SIGINT);
         assert_eq!(wait_within(&mut host, Duration::from_secs(20)), Some(0));
-        assert!(!alive(pid));
+        // Once ended, old runs go: only the newest is kept.
+        let last = p.start(toml).await;
+        let runs: Vec<_> = std::fs::read_dir(p.path().join(".teamster/runs"))
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .collect();
+        assert_eq!(runs, vec![last.run_dir().to_owned()]);
+        last.stop().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_fixed_port_is_reserved_for_the_bundle_and_released_after() {
+        let p = Project::new();
+        // A port that is free now (released at once, so that the bundle may reserve it).
+        let port = teamster::ports::PortAllocator::new()
+            .unwrap()
+            .allocate()
+            .unwrap()
+            .port();
+        let toml = format!("[services.mail]\nkind = \"smtp-sink\"\nconfig = {{ port = {port} }}\n");
+        let running = p.start(&toml).await;
+        assert_eq!(running["mail"].ports()[0].1, port);
+        // No other lease of it is handed out while the bundle runs: it is held, not only bound.
+        let other = teamster::ports::PortAllocator::new().unwrap();
+        match other.reserve(port) {
+            Err(teamster::ports::PortError::Reserved { port: held, .. }) => assert_eq!(held, port),
+            other => panic!("port {port} could be leased again: {other:?}"),
+        }
+        // A second bundle that wants it is refused, naming the port.
+        let q = Project::new();
+        let err = q
+            .bundle(&toml)
+            .start()
+            .await
+            .expect_err("the port is taken");
+        let message = teamster::error_chain(&err);
+        assert!(message.contains(&port.to_string()), "{message}");
+        running.stop().await;
+        let _released = other
+            .reserve(port)
+            .expect("the port is released once the bundle stops");
     }
 
     #[test]

@@ -6,8 +6,10 @@ use std::time::Duration;
 
 use nix::sys::signal::Signal;
 
-use super::{parent_of, read_pid, signal, wait_for, wait_within};
-use crate::fixture::{Project, alive, teamster_bin};
+use crate::fixture::{
+    Project, alive, members_of_group, parent_of, quiet_up, signal, teamster_bin, wait_for,
+    wait_for_pid, wait_within,
+};
 
 /// What happens to the host and its supervisors.
 #[derive(Debug, Clone, Copy)]
@@ -53,38 +55,16 @@ needs = ["plain", "daemon", "stubborn"]
     toml
 }
 
-/// Every live process whose process group is `group`.
-fn members_of_group(group: u32) -> Vec<u32> {
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
-            continue;
-        };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-            continue;
-        };
-        let Some((_, rest)) = stat.rsplit_once(')') else {
-            continue;
-        };
-        let fields: Vec<&str> = rest.split_whitespace().collect();
-        if fields.first() != Some(&"Z") && fields.get(2).and_then(|g| g.parse().ok()) == Some(group)
-        {
-            found.push(pid);
-        }
-    }
-    found
-}
-
 fn run(blow: Blow) {
     let p = Project::new();
     p.bundle_file(&bundle(&p, matches!(blow, Blow::FailureDuringStart)));
-    let mut host = super::quiet_up(&p);
+    let mut host = quiet_up(&p);
     let mains = [
-        read_pid(&p.file("plain.pid")),
-        read_pid(&p.file("daemon.pid")),
-        read_pid(&p.file("stubborn.pid")),
+        wait_for_pid(&p.file("plain.pid")),
+        wait_for_pid(&p.file("daemon.pid")),
+        wait_for_pid(&p.file("stubborn.pid")),
     ];
-    let daemon_child = read_pid(&p.file("daemon.child"));
+    let daemon_child = wait_for_pid(&p.file("daemon.child"));
     let supervisors: Vec<u32> = mains.iter().map(|&m| parent_of(m)).collect();
     match blow {
         Blow::Host(sig) => signal(host.id(), sig),
