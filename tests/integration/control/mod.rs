@@ -9,12 +9,12 @@ mod protocol;
 use std::io::{BufRead as _, BufReader, Write as _};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::fixture::{Project, teamster_bin};
+use crate::fixture::Project;
+pub use crate::fixture::{gone_within, teamster_in as teamster};
 
 /// A blocking client of the protocol, as a test in any language would write one.
 pub struct Conn {
@@ -101,32 +101,6 @@ impl Conn {
 }
 
 /// Runs `teamster <args>` in `dir` with `stdin` and returns its output.
-pub fn teamster(dir: &Path, args: &[&str], stdin: Option<&str>) -> Output {
-    let mut child = Command::new(teamster_bin())
-        .args(args)
-        .current_dir(dir)
-        .env("NO_COLOR", "1")
-        .stdin(if stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn teamster");
-    if let Some(text) = stdin {
-        child
-            .stdin
-            .take()
-            .expect("stdin")
-            .write_all(text.as_bytes())
-            .expect("write stdin");
-    }
-    child.wait_with_output().expect("wait teamster")
-}
-
-/// The JSON lines `teamster up -d --json` printed, the last one being `ready`.
 pub fn up_detached(dir: &Path, extra: &[&str], stdin: Option<&str>) -> Value {
     let mut args = vec!["up", "-d", "--json"];
     args.extend_from_slice(extra);
@@ -179,18 +153,6 @@ pub fn start(project: &Project, toml: &str, extra: &[&str]) -> Detached {
 }
 
 /// Waits (bounded) for a process to be gone.
-pub fn gone_within(pid: u32, limit: Duration) -> bool {
-    let end = std::time::Instant::now() + limit;
-    while std::time::Instant::now() < end {
-        if !crate::fixture::alive(pid) {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    !crate::fixture::alive(pid)
-}
-
-/// A bundle of two quiet services; `a` prints a ready line and a JSON line.
 pub const TWO: &str = r#"
 [services.a]
 command = ["sh", "-c", "echo hello; echo '{\"event\": \"up\", \"n\": 1}'; echo oops >&2; exec sleep 1000"]

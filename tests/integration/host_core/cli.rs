@@ -4,7 +4,7 @@ use std::time::Duration;
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
-use crate::fixture::{Project, alive, eventually, read_pid, teamster_bin, teamster_up};
+use crate::fixture::{Project, alive, eventually, read_pid, teamster, teamster_bin, teamster_up};
 
 const TWO_SERVICES: &str = r#"
 [services.db]
@@ -24,15 +24,6 @@ fn up(p: &Project) -> Child {
 fn up_with(p: &Project, bundle: &str) -> Child {
     p.bundle_file(bundle);
     teamster_up(p, &[]).0
-}
-
-/// Runs `teamster <args>` in the project to completion.
-fn teamster(p: &Project, args: &[&str]) -> Output {
-    Command::new(teamster_bin())
-        .args(args)
-        .current_dir(p.path())
-        .output()
-        .expect("run teamster")
 }
 
 /// Asserts that the run exited with `code`, showing its stderr if not.

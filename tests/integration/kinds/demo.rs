@@ -17,30 +17,6 @@ pub(super) async fn start_demo(p: &Project) -> teamster::Running {
         .unwrap_or_else(|e| panic!("{}", teamster::error_chain(&e)))
 }
 
-/// A process and all its descendants, from `/proc/<pid>/task/*/children`. Sessions and
-/// process groups do not do here: every PostgreSQL backend calls `setsid`.
-fn tree(pid: u32) -> Vec<u32> {
-    let mut found = vec![pid];
-    let mut i = 0;
-    while i < found.len() {
-        let tasks = std::fs::read_dir(format!("/proc/{}/task", found[i]))
-            .into_iter()
-            .flatten()
-            .flatten();
-        for task in tasks {
-            let children =
-                std::fs::read_to_string(task.path().join("children")).unwrap_or_default();
-            found.extend(
-                children
-                    .split_whitespace()
-                    .filter_map(|c| c.parse::<u32>().ok()),
-            );
-        }
-        i += 1;
-    }
-    found
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_demo_bundle_serves_drive_py_and_leaves_nothing_behind() {
     let p = Project::new();
@@ -86,7 +62,10 @@ async fn the_demo_bundle_serves_drive_py_and_leaves_nothing_behind() {
         .iter()
         .map(|s| s.pid().expect("a running service has a pid"))
         .collect();
-    let all: Vec<u32> = pids.iter().flat_map(|pid| tree(*pid)).collect();
+    let all: Vec<u32> = pids
+        .iter()
+        .flat_map(|pid| crate::fixture::tree(*pid))
+        .collect();
     assert!(
         all.len() > pids.len() + 3,
         "postgres's helper processes are counted too: {all:?}"

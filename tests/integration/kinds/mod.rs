@@ -12,15 +12,6 @@ mod smtp_sink;
 
 use std::path::PathBuf;
 
-/// `user = "postgres"` when the tests run as root (as CI does): PostgreSQL refuses root.
-fn postgres_user_line() -> &'static str {
-    if nix::unistd::Uid::effective().is_root() {
-        "user = \"postgres\"\n"
-    } else {
-        ""
-    }
-}
-
 /// The demo app shipped in `examples/demo`.
 fn demo_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

@@ -3,8 +3,9 @@
 use std::process::Command;
 use std::time::Instant;
 
-use super::{postgres_user_line, stdout_of};
+use super::stdout_of;
 use crate::fixture::Project;
+use crate::fixture::postgres_user_line;
 
 fn start_text(config: &str) -> String {
     format!(

@@ -19,14 +19,6 @@ fn pg_bin() -> std::path::PathBuf {
         .expect("a postgres binary under /usr/lib/postgresql/*/bin")
 }
 
-fn user_line() -> &'static str {
-    if nix::unistd::Uid::effective().is_root() {
-        "user = \"postgres\"\n"
-    } else {
-        ""
-    }
-}
-
 fn psql(port: u16, sql: &str) -> String {
     let out = Command::new("psql")
         .args([
@@ -71,7 +63,7 @@ command = ["sh", "-c", "{bin}/initdb -D \"$TEAMSTER_DATA_DIR/pg\" --auth=trust -
 ready = {{ log = "database system is ready to accept connections" }}
 "#,
             bin = bin.display(),
-            user = user_line(),
+            user = crate::fixture::postgres_user_line(),
         )).await;
 
     running
