@@ -6,7 +6,24 @@ use std::time::Duration;
 use serde_json::json;
 
 use super::{Conn, TWO, gone_within, start};
-use crate::fixture::Project;
+use crate::fixture::{Project, alive};
+
+/// Runs `release` (which lets go of leases of the bundle under test) at the same moment as
+/// the last lease of a reference bundle with the same `grace` is released, and returns
+/// once that reference has stopped: by then the grace has run out for the bundle under
+/// test too, had its countdown started. An event to wait for, instead of a guessed sleep.
+fn after_a_grace(grace: &str, release: impl FnOnce()) {
+    let q = Project::new();
+    let reference = start(&q, TWO, &["--leased", "--grace", grace]);
+    let (mut lease, _) = Conn::open(&reference.socket());
+    lease.call("lease.acquire", json!({})).unwrap();
+    release();
+    drop(lease);
+    assert!(
+        gone_within(reference.pid(), Duration::from_secs(15)),
+        "the reference bundle stops after its grace"
+    );
+}
 
 #[test]
 fn the_last_lease_out_stops_a_leased_bundle_after_the_grace() {
@@ -20,11 +37,12 @@ fn the_last_lease_out_stops_a_leased_bundle_after_the_grace() {
         second.call("lease.acquire", json!({})).unwrap()["leases"],
         2
     );
-    drop(first);
     // One holder left: the bundle runs on past the grace.
-    std::thread::sleep(Duration::from_millis(600));
-    assert!(crate::fixture::alive(d.pid()));
-    assert_eq!(second.call("status", json!({})).unwrap()["leases"], 1);
+    after_a_grace("300ms", || drop(first));
+    assert!(alive(d.pid()));
+    let status = second.call("status", json!({})).unwrap();
+    assert_eq!(status["leases"], 1);
+    assert_eq!(status["phase"], "ready", "{status}");
     drop(second);
     assert!(
         gone_within(d.pid(), Duration::from_secs(15)),
@@ -70,9 +88,8 @@ fn a_kept_bundle_survives_its_last_lease() {
     let (mut conn, hello) = Conn::open(&d.socket());
     assert_eq!(hello["kept"], true);
     conn.call("lease.acquire", json!({})).unwrap();
-    drop(conn);
-    std::thread::sleep(Duration::from_millis(500));
-    assert!(crate::fixture::alive(d.pid()), "kept: it runs until `down`");
+    after_a_grace("100ms", || drop(conn));
+    assert!(alive(d.pid()), "kept: it runs until `down`");
     // The next run attaches to it.
     let again = super::up_detached(p.path(), &["--reuse"], None);
     assert_eq!(again["attached"], true);
