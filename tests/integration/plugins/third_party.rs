@@ -5,6 +5,7 @@
 //! naming the program, the export and how to grant it, then running once granted. And the
 //! kind docs/writing-a-plugin.md prints builds and installs as printed.
 
+use std::collections::BTreeSet;
 use std::net::TcpStream;
 
 use nix::sys::signal::{Signal, kill};
@@ -50,7 +51,20 @@ async fn a_plugin_made_from_the_binary_alone_builds_offline_is_refused_ungranted
         manifest.contains(r#"teamster-plugin-sdk = { path = "sdk" }"#),
         "{manifest}"
     );
+    let locked = locked_versions(&crate_dir);
     let wasm = build_plugin(&crate_dir, "third_party");
+    // The build used the versions the scaffold locked (cargo may drop entries it does not
+    // need, never pick other versions).
+    let used = locked_versions(&crate_dir);
+    assert!(
+        used.is_subset(&locked),
+        "the build changed locked versions: {:?}",
+        used.difference(&locked).collect::<Vec<_>>()
+    );
+    assert!(
+        used.iter().any(|(name, _)| name == "wit-bindgen"),
+        "{used:?}"
+    );
 
     // Installed without grants: it declares `sh`, the program of its service.
     let installed = succeed(
@@ -100,6 +114,21 @@ async fn a_plugin_made_from_the_binary_alone_builds_offline_is_refused_ungranted
     kill(Pid::from_raw(host.id() as i32), Signal::SIGINT).expect("interrupt teamster");
     assert_eq!(host.wait().expect("wait").code(), Some(0));
     assert!(!alive(pid), "left behind: {pid}");
+}
+
+/// The (name, version) pairs of the crate's `Cargo.lock`.
+fn locked_versions(crate_dir: &std::path::Path) -> BTreeSet<(String, String)> {
+    let lock = std::fs::read_to_string(crate_dir.join("Cargo.lock")).expect("Cargo.lock");
+    let lock: toml::Table = lock.parse().expect("Cargo.lock is TOML");
+    lock["package"]
+        .as_array()
+        .expect("packages")
+        .iter()
+        .map(|p| {
+            let field = |key: &str| p[key].as_str().expect("name and version").to_string();
+            (field("name"), field("version"))
+        })
+        .collect()
 }
 
 /// The `rust` listing of docs/writing-a-plugin.md: the whole `src/lib.rs` of its kind.
