@@ -162,7 +162,34 @@ pub fn find_program(name: &str) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::{Output, failure};
+    use std::path::{Path, PathBuf};
+
+    use super::{Command, Output, failure};
+    use crate::{Process, Readiness};
+
+    #[test]
+    fn paths_are_arguments_as_they_are() {
+        let data = PathBuf::from("/run/data/db");
+        let cmd = Command::new(Path::new("/usr/bin/initdb"))
+            .arg("-D")
+            .arg(data.join("pgdata"))
+            .args([Path::new("/a"), Path::new("/b")])
+            .cwd(&data);
+        assert_eq!(cmd.program(), "/usr/bin/initdb");
+        assert_eq!(cmd.get_args(), ["-D", "/run/data/db/pgdata", "/a", "/b"]);
+        assert_eq!(cmd.to_wit().cwd.as_deref(), Some("/run/data/db"));
+        let process = Process::new(data.join("bin/server"))
+            .arg(data.join("conf"))
+            .cwd(Path::new("/srv"))
+            .ready(Readiness::file(data.join("ready")))
+            .ready(Readiness::unix_socket(data.join("sock")))
+            .ready(Readiness::probe([Path::new("/bin/true")]));
+        let spec = process.into_wit();
+        assert_eq!(spec.program, "/run/data/db/bin/server");
+        assert_eq!(spec.args, ["/run/data/db/conf"]);
+        assert_eq!(spec.cwd.as_deref(), Some("/srv"));
+        assert_eq!(spec.readiness.len(), 3);
+    }
 
     fn out(code: Option<i32>, stdout: &str, stderr: &str) -> Output {
         Output {
