@@ -1,5 +1,7 @@
-//! Process statistics read straight from `/proc`: state, cpu, memory, threads, the tree of
-//! descendants, open files and listening TCP sockets.
+//! Processes: how teamster starts them ([`builder`]: identity, environment, group, signal
+//! reset, the group's death on drop, program lookup), and their statistics read straight
+//! from `/proc`: state, cpu, memory, threads, the tree of descendants, open files and
+//! listening TCP sockets.
 //!
 //! The supervisor needs the tree to kill grandchildren that escaped their process group,
 //! `status` shows cpu and memory per service, and the port check tells a user which ports a
@@ -18,6 +20,7 @@
 //! - Open files and sockets of processes owned by other users are unreadable without
 //!   privileges; such processes then count as having none.
 
+pub mod builder;
 pub mod cgroup;
 mod error;
 mod net;
@@ -25,6 +28,7 @@ mod sock_diag;
 mod stats;
 mod tree;
 
+pub use builder::{Group, GroupGuard, Identity, ProcessBuilder, SpawnError, Spawned, find_program};
 pub use error::ProcessError;
 pub use net::ListeningSocket;
 pub use stats::{ProcessState, ProcessStats, TreeTotals, is_alive, start_ticks, stats};
