@@ -3,12 +3,10 @@
 //! It is deliberately not async: one `poll(2)` over the host channel and a signalfd is all
 //! it needs, and a single thread makes `fork` + `exec` of the service safe.
 
-use std::ffi::CString;
 use std::fs::File;
 use std::io::{Read, Write};
 use std::os::fd::{AsFd, FromRawFd};
-use std::os::unix::process::CommandExt;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
@@ -16,9 +14,10 @@ use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::signal::{SigSet, SigmaskHow, Signal, kill, sigprocmask};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
-use nix::unistd::{Gid, Pid, Uid, User};
+use nix::unistd::Pid;
 
 use super::protocol::{CHANNEL_FD, Control, Status, SuperviseSpec};
+use crate::process::{Group, ProcessBuilder};
 
 /// Where the supervisor is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,15 +28,6 @@ enum Phase {
     Stopping { deadline: Instant },
     /// SIGKILL was sent to everything; only reaping is left.
     Killing,
-}
-
-/// Resolved identity to switch to before exec.
-struct Identity {
-    uid: Uid,
-    gid: Gid,
-    groups: Vec<Gid>,
-    home: String,
-    name: String,
 }
 
 /// Entry point of `teamster __supervise <spec-json>`. Returns the process exit code.
@@ -79,21 +69,6 @@ fn report(mut channel: &File, msg: &Status) {
     }
 }
 
-fn resolve_user(name: &str) -> Result<Identity, String> {
-    let user = User::from_name(name)
-        .map_err(|e| format!("cannot look up user `{name}`: {e}"))?
-        .ok_or_else(|| format!("user `{name}` does not exist"))?;
-    let cname = CString::new(name).map_err(|_| format!("bad user name `{name}`"))?;
-    let groups = nix::unistd::getgrouplist(&cname, user.gid).unwrap_or_else(|_| vec![user.gid]);
-    Ok(Identity {
-        uid: user.uid,
-        gid: user.gid,
-        groups,
-        home: user.dir.to_string_lossy().into_owned(),
-        name: name.to_owned(),
-    })
-}
-
 fn supervise(spec: &SuperviseSpec, channel: &File) -> Result<(), String> {
     let stop_signal =
         Signal::try_from(spec.stop_signal).map_err(|e| format!("bad stop signal: {e}"))?;
@@ -120,52 +95,30 @@ fn supervise(spec: &SuperviseSpec, channel: &File) -> Result<(), String> {
     }
     sigprocmask(SigmaskHow::SIG_BLOCK, Some(&mask), None)
         .map_err(|e| format!("sigprocmask: {e}"))?;
+    // A signal ignored by whoever started the host is discarded, not queued, so the signalfd
+    // would never see it; with the default disposition (and the signal blocked) it is.
+    for s in mask.iter() {
+        // SAFETY: setting a disposition to its default; no handler code is involved.
+        let _ = unsafe { nix::sys::signal::signal(s, nix::sys::signal::SigHandler::SigDfl) };
+    }
     let sfd = SignalFd::with_flags(&mask, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)
         .map_err(|e| format!("signalfd: {e}"))?;
 
-    let identity = match &spec.user {
-        Some(name) if Uid::effective().is_root() => Some(resolve_user(name)?),
-        _ => None,
-    };
-
-    let Some((program, args)) = spec.argv.split_first() else {
-        return Err("empty command".to_owned());
-    };
-    let mut cmd = Command::new(program);
-    cmd.args(args)
-        .env_clear()
-        .envs(spec.env.iter().map(|(k, v)| (k, v)))
-        .current_dir(&spec.cwd)
-        .stdin(Stdio::null())
-        .stdout(Stdio::inherit())
-        .stderr(Stdio::inherit());
-    if let Some(id) = &identity {
-        cmd.env("USER", &id.name)
-            .env("LOGNAME", &id.name)
-            .env("HOME", &id.home);
-    }
-    let child_ids = identity
-        .as_ref()
-        .map(|id| (id.uid, id.gid, id.groups.clone()));
-    // SAFETY: the closure runs between fork and exec in a single-threaded process and only
-    // calls async-signal-safe functions (setsid, sigprocmask, sigaction, setgroups, setgid,
-    // setuid); the group list was computed before the fork.
-    unsafe {
-        cmd.pre_exec(move || {
-            nix::unistd::setsid()?;
-            sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None)?;
-            default_dispositions();
-            if let Some((uid, gid, groups)) = &child_ids {
-                nix::unistd::setgroups(groups)?;
-                nix::unistd::setgid(*gid)?;
-                nix::unistd::setuid(*uid)?;
-            }
-            Ok(())
-        });
-    }
-    let child = cmd
-        .spawn()
-        .map_err(|e| spawn_error(program, &spec.cwd, &e))?;
+    // The service in a new session, as its user when the host is root, with every signal at
+    // its default (see `process::builder`).
+    let child = ProcessBuilder::from_argv(&spec.argv)
+        .and_then(|b| {
+            b.env_clear()
+                .envs(spec.env.iter().map(|(k, v)| (k, v)))
+                .current_dir(&spec.cwd)
+                .user(spec.user.as_deref())
+                .group(Group::NewSession)
+                .stdin(Stdio::null())
+                .stdout(Stdio::inherit())
+                .stderr(Stdio::inherit())
+                .spawn()
+        })
+        .map_err(|e| crate::error_chain(&e))?;
     let main_pid = Pid::from_raw(child.id() as i32);
     // The std handle is not used for waiting: we reap with waitpid(-1) as a subreaper.
     drop(child);
@@ -177,45 +130,6 @@ fn supervise(spec: &SuperviseSpec, channel: &File) -> Result<(), String> {
     );
 
     event_loop(main_pid, stop_signal, grace, &sfd, channel)
-}
-
-/// Puts every signal of the about-to-exec service back to its default disposition.
-///
-/// Handlers do not survive `exec`, but ignored signals do: whoever started teamster (`nohup`,
-/// a `&` job of a script, which ignores SIGINT and SIGQUIT, a CI runner) would pass its
-/// ignores on to every service. A service whose stop signal is SIGINT (PostgreSQL's fast
-/// shutdown, a shell's `trap ... INT`, which cannot even trap a signal ignored at its start)
-/// would then never see it and be killed at the end of its grace. As systemd does for its
-/// services, a service starts with every disposition at its default.
-///
-/// # Safety
-///
-/// Only between `fork` and `exec`: it would undo the host's own signal handling. Calls
-/// nothing but `sigaction`, which is async-signal-safe.
-unsafe fn default_dispositions() {
-    // SAFETY: a zeroed `sigaction` with `SIG_DFL` (0) as handler, an empty mask and no flags
-    // is a valid argument; errors (SIGKILL, SIGSTOP, the C library's reserved real-time
-    // signals) leave those signals as they were, which is what is wanted.
-    unsafe {
-        let mut action: libc::sigaction = std::mem::zeroed();
-        action.sa_sigaction = libc::SIG_DFL;
-        for signal in 1..=libc::SIGRTMAX() {
-            libc::sigaction(signal, &action, std::ptr::null_mut());
-        }
-    }
-}
-
-fn spawn_error(program: &str, cwd: &str, e: &std::io::Error) -> String {
-    match e.kind() {
-        std::io::ErrorKind::NotFound if !std::path::Path::new(cwd).is_dir() => {
-            format!("working directory `{cwd}` does not exist")
-        }
-        std::io::ErrorKind::NotFound => format!("program `{program}` not found"),
-        std::io::ErrorKind::PermissionDenied => {
-            format!("program `{program}` is not executable: {e}")
-        }
-        _ => format!("cannot start `{program}`: {e}"),
-    }
 }
 
 fn event_loop(

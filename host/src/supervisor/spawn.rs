@@ -1,12 +1,13 @@
 //! Host side: starting a supervisor and wiring its pipes.
 
 use std::os::fd::{AsRawFd, OwnedFd};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
 use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf, pipe};
 
 use super::protocol::SuperviseSpec;
+use crate::process::{Group, ProcessBuilder, find_program};
 
 /// Why a supervisor could not be started.
 #[derive(Debug, thiserror::Error)]
@@ -19,7 +20,16 @@ pub enum SupervisorError {
         /// The places that were searched.
         looked: String,
     },
-    /// Creating the channel or spawning failed.
+    /// Starting the supervisor's program failed.
+    #[error("cannot start the supervisor of service `{service}`")]
+    Exec {
+        /// The service.
+        service: String,
+        /// Why.
+        #[source]
+        source: crate::process::SpawnError,
+    },
+    /// Creating the channel or its pipes failed.
     #[error("cannot start the supervisor of service `{service}`")]
     Spawn {
         /// The service.
@@ -72,11 +82,9 @@ pub fn supervisor_binary() -> Result<PathBuf, SupervisorError> {
         }
     }
     if let Some(path) = std::env::var_os("PATH") {
-        for dir in std::env::split_paths(&path) {
-            let cand = dir.join("teamster");
-            if cand.is_file() {
-                return Ok(cand);
-            }
+        let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
+        if let Some(found) = find_program(Path::new("teamster"), Some(&path), &cwd) {
+            return Ok(found);
         }
         looked.push(PathBuf::from("$PATH"));
     }
@@ -119,7 +127,7 @@ pub fn spawn_supervisor(
     let pid = match super::spawner::spawn(bin, json.as_bytes(), fds) {
         Ok(pid) => pid,
         Err(_) => {
-            let child = tokio::process::Command::new(bin)
+            let child = ProcessBuilder::new(bin)
                 .arg("__supervise")
                 .arg(&json)
                 .stdin(Stdio::from(OwnedFd::from(sup_end)))
@@ -127,10 +135,15 @@ pub fn spawn_supervisor(
                 .stderr(Stdio::from(err_w))
                 // Its own process group: a terminal's Ctrl-C must reach only the host,
                 // which decides the order in which services stop.
-                .process_group(0)
-                .kill_on_drop(false)
-                .spawn()
-                .map_err(err)?;
+                .group(Group::NewGroup)
+                // It sets up its own signals and resets them for the service; inheriting
+                // them keeps this spawn free of code between fork and exec.
+                .inherit_signals()
+                .spawn_tokio()
+                .map_err(|source| SupervisorError::Exec {
+                    service: spec.name.clone(),
+                    source,
+                })?;
             child.id().unwrap_or(0)
         }
     };

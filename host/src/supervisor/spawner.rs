@@ -23,15 +23,16 @@
 
 use std::io::{IoSlice, IoSliceMut};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::sync::Mutex;
 
 use nix::sys::socket::{
     AddressFamily, ControlMessage, ControlMessageOwned, MsgFlags, SockFlag, SockType, recvmsg,
     sendmsg, socketpair,
 };
+
+use crate::process::{Group, ProcessBuilder};
 
 /// The largest request the spawner reads: a spec with a very large environment. Larger
 /// specs take the direct path.
@@ -137,14 +138,18 @@ impl Spawner {
             nix::sys::socket::sockopt::ReceiveTimeout,
             &nix::sys::time::TimeVal::new(REPLY_TIMEOUT_SECS, 0),
         )?;
-        let child = Command::new(bin)
+        let child = ProcessBuilder::new(bin)
             .arg("__spawner")
             .stdin(Stdio::from(theirs))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             // Like the supervisors it forks: out of the terminal's Ctrl-C.
-            .process_group(0)
-            .spawn()?;
+            .group(Group::NewGroup)
+            // The supervisors it forks set up their own signals and reset the service's.
+            .inherit_signals()
+            .spawn()
+            .map_err(std::io::Error::other)?;
+        let (_, child) = child.into_parts();
         Ok(Spawner {
             bin: bin.to_path_buf(),
             sock: ours,
