@@ -53,19 +53,21 @@ fn embed_sdk(root: &Path, out_dir: &Path) {
     }
 
     let lock_text = std::fs::read_to_string(root.join("Cargo.lock")).expect("read Cargo.lock");
-    let lock = Lock::parse(&lock_text);
-    let sdk_block = lock.named("teamster-plugin-sdk");
-    // The new crate depends on `serde` and (for its tests) `serde_json`, the SDK's own.
-    let root_deps: Vec<&String> = ["serde", "serde_json"]
-        .iter()
-        .map(|name| {
-            sdk_block
-                .dependencies
-                .iter()
-                .find(|d| d.split(' ').next() == Some(*name))
-                .unwrap_or_else(|| panic!("the SDK no longer depends on `{name}`"))
-        })
-        .collect();
+    let pruned = Lock::parse(&lock_text).pruned_for_scaffold();
+    let template = root.join("host/src/plugin/scaffold/Cargo.toml.in");
+    println!("cargo:rerun-if-changed={}", template.display());
+    let template = std::fs::read_to_string(&template).expect("read the scaffold's manifest");
+    let lock = match tidied(&pruned, &template, &files, out_dir) {
+        Ok(tidied) => Lock::parse(&tidied),
+        Err(why) => {
+            println!(
+                "cargo:warning=the scaffold's Cargo.lock is the workspace's, untidied ({why}); \
+                 cargo tidies it on a new crate's first build"
+            );
+            Lock::parse(&pruned)
+        }
+    };
+    let root_block = lock.named(PROBE);
 
     let mut code = String::new();
     code.push_str("/// The SDK crate and the WIT, relative to the scaffold's root.\n");
@@ -87,24 +89,74 @@ fn embed_sdk(root: &Path, out_dir: &Path) {
     )
     .unwrap();
     code.push_str(
-        "/// The `Cargo.lock` packages of the SDK and everything it depends on, as locked in \
-         the workspace: (name, package text).\n",
+        "/// The `Cargo.lock` packages of the SDK and everything it depends on, at the \
+         workspace's versions: (name, package text).\n",
     );
     code.push_str("pub(super) const LOCK_PACKAGES: &[(&str, &str)] = &[\n");
-    for block in lock.closure("teamster-plugin-sdk") {
+    for block in lock.blocks.iter().filter(|b| b.name != PROBE) {
         writeln!(code, "    ({:?}, {:?}),", block.name, block.text).unwrap();
     }
     code.push_str("];\n\n");
-    code.push_str(
-        "/// How the lock file names the `serde` and `serde_json` the SDK uses, which the new \
-         crate depends on too.\n",
-    );
+    code.push_str("/// The new crate's own package, named [`LOCK_ROOT_NAME`].\n");
     writeln!(
         code,
-        "pub(super) const LOCK_ROOT_DEPS: &[&str] = &{root_deps:?};"
+        "pub(super) const LOCK_ROOT: &str = {:?};",
+        root_block.text
     )
     .unwrap();
+    writeln!(code, "pub(super) const LOCK_ROOT_NAME: &str = {PROBE:?};").unwrap();
     std::fs::write(out_dir.join("scaffold_sdk.rs"), code).expect("OUT_DIR is writable");
+}
+
+/// The name of the stand-in crate whose lock file becomes every scaffold's.
+const PROBE: &str = "teamster-scaffold-probe";
+
+/// The lock file cargo writes for a scaffold: a stand-in crate (the scaffold's manifest,
+/// the SDK, the WIT) with `pruned` as its lock, resolved by `cargo metadata --offline`,
+/// which keeps every locked version and drops what only the workspace's other crates'
+/// features pulled in. A new crate's first build then changes nothing.
+fn tidied(
+    pruned: &str,
+    template: &str,
+    files: &[(String, PathBuf)],
+    out_dir: &Path,
+) -> Result<String, String> {
+    let probe = out_dir.join("scaffold-probe");
+    let _ = std::fs::remove_dir_all(&probe);
+    let write = |relative: &str, bytes: &[u8]| -> Result<(), String> {
+        let path = probe.join(relative);
+        std::fs::create_dir_all(path.parent().expect("inside the probe"))
+            .and_then(|()| std::fs::write(&path, bytes))
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))
+    };
+    let manifest = template
+        .replace("NAME", PROBE)
+        .replace("SDK_DEP", "{ path = \"sdk\" }");
+    write("Cargo.toml", manifest.as_bytes())?;
+    write("src/lib.rs", b"")?;
+    write("Cargo.lock", pruned.as_bytes())?;
+    for (relative, source) in files {
+        let bytes = std::fs::read(source).map_err(|e| format!("{}: {e}", source.display()))?;
+        write(relative, &bytes)?;
+    }
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let out = std::process::Command::new(cargo)
+        .args([
+            "metadata",
+            "--offline",
+            "--format-version",
+            "1",
+            "--manifest-path",
+        ])
+        .arg(probe.join("Cargo.toml"))
+        .env_remove("CARGO_TARGET_DIR")
+        .stdout(std::process::Stdio::null())
+        .output()
+        .map_err(|e| format!("cannot run cargo: {e}"))?;
+    if !out.status.success() {
+        return Err(String::from_utf8_lossy(&out.stderr).trim().to_string());
+    }
+    std::fs::read_to_string(probe.join("Cargo.lock")).map_err(|e| e.to_string())
 }
 
 /// Every file under `dir` but build output and hidden files, sorted.
@@ -275,6 +327,39 @@ impl Lock {
             })
             .collect();
         Lock { header, blocks }
+    }
+
+    /// The lock of a scaffold before cargo tidies it: the SDK's packages and the probe's,
+    /// which depends on what the scaffold's manifest names.
+    fn pruned_for_scaffold(&self) -> String {
+        let sdk = self.named("teamster-plugin-sdk");
+        // The same names the SDK's own entry uses for them (`serde` or `serde 1.0.x`).
+        let mut deps: Vec<String> = ["serde", "serde_json"]
+            .iter()
+            .map(|name| {
+                sdk.dependencies
+                    .iter()
+                    .find(|d| d.split(' ').next() == Some(*name))
+                    .unwrap_or_else(|| panic!("the SDK no longer depends on `{name}`"))
+                    .clone()
+            })
+            .collect();
+        deps.push("teamster-plugin-sdk".into());
+        let mut probe =
+            format!("[[package]]\nname = \"{PROBE}\"\nversion = \"0.1.0\"\ndependencies = [\n");
+        for dep in deps {
+            writeln!(probe, " \"{dep}\",").unwrap();
+        }
+        probe.push(']');
+        let mut blocks: Vec<(&str, &str)> = self
+            .closure("teamster-plugin-sdk")
+            .into_iter()
+            .map(|b| (b.name.as_str(), b.text.as_str()))
+            .collect();
+        blocks.push((PROBE, &probe));
+        blocks.sort_by_key(|(name, _)| *name);
+        let texts: Vec<&str> = blocks.into_iter().map(|(_, text)| text).collect();
+        format!("{}\n{}\n", self.header, texts.join("\n\n"))
     }
 
     fn named(&self, name: &str) -> &Block {

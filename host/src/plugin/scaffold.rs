@@ -125,23 +125,15 @@ pub fn new_scaffold(name: &str, dir: &Path, sdk: &SdkSource) -> Result<Scaffold,
 const CARGO_CONFIG: &str = "[build]\ntarget = \"wasm32-wasip2\"\n\n\
 [target.wasm32-wasip2]\nrustflags = [\"-Ctarget-feature=+simd128\"]\n";
 
-/// The workspace's locked versions of the SDK's dependencies, with the new crate among them,
-/// so the first build uses the versions this release was built and tested with and works
-/// `--offline` once they are in cargo's cache. (Cargo may still tidy the file: the
-/// workspace's lock lists dependencies that only its other crates' features enable.)
+/// The workspace's locked versions of the SDK's dependencies, with the new crate among them
+/// as cargo itself would write the file (see `build.rs`), so the first build uses the
+/// versions this release was built and tested with, changes nothing (`--locked` works), and
+/// works `--offline` once those crates are in cargo's cache.
 fn cargo_lock(name: &str) -> String {
-    let mut root =
-        format!("[[package]]\nname = \"{name}\"\nversion = \"0.1.0\"\ndependencies = [\n");
-    for dep in embedded::LOCK_ROOT_DEPS
-        .iter()
-        .chain(&["teamster-plugin-sdk"])
-    {
-        root.push_str(&format!(" \"{dep}\",\n"));
-    }
-    root.push(']');
+    let root = embedded::LOCK_ROOT.replace(embedded::LOCK_ROOT_NAME, name);
     let mut packages: Vec<(&str, &str)> = embedded::LOCK_PACKAGES.to_vec();
     packages.push((name, &root));
-    // Cargo orders packages by name (then version, as the workspace's lock already does).
+    // Cargo orders packages by name (then version, as the embedded list already is).
     packages.sort_by_key(|(name, _)| *name);
     let mut lock = format!("{}\n", embedded::LOCK_HEADER);
     for (_, text) in packages {
@@ -152,33 +144,12 @@ fn cargo_lock(name: &str) -> String {
     lock
 }
 
+/// The new crate's manifest (`scaffold/Cargo.toml.in`, which `build.rs` also reads to lock
+/// the crate's dependencies the way cargo will).
 fn cargo_toml(name: &str, sdk_dep: &str) -> String {
-    format!(
-        r#"[package]
-name = "{name}"
-version = "0.1.0"
-edition = "2024"
-publish = false
-
-[lib]
-# A cdylib built for wasm32-wasip2 is a WebAssembly component: the plugin.
-crate-type = ["cdylib"]
-
-[dependencies]
-serde = {{ version = "1", features = ["derive"] }}
-# The SDK of the `teamster` that created this crate (`sdk/`, with the WIT in `wit/`).
-teamster-plugin-sdk = {sdk_dep}
-
-[dev-dependencies]
-serde_json = "1"
-
-[profile.release]
-strip = "debuginfo"
-
-# A standalone crate, even when created inside another workspace.
-[workspace]
-"#
-    )
+    include_str!("scaffold/Cargo.toml.in")
+        .replace("NAME", name)
+        .replace("SDK_DEP", sdk_dep)
 }
 
 fn lib_rs(name: &str) -> String {

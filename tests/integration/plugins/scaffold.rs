@@ -38,9 +38,10 @@ pub(super) fn succeed(cmd: &mut Command) -> String {
     String::from_utf8(out.stdout).expect("utf-8 stdout")
 }
 
-/// Builds the plugin crate in `dir` as its author would, `cargo build --release --offline`
-/// with the crate's own `Cargo.lock` and `.cargo/config.toml` (target `wasm32-wasip2`),
-/// and returns the component.
+/// Builds the plugin crate in `dir` as its author would, with the crate's own `Cargo.lock`
+/// and `.cargo/config.toml` (target `wasm32-wasip2`): `cargo build --release --offline
+/// --locked`, so the build fails if the lock file the scaffold wrote needed any change.
+/// Returns the component.
 ///
 /// To keep CI cheap, the build shares the wasm target directory of the built-in plugins,
 /// whose settings it takes (no debug info, no LTO, 16 codegen units; the scaffold's own
@@ -50,7 +51,13 @@ pub(super) fn succeed(cmd: &mut Command) -> String {
 pub(super) fn build_plugin(dir: &Path, crate_name: &str) -> PathBuf {
     let target_dir = Path::new(teamster_plugin_artifacts::WASM_TARGET_DIR);
     let out = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
-        .args(["build", "--release", "--offline", "--target-dir"])
+        .args([
+            "build",
+            "--release",
+            "--offline",
+            "--locked",
+            "--target-dir",
+        ])
         .arg(target_dir)
         .current_dir(dir)
         .env_remove("CARGO_TARGET_DIR")
