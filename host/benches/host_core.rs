@@ -177,4 +177,33 @@ fn main() {
             log_ingestion().await;
         }
     });
+    if want("ports") {
+        port_allocation(500);
+    }
+}
+
+/// Leasing and releasing free ports: a lock file and a bind check per port. A regression
+/// to scanning or sleeping shows as milliseconds per port.
+fn port_allocation(n: u32) {
+    let shm = Path::new("/dev/shm");
+    let dir = if shm.is_dir() {
+        tempfile::tempdir_in(shm)
+    } else {
+        tempfile::tempdir()
+    }
+    .expect("tempdir");
+    let ports = teamster::ports::PortAllocator::with_dir(dir.path()).expect("allocator");
+    let start = Instant::now();
+    let leases: Vec<_> = (0..n)
+        .map(|_| ports.allocate().expect("allocate"))
+        .collect();
+    let allocating = start.elapsed();
+    let start = Instant::now();
+    drop(leases);
+    let releasing = start.elapsed();
+    println!(
+        "ports: {n} leases: {:?} per allocation, {:?} per release",
+        allocating / n,
+        releasing / n
+    );
 }

@@ -7,7 +7,6 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::sync::{Arc, Barrier};
-use std::time::{Duration, Instant};
 
 use super::allocator::{default_dir, machine_dir};
 use super::lock::{lock_path, prepare_shared_dir, still_linked};
@@ -542,28 +541,4 @@ fn error_messages() {
     cannot use /tmp/teamster-ports as the port lock directory: not a directory
     cannot lock /tmp/teamster-ports/5432.lock to reserve port 5432: Read-only file system (os error 30)
     ");
-}
-
-#[test]
-fn allocation_takes_microseconds() {
-    const N: u32 = 500;
-    let dir = lock_dir();
-    let ports = allocator(&dir);
-    let started = Instant::now();
-    let leases: Vec<_> = (0..N)
-        .map(|_| ports.allocate().expect("allocate"))
-        .collect();
-    let allocating = started.elapsed();
-    let started = Instant::now();
-    drop(leases);
-    let releasing = started.elapsed();
-    let per = allocating / N;
-    eprintln!(
-        "allocate: {} µs per port; release: {} µs per port",
-        per.as_micros(),
-        (releasing / N).as_micros()
-    );
-    // Generous, for a loaded machine: a regression to scanning or sleeping shows up as
-    // milliseconds.
-    assert!(per < Duration::from_millis(2), "allocation took {per:?}");
 }

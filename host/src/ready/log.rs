@@ -161,26 +161,4 @@ mod tests {
         assert!(m.feed(Stream::Out, "x"));
         assert_eq!(m.matches_seen(), 1);
     }
-
-    /// The readiness budget is 1 ms end to end; the matcher must be a negligible part of it
-    /// even unoptimised, so a long run of non-matching lines must stay far below that per line.
-    #[test]
-    fn feeding_is_cheap_per_line() {
-        let mut m = matcher(
-            LinePattern::Contains("ready to accept connections".into()),
-            StreamFilter::Any,
-            1,
-        );
-        let line = "2024-01-01 00:00:00.000 UTC [42] LOG:  checkpoint starting: time, wal 0 bytes";
-        let lines = 20_000u32;
-        let started = std::time::Instant::now();
-        for _ in 0..lines {
-            assert!(!m.feed(Stream::Err, line));
-        }
-        let per_line = started.elapsed() / lines;
-        assert!(
-            per_line < std::time::Duration::from_micros(50),
-            "{per_line:?} per line"
-        );
-    }
 }

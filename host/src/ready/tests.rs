@@ -92,14 +92,18 @@ async fn wait_ready_returns_once_a_late_listener_binds() {
 async fn tracked_wait_keeps_the_last_failure_after_a_deadline() {
     let port = free_port().await;
     let mut attempts = Attempts::default();
-    let waited = tokio::time::timeout(
-        Duration::from_millis(50),
-        wait_ready_tracked(&tcp(port), &ctx(), &mut attempts),
-    )
-    .await;
-    assert!(waited.is_err());
-    // 1 + 2 + 4 + 8 + 16 ms of backoff fit in 50 ms: at least five attempts.
-    assert!(attempts.count >= 5, "{attempts:?}");
+    // Deadlines run out until some attempts were made, however slow the machine is; how
+    // fast attempts come is the backoff's schedule (tested in backoff.rs), not this test's.
+    let mut deadline = Duration::from_millis(50);
+    while attempts.count < 3 {
+        let waited = tokio::time::timeout(
+            deadline,
+            wait_ready_tracked(&tcp(port), &ctx(), &mut attempts),
+        )
+        .await;
+        assert!(waited.is_err(), "nothing listens on {port}");
+        deadline *= 2;
+    }
     let last = attempts.last_failure.unwrap();
     assert!(
         last.starts_with(&format!("cannot connect to 127.0.0.1:{port}")),
@@ -316,14 +320,9 @@ async fn command_probe_runs_in_the_given_env_and_directory() {
 async fn command_probe_does_not_wait_for_or_leak_background_processes() {
     let dir = tempfile::tempdir().unwrap();
     let pidfile = dir.path().join("bg.pid");
-    let script = format!("sleep 30 & echo $! > {}; exit 0", pidfile.display());
-    let started = Instant::now();
+    // The leftover never ends by itself: a probe that waited for it would never return.
+    let script = format!("sleep 100000 & echo $! > {}; exit 0", pidfile.display());
     assert_eq!(once(&command(&script)).await, ProbeResult::Ready);
-    assert!(
-        started.elapsed() < Duration::from_secs(3),
-        "{:?}",
-        started.elapsed()
-    );
     let background: u32 = std::fs::read_to_string(&pidfile)
         .unwrap()
         .trim()
@@ -433,13 +432,11 @@ async fn already_serving_reports_a_taken_address() {
         http(port, "/health", None),
         Readiness::Socket { path: sock },
     ] {
-        let started = Instant::now();
         found.push(
             already_serving(&condition)
                 .await
                 .expect("something is listening"),
         );
-        assert!(started.elapsed() < Duration::from_secs(1));
     }
     let found = found
         .join("\n")

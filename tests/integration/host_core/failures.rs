@@ -1,4 +1,4 @@
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use teamster::StartError;
 
@@ -25,15 +25,9 @@ needs = ["db"]
 ready = { log = "never printed" }
 "#,
     );
-    let started = Instant::now();
     let err = bundle.start().await.expect_err("web crashes");
-    // Fail fast: nowhere near the 60 s startup timeout.
-    assert!(
-        started.elapsed() < Duration::from_secs(20),
-        "took {:?}: {err}",
-        started.elapsed()
-    );
-    assert!(matches!(err, StartError::ServiceFailed(_)));
+    // Fail fast: the crash ends the start, not the 60 s startup timeout.
+    assert!(matches!(err, StartError::ServiceFailed(_)), "{err}");
     // Everything goes through stderr: lines of two pipes have no order between them, so a
     // last line on stderr could otherwise be read before the stdout lines written earlier.
     insta::assert_snapshot!(redact(&err.to_string()), @r#"

@@ -1,5 +1,3 @@
-use std::time::Duration;
-
 use teamster::Event;
 use tokio_stream::StreamExt;
 
@@ -31,10 +29,12 @@ ready = { log = "up" }
     let running = bundle.start().await.expect("start");
     running.stop().await;
     let mut order = Vec::new();
-    while let Ok(Some(e)) = tokio::time::timeout(Duration::from_millis(200), events.next()).await {
+    // Every event was sent before `stop` returned, and every start before any stop.
+    while let Some(e) = events.next().await {
         match e {
             Event::Starting { service } => order.push(format!("start {service}")),
             Event::Ready { service, .. } => order.push(format!("ready {service}")),
+            Event::Stopping { .. } => break,
             _ => {}
         }
     }
@@ -70,10 +70,17 @@ ready = { log = "up" }
     let mut events = running.events();
     running.stop().await;
     let mut order = Vec::new();
-    while let Ok(Some(e)) = tokio::time::timeout(Duration::from_millis(200), events.next()).await {
+    // Every event was sent before `stop` returned; db, needed by web, stops last.
+    while let Some(e) = events.next().await {
         match e {
             Event::Stopping { service } => order.push(format!("stopping {service}")),
-            Event::Stopped { service } => order.push(format!("stopped {service}")),
+            Event::Stopped { service } => {
+                let last = service == "db";
+                order.push(format!("stopped {service}"));
+                if last {
+                    break;
+                }
+            }
             _ => {}
         }
     }
