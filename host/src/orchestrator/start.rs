@@ -382,6 +382,7 @@ impl Starter {
             env,
             inherit_env: false,
             cwd: Some(cwd),
+            user: spec.user.clone(),
         };
         let _ = self.events.send(Event::Starting {
             service: spec.name.clone(),

@@ -2,18 +2,17 @@
 //!
 //! A probe is run often and must never disturb the service or the console, so it gets no
 //! stdin, its stdout is discarded, and only the tail of its stderr is kept to explain a
-//! failure. It runs in its own process group, and that group is killed when the attempt ends
-//! (exit, timeout or cancellation), so nothing a probe starts outlives its attempt.
+//! failure. It runs as the service's user, in its own process group, and that group is
+//! killed when the attempt ends (exit, timeout or cancellation), so nothing a probe starts
+//! outlives its attempt.
 
 use std::process::{ExitStatus, Stdio};
 use std::time::Duration;
 
-use nix::sys::signal::{Signal, killpg};
-use nix::unistd::Pid;
 use tokio::io::{AsyncRead, AsyncReadExt};
-use tokio::process::Command;
 
 use super::probe::{ProbeContext, ProbeResult};
+use crate::process::{Group, GroupGuard, ProcessBuilder};
 
 /// The bound on one run of the probe command.
 pub(crate) const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -39,28 +38,40 @@ pub(crate) async fn probe_within(
     limit: Duration,
 ) -> ProbeResult {
     let shown = shell_words::join(argv);
-    let mut cmd = Command::new(&argv[0]);
-    cmd.args(&argv[1..]);
+    let mut cmd = ProcessBuilder::new(&argv[0]).args(&argv[1..]);
     if !ctx.inherit_env {
-        cmd.env_clear();
+        cmd = cmd.env_clear();
     }
-    cmd.envs(ctx.env.iter().map(|(k, v)| (k, v)));
+    cmd = cmd.envs(ctx.env.iter().map(|(k, v)| (k, v)));
     if let Some(cwd) = &ctx.cwd {
-        cmd.current_dir(cwd);
+        cmd = cmd.current_dir(cwd);
     }
-    cmd.stdin(Stdio::null())
+    let spawned = cmd
+        .user(ctx.user.as_deref())
+        .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
-        .process_group(0)
-        .kill_on_drop(true);
-
-    let mut child = match cmd.spawn() {
-        Ok(child) => child,
-        Err(e) => return ProbeResult::not_yet(format!("cannot run probe command `{shown}`: {e}")),
+        .group(Group::NewGroup)
+        .kill_on_drop(true)
+        .into_tokio()
+        .map(|mut cmd| cmd.spawn());
+    let mut child = match spawned {
+        Ok(Ok(child)) => child,
+        Ok(Err(e)) => {
+            return ProbeResult::not_yet(format!("cannot run probe command `{shown}`: {e}"));
+        }
+        Err(e) => {
+            return ProbeResult::not_yet(format!(
+                "cannot run probe command `{shown}`: {}",
+                crate::error_chain(&e)
+            ));
+        }
     };
     // Declared after `child` so that it is dropped first: the group is killed while its
     // leader is not yet reaped, which guarantees the group id still names our processes.
-    let mut group = GroupKiller::new(child.id());
+    let mut group = child
+        .id()
+        .map_or_else(GroupGuard::disarmed, GroupGuard::of_leader);
     let mut stderr_tail = Vec::new();
 
     let outcome = {
@@ -150,36 +161,5 @@ async fn read_tail(pipe: Option<impl AsyncRead + Unpin>, tail: &mut Vec<u8>) {
         if tail.len() > STDERR_TAIL {
             tail.drain(..tail.len() - STDERR_TAIL);
         }
-    }
-}
-
-/// Kills a probe's process group once: after the probe exits, on timeout, or when the
-/// attempt is dropped.
-struct GroupKiller {
-    /// The group id (the leader's pid); `None` once the group has been killed.
-    pgid: Option<Pid>,
-}
-
-impl GroupKiller {
-    fn new(leader: Option<u32>) -> Self {
-        GroupKiller {
-            pgid: leader
-                .and_then(|pid| i32::try_from(pid).ok())
-                .map(Pid::from_raw),
-        }
-    }
-
-    /// Sends SIGKILL to the whole group now, once.
-    fn kill(&mut self) {
-        if let Some(pgid) = self.pgid.take() {
-            // ESRCH only means every member is already gone.
-            let _ = killpg(pgid, Signal::SIGKILL);
-        }
-    }
-}
-
-impl Drop for GroupKiller {
-    fn drop(&mut self) {
-        self.kill();
     }
 }

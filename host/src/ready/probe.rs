@@ -23,8 +23,8 @@ const ALREADY_SERVING_TIMEOUT: Duration = Duration::from_millis(200);
 /// The longest unix socket path the kernel accepts (`sun_path` is 108 bytes, NUL included).
 const MAX_SOCKET_PATH: usize = 107;
 
-/// What a probe command needs to run as the service would: its final environment and
-/// working directory.
+/// What a probe command needs to run as the service would: its final environment, working
+/// directory and user.
 #[derive(Debug, Clone, Default)]
 pub struct ProbeContext {
     /// Variables set for the probe command, after interpolation, in order.
@@ -34,6 +34,9 @@ pub struct ProbeContext {
     /// The working directory of probe commands, and the base of relative file and socket
     /// paths; `None` means the host's current directory.
     pub cwd: Option<PathBuf>,
+    /// The service's user: probe commands run as it when the host is root, so that they see
+    /// the files, sockets and permissions the service sees (`None`: the host's user).
+    pub user: Option<String>,
 }
 
 /// The outcome of one attempt.

@@ -271,6 +271,7 @@ async fn command_probe_runs_in_the_given_env_and_directory() {
         env: vec![("PROBE_MODE".into(), "strict".into())],
         inherit_env: true,
         cwd: Some(dir.path().to_owned()),
+        user: None,
     };
     let condition = command(r#"test -f marker && test "$PROBE_MODE" = strict && test -n "$PATH""#);
     assert_eq!(
