@@ -1,7 +1,6 @@
 //! The commands that act on the bundle running in this project, through its control
 //! socket: `exec`, `travel`, `now`, `status`, `logs` and `down`.
 
-use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -10,6 +9,7 @@ use serde_json::{Value, json};
 use super::ExitCode;
 use crate::control::{Client, ControlError, find_host};
 use crate::orchestrator::ExecSpec;
+use crate::process::{ProcessBuilder, SpawnError};
 
 /// The run root of the bundle file `bundle` (`-`: the current directory's `.teamster`).
 /// When the default `bundle.toml` is missing, a `.teamster` in the current directory is
@@ -115,34 +115,29 @@ pub(super) fn exec(bundle: &Path, service: String, name: String, args: Vec<Strin
     }
 }
 
+/// Runs the sub-command the host built, here: in the caller's process group (so it stays in
+/// the terminal's foreground and reads it), as the service's user, with every signal at its
+/// default.
 fn run_here(spec: ExecSpec) -> ExitCode {
-    let Some((program, args)) = spec.argv.split_first() else {
-        errln!("error: the plugin built an empty command");
-        return ExitCode::Internal;
-    };
-    let mut cmd = std::process::Command::new(program);
-    cmd.args(args)
-        .env_clear()
-        .envs(spec.env.iter().map(|(k, v)| (k, v)))
-        .current_dir(&spec.cwd);
-    if let Some(user) = &spec.user
-        && nix::unistd::Uid::effective().is_root()
-    {
-        match nix::unistd::User::from_name(user) {
-            Ok(Some(u)) => {
-                cmd.uid(u.uid.as_raw())
-                    .gid(u.gid.as_raw())
-                    .env("HOME", &u.dir)
-                    .env("USER", user)
-                    .env("LOGNAME", user);
-            }
-            _ => {
-                errln!("error: user `{user}` does not exist");
-                return ExitCode::Internal;
-            }
+    let status = ProcessBuilder::from_argv(&spec.argv).and_then(|b| {
+        b.env_clear()
+            .envs(spec.env.iter().map(|(k, v)| (k, v)))
+            .current_dir(&spec.cwd)
+            .user(spec.user.as_deref())
+            .spawn()
+    });
+    let status = match status {
+        Ok(mut child) => child.wait(),
+        Err(SpawnError::Empty) => {
+            errln!("error: the plugin built an empty command");
+            return ExitCode::Internal;
         }
-    }
-    match cmd.status() {
+        Err(e) => {
+            errln!("error: {}", crate::error_chain(&e));
+            return ExitCode::Internal;
+        }
+    };
+    match status {
         Ok(status) => {
             use std::os::unix::process::ExitStatusExt;
             let code = status
@@ -151,7 +146,7 @@ fn run_here(spec: ExecSpec) -> ExitCode {
             std::process::exit(code);
         }
         Err(e) => {
-            errln!("error: cannot run `{program}`: {e}");
+            errln!("error: cannot wait for `{}`: {e}", spec.argv[0]);
             ExitCode::Internal
         }
     }

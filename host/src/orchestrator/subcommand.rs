@@ -1,13 +1,15 @@
 //! Sub-commands of a service (`psql`, `redis-cli`, `manage.py …`) run in its environment.
 //!
 //! A sub-command sees what the service sees: the same variables (the faked clock
-//! included), working directory and user. It runs in its own process group, killed if
-//! the future running it is dropped, so an abandoned `psql` cannot outlive a test.
+//! included), working directory and user, and starts with every signal at its default. It
+//! runs in its own process group, killed when it exits or when the future running it is
+//! dropped, so an abandoned `psql` cannot outlive a test.
 
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::Arc;
 
+use crate::process::{Group, ProcessBuilder, SpawnError, Spawned};
 use crate::service::hooks::{CommandSpec, HookError};
 
 /// Why a sub-command could not run.
@@ -104,40 +106,63 @@ impl Subcommand {
     }
 
     /// The command as a tokio `Command`, for callers who want full control of its stdio.
+    ///
+    /// It is set up as [`run`](Self::run) sets it up (environment, directory, user, its own
+    /// process group, default signal state), but only its leader is killed when its handle
+    /// drops: killing the whole group needs the handle `run` and `output` keep.
     pub fn command(&self) -> Result<tokio::process::Command, SubcommandError> {
-        let (program, args) =
-            self.spec
-                .argv
-                .split_first()
-                .ok_or_else(|| SubcommandError::Spawn {
-                    service: self.service.clone(),
-                    program: String::new(),
-                    source: std::io::Error::other("the plugin built an empty command"),
-                })?;
-        let mut cmd = tokio::process::Command::new(program);
-        cmd.args(args)
+        self.builder()?
+            .into_tokio()
+            .map_err(|e| self.builder_error(e))
+    }
+
+    /// The sub-command as the one process builder sees it: the service's environment with
+    /// the plugin's variables on top, its directory, its user, a group of its own that dies
+    /// with the handle.
+    fn builder(&self) -> Result<ProcessBuilder, SubcommandError> {
+        let builder =
+            ProcessBuilder::from_argv(&self.spec.argv).map_err(|_| SubcommandError::Spawn {
+                service: self.service.clone(),
+                program: String::new(),
+                source: std::io::Error::other("the plugin built an empty command"),
+            })?;
+        Ok(builder
             .env_clear()
             .envs(self.base_env.iter().map(|(k, v)| (k, v)))
             .envs(self.spec.env.iter().map(|(k, v)| (k, v)))
             .current_dir(self.spec.cwd.as_ref().unwrap_or(&self.cwd))
-            .process_group(0)
-            .kill_on_drop(true);
-        if let Some(user) = &self.user
-            && nix::unistd::Uid::effective().is_root()
-        {
-            let u = nix::unistd::User::from_name(user)
-                .ok()
-                .flatten()
-                .ok_or_else(|| SubcommandError::NoUser {
-                    service: self.service.clone(),
-                    user: user.clone(),
-                })?;
-            cmd.uid(u.uid.as_raw()).gid(u.gid.as_raw());
-            cmd.env("HOME", &u.dir)
-                .env("USER", user)
-                .env("LOGNAME", user);
+            .user(self.user.as_deref())
+            .group(Group::NewGroup)
+            .kill_on_drop(true))
+    }
+
+    /// Maps a failure of the builder onto this sub-command's errors.
+    fn builder_error(&self, e: SpawnError) -> SubcommandError {
+        match e {
+            SpawnError::NoUser { user } => SubcommandError::NoUser {
+                service: self.service.clone(),
+                user,
+            },
+            SpawnError::NotExecutable { source, .. } | SpawnError::Spawn { source, .. } => {
+                self.spawn_error(source)
+            }
+            other => self.spawn_error(std::io::Error::other(other)),
         }
-        Ok(cmd)
+    }
+
+    /// Starts it with `stdin`, `stdout` and `stderr`.
+    fn spawn(
+        &self,
+        stdin: Stdio,
+        stdout: Stdio,
+        stderr: Stdio,
+    ) -> Result<Spawned<tokio::process::Child>, SubcommandError> {
+        self.builder()?
+            .stdin(stdin)
+            .stdout(stdout)
+            .stderr(stderr)
+            .spawn_tokio()
+            .map_err(|e| self.builder_error(e))
     }
 
     fn spawn_error(&self, source: std::io::Error) -> SubcommandError {
@@ -148,31 +173,31 @@ impl Subcommand {
         }
     }
 
-    /// Runs it with the caller's stdout and stderr; returns its exit status.
+    /// Runs it with the caller's stdout and stderr; returns its exit status. Whatever it
+    /// left running in its process group is killed when it exits.
     pub async fn run(&self) -> Result<std::process::ExitStatus, SubcommandError> {
-        let mut cmd = self.command()?;
-        cmd.stdin(if self.stdin.is_some() {
+        let stdin = if self.stdin.is_some() {
             Stdio::piped()
         } else {
             Stdio::inherit()
-        });
-        let mut child = cmd.spawn().map_err(|e| self.spawn_error(e))?;
+        };
+        let mut child = self.spawn(stdin, Stdio::inherit(), Stdio::inherit())?;
         self.feed(&mut child).await;
         child.wait().await.map_err(|e| self.spawn_error(e))
     }
 
-    /// Runs it and collects its output.
+    /// Runs it and collects its output. Whatever it left running in its process group is
+    /// killed when it exits.
     pub async fn output(&self) -> Result<std::process::Output, SubcommandError> {
-        let mut cmd = self.command()?;
-        cmd.stdin(if self.stdin.is_some() {
+        let stdin = if self.stdin.is_some() {
             Stdio::piped()
         } else {
             Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-        let mut child = cmd.spawn().map_err(|e| self.spawn_error(e))?;
+        };
+        let mut child = self.spawn(stdin, Stdio::piped(), Stdio::piped())?;
         self.feed(&mut child).await;
+        // The guard outlives the wait, so the group dies when this future ends or is dropped.
+        let (_group, child) = child.into_parts();
         child
             .wait_with_output()
             .await

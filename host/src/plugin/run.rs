@@ -2,15 +2,18 @@
 //!
 //! A plugin cannot spawn processes; it asks the host, which runs the program the way the
 //! service itself runs: the service's environment (including the clock variables), working
-//! directory and user. The child gets its own process group so a timeout kills whatever it
+//! directory and user, with default signal dispositions (the one process builder,
+//! `process::builder`). The child gets its own process group so a timeout kills whatever it
 //! started too, and its output is read to a bound so a chatty program cannot exhaust memory.
 
 use std::io::{Read, Write};
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::mpsc;
 use std::time::Duration;
+
+use crate::process::builder::{find_in_dirs, is_executable};
+use crate::process::{Group, ProcessBuilder, SpawnError};
 
 /// Directories searched after PATH: where distributions hide server binaries.
 const POSTGRES_LIB: &str = "/usr/lib/postgresql";
@@ -64,8 +67,8 @@ pub(crate) struct RunOutput {
 /// because they go back to the plugin, which passes them on to the user.
 pub(crate) fn run(run_env: &RunEnv, req: &RunRequest<'_>) -> Result<RunOutput, String> {
     let program = req.program.display();
-    let mut cmd = Command::new(req.program);
-    cmd.args(req.args)
+    let spawned = ProcessBuilder::new(req.program)
+        .args(req.args)
         .env_clear()
         .envs(run_env.env.iter().map(|(k, v)| (k, v)))
         .envs(run_env.extra_env.iter().map(|(k, v)| (k, v)))
@@ -78,26 +81,26 @@ pub(crate) fn run(run_env: &RunEnv, req: &RunRequest<'_>) -> Result<RunOutput, S
         })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .process_group(0);
-    if let Some(user) = &run_env.user
-        && nix::unistd::Uid::effective().is_root()
-    {
-        let account = nix::unistd::User::from_name(user)
-            .map_err(|e| format!("cannot look up user `{user}`: {e}"))?
-            .ok_or_else(|| format!("no such user `{user}`"))?;
-        // The inherited HOME belongs to the host's user, whose files the service user
-        // cannot write; programs that keep caches under HOME (the postgres kind's
-        // templates) must see their own, exactly as the service process does.
-        cmd.uid(account.uid.as_raw())
-            .gid(account.gid.as_raw())
-            .env("HOME", &account.dir)
-            .env("USER", user)
-            .env("LOGNAME", user);
-    }
-    let mut child = cmd
-        .spawn()
-        .map_err(|e| format!("cannot start `{program}`: {e}"))?;
-    let pgid = nix::unistd::Pid::from_raw(child.id() as i32);
+        // As the service runs: its user (with its HOME, since programs that keep caches
+        // there, the postgres kind's templates, must see their own), default signals.
+        .user(run_env.user.as_deref())
+        .group(Group::NewGroup)
+        .kill_on_drop(true)
+        .spawn();
+    let (mut group, mut child) = match spawned {
+        Ok(spawned) => spawned.into_parts(),
+        Err(SpawnError::NoUser { user }) => return Err(format!("no such user `{user}`")),
+        Err(e @ SpawnError::LookupUser { .. }) => return Err(crate::error_chain(&e)),
+        Err(SpawnError::NotExecutable { source, .. } | SpawnError::Spawn { source, .. }) => {
+            return Err(format!("cannot start `{program}`: {source}"));
+        }
+        Err(e) => {
+            return Err(format!(
+                "cannot start `{program}`: {}",
+                crate::error_chain(&e)
+            ));
+        }
+    };
 
     let stdin_writer = match (child.stdin.take(), req.stdin) {
         (Some(mut pipe), Some(input)) => {
@@ -130,7 +133,7 @@ pub(crate) fn run(run_env: &RunEnv, req: &RunRequest<'_>) -> Result<RunOutput, S
         Ok(()) => false,
         Err(_) => {
             // Kill the whole group: a shell's children would otherwise keep the pipes open.
-            let _ = nix::sys::signal::killpg(pgid, nix::sys::signal::Signal::SIGKILL);
+            group.kill();
             true
         }
     };
@@ -213,9 +216,7 @@ pub(crate) fn find_program(run_env: &RunEnv, name: &str) -> Option<PathBuf> {
         .filter(|d| d.is_absolute())
         .collect();
     dirs.extend(postgres_bin_dirs());
-    dirs.into_iter()
-        .map(|d| d.join(name))
-        .find(|p| is_executable(p))
+    find_in_dirs(name.as_ref(), dirs)
 }
 
 /// `/usr/lib/postgresql/*/bin`, newest major version first.
@@ -232,9 +233,4 @@ fn postgres_bin_dirs() -> Vec<PathBuf> {
         .collect();
     versions.sort_by_key(|v| std::cmp::Reverse(v.0));
     versions.into_iter().map(|(_, dir)| dir).collect()
-}
-
-fn is_executable(path: &Path) -> bool {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }
