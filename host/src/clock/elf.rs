@@ -186,14 +186,13 @@ fn script_interpreter(line: &str) -> Option<PathBuf> {
     Some(PathBuf::from(first))
 }
 
-/// A path as given, or a bare name looked up in `PATH`.
+/// A path as given, or a bare name looked up in `PATH`, as `env` will look it up.
 fn resolve(program: &Path) -> Option<PathBuf> {
     if program.components().count() > 1 || program.is_absolute() {
         return Some(program.to_owned());
     }
-    std::env::split_paths(&std::env::var_os("PATH")?)
-        .map(|dir| dir.join(program))
-        .find(|candidate| candidate.is_file())
+    let cwd = std::env::current_dir().ok()?;
+    crate::process::find_program(program, std::env::var_os("PATH").as_deref(), &cwd)
 }
 
 fn read_at_most(file: &File, buf: &mut [u8], offset: u64) -> Option<usize> {

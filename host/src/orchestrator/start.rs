@@ -649,20 +649,15 @@ fn write_connections(
     std::fs::rename(&tmp, &path).map_err(err)
 }
 
-/// Resolves a program the way `execvp` will: a path with a slash relative to `cwd`,
-/// anything else along the service's `PATH`.
+/// The file the service's program will run, looked up as its `execvp` will: in its `PATH`,
+/// from its working directory.
 fn which(program: &str, cwd: &std::path::Path, env: &[(String, String)]) -> Option<PathBuf> {
-    if program.contains('/') {
-        return Some(cwd.join(program));
-    }
     let path = env
         .iter()
+        .rev()
         .find(|(k, _)| k == "PATH")
-        .map(|(_, v)| v.as_str())
-        .unwrap_or("/usr/local/bin:/usr/bin:/bin");
-    std::env::split_paths(path)
-        .map(|d| d.join(program))
-        .find(|p| p.is_file())
+        .map(|(_, v)| std::ffi::OsStr::new(v));
+    crate::process::find_program(std::path::Path::new(program), path, cwd)
 }
 
 fn chown_to(path: &std::path::Path, user: &str) -> std::io::Result<()> {
