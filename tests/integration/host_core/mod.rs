@@ -2,6 +2,7 @@
 
 mod cli;
 mod failures;
+mod identity;
 mod logs;
 mod order;
 mod readiness;
