@@ -7,6 +7,7 @@ use std::time::Duration;
 use tokio_stream::wrappers::BroadcastStream;
 
 use crate::service::ExitStatus;
+use crate::service::run::ServiceEvent;
 
 /// Something that happened to a service.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,6 +58,29 @@ pub enum Event {
         /// The service.
         service: String,
     },
+}
+
+impl ServiceEvent {
+    /// The library's event for this service event of `service`, if it has one; `expected`
+    /// says whether a stop had been requested. The starter and the running bundle's
+    /// monitor both publish through this, so a service's events read the same in either.
+    pub(crate) fn public(&self, service: &str, expected: bool) -> Option<Event> {
+        let service = service.to_owned();
+        Some(match *self {
+            ServiceEvent::Spawned { pid } => Event::Spawned { service, pid },
+            ServiceEvent::Ready { elapsed } => Event::Ready { service, elapsed },
+            ServiceEvent::Exited { status, .. } => Event::Exited {
+                service,
+                status,
+                expected,
+            },
+            ServiceEvent::Failed { ref reason, .. } => Event::Failed {
+                service,
+                reason: reason.clone(),
+            },
+            ServiceEvent::Finished => return None,
+        })
+    }
 }
 
 /// A stream of [`Event`]s. Subscribe before `start` to see every event.

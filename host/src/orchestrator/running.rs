@@ -29,6 +29,35 @@ use crate::supervisor::protocol::Control;
 /// How long a stopped bundle waits for the console to print its last lines.
 const CONSOLE_SETTLE: std::time::Duration = std::time::Duration::from_millis(500);
 
+/// What the starter hands over once the start is over, successful or not.
+pub(crate) struct Parts {
+    pub spec: Arc<BundleSpec>,
+    pub run: RunDir,
+    pub hub: LogHub,
+    pub clock: BundleClock,
+    pub events: broadcast::Sender<Event>,
+    pub ev_rx: mpsc::UnboundedReceiver<(usize, ServiceEvent)>,
+    /// For each service, the services that need it.
+    pub dependents: Vec<Vec<usize>>,
+    /// Every service, in declaration order.
+    pub services: Vec<ServicePart>,
+    pub published: std::collections::BTreeMap<String, Vec<(String, String)>>,
+    pub shared: Arc<Shared>,
+}
+
+/// One service as the starter leaves it.
+pub(crate) struct ServicePart {
+    /// Its spec after interpolation and `configure`.
+    pub effective: Arc<ServiceSpec>,
+    /// Its task, if it was launched.
+    pub link: Option<ServiceLink>,
+    /// Its kind (and port leases), if it has one.
+    pub kind: Option<super::kinds::KindSlot>,
+    pub hooks: Option<Arc<dyn ServiceHooks>>,
+    /// Its complete environment, clock included.
+    pub env: Vec<(String, String)>,
+}
+
 /// State shared between the handle and its monitor task.
 #[derive(Debug)]
 pub(crate) struct Shared {
@@ -148,6 +177,8 @@ pub struct Running {
     clock: BundleClock,
     services: Vec<ServiceHandle>,
     links: Vec<Option<ServiceLink>>,
+    /// For each service, the services that need it: they stop first.
+    dependents: Vec<Vec<usize>>,
     /// Port leases of kind services: held until the bundle is gone.
     _kinds: Vec<Option<super::kinds::KindSlot>>,
     published: std::collections::BTreeMap<String, Vec<(String, String)>>,
@@ -158,40 +189,36 @@ pub struct Running {
 }
 
 impl Running {
-    #[expect(
-        clippy::too_many_arguments,
-        reason = "assembled once, from the starter's parts"
-    )]
-    pub(crate) fn assemble(
-        spec: Arc<BundleSpec>,
-        run: RunDir,
-        hub: LogHub,
-        clock: BundleClock,
-        events: broadcast::Sender<Event>,
-        ev_rx: mpsc::UnboundedReceiver<(usize, ServiceEvent)>,
-        links: Vec<Option<ServiceLink>>,
-        kinds: Vec<Option<super::kinds::KindSlot>>,
-        hooks: Vec<Option<Arc<dyn ServiceHooks>>>,
-        envs: Vec<Vec<(String, String)>>,
-        published: std::collections::BTreeMap<String, Vec<(String, String)>>,
-        effective: Vec<Arc<ServiceSpec>>,
-        shared: Arc<Shared>,
-    ) -> Running {
-        let services: Vec<ServiceHandle> = effective
-            .iter()
-            .enumerate()
-            .map(|(i, s)| {
-                let (state, pid) = match &links[i] {
+    pub(crate) fn assemble(parts: Parts) -> Running {
+        let Parts {
+            spec,
+            run,
+            hub,
+            clock,
+            events,
+            ev_rx,
+            dependents,
+            services: parts,
+            published,
+            shared,
+        } = parts;
+        let mut links = Vec::with_capacity(parts.len());
+        let mut kinds = Vec::with_capacity(parts.len());
+        let services: Vec<ServiceHandle> = parts
+            .into_iter()
+            .map(|part| {
+                let (state, pid) = match &part.link {
                     Some(l) => (l.state.clone(), l.pid.clone()),
                     None => (
                         watch::channel(ServiceState::Pending).1,
                         watch::channel(None).1,
                     ),
                 };
-                ServiceHandle {
-                    env: Arc::new(envs[i].clone()),
-                    hooks: hooks[i].clone(),
-                    ports: kinds[i]
+                let handle = ServiceHandle {
+                    env: Arc::new(part.env),
+                    hooks: part.hooks,
+                    ports: part
+                        .kind
                         .as_ref()
                         .map(|k| {
                             k.leases
@@ -200,11 +227,16 @@ impl Running {
                                 .collect()
                         })
                         .unwrap_or_default(),
-                    spec: s.clone(),
                     state,
                     pid,
-                    logs: hub.service(&s.name).expect("every service has logs"),
-                }
+                    logs: hub
+                        .service(&part.effective.name)
+                        .expect("every service has logs"),
+                    spec: part.effective,
+                };
+                links.push(part.link);
+                kinds.push(part.kind);
+                handle
             })
             .collect();
         let (crash_tx, crash) = watch::channel(None);
@@ -222,6 +254,7 @@ impl Running {
             clock,
             services,
             links,
+            dependents,
             _kinds: kinds,
             published,
             events,
@@ -345,14 +378,7 @@ impl Running {
 
     async fn shutdown(&mut self) {
         let n = self.links.len();
-        let mut dependents: Vec<Vec<usize>> = vec![Vec::new(); n];
-        for (i, s) in self.spec.services.iter().enumerate() {
-            for d in &s.needs {
-                if let Some(j) = self.spec.services.iter().position(|x| &x.name == d) {
-                    dependents[j].push(i);
-                }
-            }
-        }
+        let dependents = &self.dependents;
         let mut done: Vec<bool> = self.links.iter().map(Option::is_none).collect();
         while done.iter().any(|d| !d) {
             let batch: Vec<usize> = (0..n)
@@ -421,31 +447,12 @@ async fn monitor(
     while let Some((i, ev)) = ev_rx.recv().await {
         let name = services[i].name().to_owned();
         let expected = shared.stopping[i].load(Ordering::SeqCst);
+        if let Some(public) = ev.public(&name, expected) {
+            let _ = events.send(public);
+        }
         match ev {
-            ServiceEvent::Spawned { pid } => {
-                let _ = events.send(Event::Spawned { service: name, pid });
-            }
-            ServiceEvent::Ready { elapsed } => {
-                let _ = events.send(Event::Ready {
-                    service: name,
-                    elapsed,
-                });
-            }
-            ServiceEvent::Exited { status, elapsed } => {
-                let _ = events.send(Event::Exited {
-                    service: name.clone(),
-                    status,
-                    expected,
-                });
-                if !expected {
-                    crashed[i] = Some((status, elapsed));
-                }
-            }
-            ServiceEvent::Failed { reason, .. } => {
-                let _ = events.send(Event::Failed {
-                    service: name,
-                    reason,
-                });
+            ServiceEvent::Exited { status, elapsed } if !expected => {
+                crashed[i] = Some((status, elapsed));
             }
             ServiceEvent::Finished => {
                 if let Some((status, elapsed)) = crashed[i].take()
@@ -463,6 +470,7 @@ async fn monitor(
                     crash.send_replace(Some(CrashReport(Box::new(report))));
                 }
             }
+            _ => {}
         }
     }
 }

@@ -173,6 +173,24 @@ impl Bundle {
         let shared = Arc::new(Shared {
             stopping: (0..n).map(|_| AtomicBool::new(false)).collect(),
         });
+        let graph = Graph::of(&spec);
+        let slots = spec
+            .services
+            .iter()
+            .zip(kinds)
+            .enumerate()
+            .map(|(i, (s, kind))| Slot {
+                effective: Arc::new(s.clone()),
+                waiting_on: graph.needs[i].len(),
+                kind,
+                hooks: None,
+                env: Vec::new(),
+                cgroup: None,
+                link: None,
+                progress: Progress::Waiting,
+                finished: false,
+            })
+            .collect();
         let mut starter = Starter {
             spec: spec.clone(),
             run: run.clone(),
@@ -184,35 +202,37 @@ impl Bundle {
             events: self.events.clone(),
             ev_tx,
             ev_rx,
-            links: (0..n).map(|_| None).collect(),
-            hooks: (0..n).map(|_| None).collect(),
-            kinds,
-            envs: vec![Vec::new(); n],
+            startable: (0..n).filter(|&i| graph.needs[i].is_empty()).collect(),
+            graph,
+            slots,
+            not_ready: n,
             published: std::collections::BTreeMap::new(),
             connections_dirty: false,
-            effective: spec.services.iter().map(|s| Arc::new(s.clone())).collect(),
-            ready: vec![false; n],
-            cgroups: vec![None; n],
             unrecorded: Vec::new(),
-            finished: vec![false; n],
-            started_at: vec![None; n],
         };
         let outcome = starter.run().await;
-        let running = Running::assemble(
+        let running = Running::assemble(super::running::Parts {
             spec,
             run,
             hub,
             clock,
-            self.events,
-            starter.ev_rx,
-            starter.links,
-            starter.kinds,
-            starter.hooks,
-            starter.envs,
-            starter.published,
-            starter.effective,
+            events: self.events,
+            ev_rx: starter.ev_rx,
+            dependents: starter.graph.dependents,
+            services: starter
+                .slots
+                .into_iter()
+                .map(|s| super::running::ServicePart {
+                    effective: s.effective,
+                    link: s.link,
+                    kind: s.kind,
+                    hooks: s.hooks,
+                    env: s.env,
+                })
+                .collect(),
+            published: starter.published,
             shared,
-        );
+        });
         match outcome {
             Ok(()) => Ok(running),
             Err(e) => {
@@ -221,6 +241,70 @@ impl Bundle {
             }
         }
     }
+}
+
+/// `needs` as indices, both ways, computed once: the starter and the shutdown follow them
+/// instead of searching the bundle by name, so the cost of an event does not grow with the
+/// bundle.
+#[derive(Debug)]
+pub(crate) struct Graph {
+    /// For each service, the services it needs.
+    pub needs: Vec<Vec<usize>>,
+    /// For each service, the services that need it, in declaration order.
+    pub dependents: Vec<Vec<usize>>,
+}
+
+impl Graph {
+    pub(crate) fn of(spec: &BundleSpec) -> Graph {
+        let index: std::collections::HashMap<&str, usize> = spec
+            .services
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.name.as_str(), i))
+            .collect();
+        let n = spec.services.len();
+        let mut needs = vec![Vec::new(); n];
+        let mut dependents = vec![Vec::new(); n];
+        for (i, s) in spec.services.iter().enumerate() {
+            for d in &s.needs {
+                let j = *index.get(d.as_str()).expect("needs are validated");
+                if !needs[i].contains(&j) {
+                    needs[i].push(j);
+                    dependents[j].push(i);
+                }
+            }
+        }
+        Graph { needs, dependents }
+    }
+}
+
+/// How far the starter got with one service.
+#[derive(Debug, Clone, Copy)]
+enum Progress {
+    /// Some of its needs are not ready yet.
+    Waiting,
+    /// Launched at this instant; not ready yet.
+    Launched { at: Instant },
+    /// Every readiness condition held.
+    Ready,
+}
+
+/// Everything the starter knows about one service.
+struct Slot {
+    /// The spec after interpolation and its plugin's `configure`.
+    effective: Arc<ServiceSpec>,
+    /// How many of the services it needs are not ready yet.
+    waiting_on: usize,
+    kind: Option<super::kinds::KindSlot>,
+    hooks: Option<Arc<dyn ServiceHooks>>,
+    /// The service's complete environment, once launched.
+    env: Vec<(String, String)>,
+    /// Its cgroup, if the run has one.
+    cgroup: Option<PathBuf>,
+    link: Option<ServiceLink>,
+    progress: Progress,
+    /// Its task is over: the tree is gone and the pipes are drained.
+    finished: bool,
 }
 
 struct Starter {
@@ -234,47 +318,29 @@ struct Starter {
     events: broadcast::Sender<Event>,
     ev_tx: mpsc::UnboundedSender<(usize, ServiceEvent)>,
     ev_rx: mpsc::UnboundedReceiver<(usize, ServiceEvent)>,
-    links: Vec<Option<ServiceLink>>,
-    hooks: Vec<Option<Arc<dyn ServiceHooks>>>,
-    kinds: Vec<Option<super::kinds::KindSlot>>,
-    envs: Vec<Vec<(String, String)>>,
+    graph: Graph,
+    slots: Vec<Slot>,
+    /// Services whose needs are all ready and that are not launched yet, in the order
+    /// they became startable (declaration order among those that did so at once).
+    startable: std::collections::VecDeque<usize>,
+    /// How many services are not ready yet.
+    not_ready: usize,
     /// Connection info of every ready service, for `${service.key}` and connections.json.
     published: BTreeMap<String, Vec<(String, String)>>,
     /// `published` changed since `connections.json` was last written.
     connections_dirty: bool,
-    effective: Vec<Arc<ServiceSpec>>,
-    ready: Vec<bool>,
-    /// Each started service's cgroup, if the run has one.
-    cgroups: Vec<Option<PathBuf>>,
-    /// Spawned services not yet in `run.json` (written once per burst of events).
+    /// Spawned services not yet in the run's record (written once per burst of events).
     unrecorded: Vec<super::run_dir::ServiceRecord>,
-    finished: Vec<bool>,
-    started_at: Vec<Option<Instant>>,
 }
 
 impl Starter {
-    fn index(&self, name: &str) -> usize {
-        self.spec
-            .services
-            .iter()
-            .position(|s| s.name == name)
-            .expect("needs are validated")
-    }
-
     async fn run(&mut self) -> Result<(), StartError> {
         let deadline = tokio::time::Instant::now() + self.spec.startup_timeout;
         loop {
-            for i in 0..self.spec.services.len() {
-                if self.links[i].is_none()
-                    && self.spec.services[i]
-                        .needs
-                        .iter()
-                        .all(|d| self.ready[self.index(d)])
-                {
-                    self.start_one(i).await?;
-                }
+            while let Some(i) = self.startable.pop_front() {
+                self.start_one(i).await?;
             }
-            if self.ready.iter().all(|r| *r) {
+            if self.not_ready == 0 {
                 return self.write_connections();
             }
             // Once per burst of events rather than once per ready service: a bundle of n
@@ -297,6 +363,20 @@ impl Starter {
         }
     }
 
+    /// The service's environment and working directory, as its spec now stands.
+    fn env_and_cwd(
+        &self,
+        spec: &ServiceSpec,
+        data: &std::path::Path,
+    ) -> (Vec<(String, String)>, PathBuf) {
+        let env = service_env(spec, &self.run, data);
+        let cwd = spec
+            .directory
+            .clone()
+            .unwrap_or_else(|| self.spec.project_dir.clone());
+        (env, cwd)
+    }
+
     async fn start_one(&mut self, i: usize) -> Result<(), StartError> {
         let name = self.spec.services[i].name.clone();
         let data = self.run.data(&name);
@@ -310,24 +390,22 @@ impl Starter {
                 source,
             })?;
         }
-        let interpolated = self.effective[i]
+        let interpolated = self.slots[i]
+            .effective
             .interpolated(&self.published)
             .map_err(StartError::Interpolation)?;
-        self.effective[i] = Arc::new(interpolated);
-        if let Some(slot) = &self.kinds[i] {
-            let mut spec = (*self.effective[i]).clone();
-            let env = service_env(&spec, &self.run, &data);
-            let cwd = spec
-                .directory
-                .clone()
-                .unwrap_or_else(|| self.spec.project_dir.clone());
-            let mut run_env = env.clone();
+        self.slots[i].effective = Arc::new(interpolated);
+        if let Some(kind) = &self.slots[i].kind {
+            let mut spec = (*self.slots[i].effective).clone();
+            // The plugin sees the environment the service would have before it configures
+            // it; the service's own is built again below from what `configure` made.
+            let (mut run_env, cwd) = self.env_and_cwd(&spec, &data);
             if spec.faketime {
                 self.clock.apply(&mut run_env);
             }
             let sink = self.hub.sink(&spec.name).expect("every service has a sink");
             let hooks = super::kinds::configure(
-                slot,
+                kind,
                 &mut spec,
                 &self.spec.project_dir,
                 &data,
@@ -335,10 +413,10 @@ impl Starter {
                 &cwd,
                 sink,
             )?;
-            self.hooks[i] = Some(hooks);
-            self.effective[i] = Arc::new(spec);
+            self.slots[i].hooks = Some(hooks);
+            self.slots[i].effective = Arc::new(spec);
         }
-        let spec = self.effective[i].clone();
+        let spec = self.slots[i].effective.clone();
         for r in &spec.ready {
             if let Some(probe) = crate::ready::already_serving(r).await {
                 return Err(StartError::AlreadyRunning {
@@ -347,11 +425,7 @@ impl Starter {
                 });
             }
         }
-        let mut env = service_env(&spec, &self.run, &data);
-        let cwd = spec
-            .directory
-            .clone()
-            .unwrap_or_else(|| self.spec.project_dir.clone());
+        let (mut env, cwd) = self.env_and_cwd(&spec, &data);
         if spec.faketime {
             self.clock.apply(&mut env);
             if self.clock.is_faking()
@@ -376,8 +450,9 @@ impl Starter {
                 .and_then(|g| crate::process::cgroup::create_service_group(g, &spec.name))
                 .map(|g| g.to_string_lossy().into_owned()),
         };
-        self.cgroups[i] = supervise.cgroup.clone().map(PathBuf::from);
-        self.envs[i] = env.clone();
+        let slot = &mut self.slots[i];
+        slot.cgroup = supervise.cgroup.clone().map(PathBuf::from);
+        slot.env = env.clone();
         let probe = ProbeContext {
             env,
             inherit_env: false,
@@ -387,15 +462,15 @@ impl Starter {
         let _ = self.events.send(Event::Starting {
             service: spec.name.clone(),
         });
-        self.started_at[i] = Some(Instant::now());
-        self.links[i] = Some(launch(
+        slot.progress = Progress::Launched { at: Instant::now() };
+        slot.link = Some(launch(
             Launch {
                 index: i,
                 sink: self.hub.sink(&spec.name).expect("every service has a sink"),
                 hub: self.hub.clone(),
                 spec,
                 supervise,
-                hooks: self.hooks[i].clone(),
+                hooks: slot.hooks.clone(),
                 client: self.client.clone(),
                 probe,
                 bin: self.bin.clone(),
@@ -406,36 +481,42 @@ impl Starter {
         Ok(())
     }
 
+    /// Marks a service ready and makes startable every dependent whose last need it was.
+    fn mark_ready(&mut self, i: usize) {
+        self.slots[i].progress = Progress::Ready;
+        self.not_ready -= 1;
+        for &d in &self.graph.dependents[i] {
+            let slot = &mut self.slots[d];
+            slot.waiting_on -= 1;
+            if slot.waiting_on == 0 {
+                self.startable.push_back(d);
+            }
+        }
+    }
+
     async fn on_event(&mut self, i: usize, ev: ServiceEvent) -> Result<(), StartError> {
         let name = self.spec.services[i].name.clone();
+        if let ServiceEvent::Spawned { pid } = &ev {
+            // For the reaper, should this host and the supervisor die together.
+            self.unrecorded.push(super::run_dir::ServiceRecord {
+                name: name.clone(),
+                pid: *pid,
+                started: crate::process::start_ticks(*pid),
+                cgroup: self.slots[i].cgroup.clone(),
+            });
+        }
+        if let Some(public) = ev.public(&name, false) {
+            let _ = self.events.send(public);
+        }
         match ev {
-            ServiceEvent::Spawned { pid } => {
-                // For the reaper, should this host and the supervisor die together.
-                let record = super::run_dir::ServiceRecord {
-                    name: name.clone(),
-                    pid,
-                    started: crate::process::start_ticks(pid),
-                    cgroup: self.cgroups[i].clone(),
-                };
-                self.unrecorded.push(record);
-                let _ = self.events.send(Event::Spawned { service: name, pid });
-            }
+            ServiceEvent::Spawned { .. } => {}
             ServiceEvent::Ready { elapsed } => {
-                self.ready[i] = true;
+                self.mark_ready(i);
                 self.publish(i).await?;
                 self.hub
                     .message(&format!("{name} is ready ({} ms)", elapsed.as_millis()));
-                let _ = self.events.send(Event::Ready {
-                    service: name,
-                    elapsed,
-                });
             }
             ServiceEvent::Exited { status, elapsed } => {
-                let _ = self.events.send(Event::Exited {
-                    service: name,
-                    status,
-                    expected: false,
-                });
                 self.wait_finished(i).await;
                 let mut report = self.report(
                     i,
@@ -446,15 +527,11 @@ impl Starter {
                 return Err(StartError::ServiceFailed(Box::new(report)));
             }
             ServiceEvent::Failed { reason, elapsed } => {
-                let _ = self.events.send(Event::Failed {
-                    service: name,
-                    reason: reason.clone(),
-                });
                 self.wait_finished(i).await;
                 // A kind service's reason may be its plugin's own message, which can end in
                 // advice (a refusal says how to grant a program): the time must not be
                 // glued onto text the host did not write, so it goes first.
-                let (what, elapsed) = if self.hooks[i].is_some() {
+                let (what, elapsed) = if self.slots[i].hooks.is_some() {
                     let secs = elapsed.as_secs_f64();
                     (format!("failed after {secs:.2}s: {reason}"), None)
                 } else {
@@ -464,15 +541,15 @@ impl Starter {
                     self.report(i, what, elapsed),
                 )));
             }
-            ServiceEvent::Finished => self.finished[i] = true,
+            ServiceEvent::Finished => self.slots[i].finished = true,
         }
         Ok(())
     }
 
     /// Records a ready service's connection info, for dependents and `connections.json`.
     async fn publish(&mut self, i: usize) -> Result<(), StartError> {
-        let spec = self.effective[i].clone();
-        let info = match &self.hooks[i] {
+        let spec = self.slots[i].effective.clone();
+        let info = match &self.slots[i].hooks {
             Some(h) => {
                 let h = h.clone();
                 tokio::task::spawn_blocking(move || h.connection_info())
@@ -493,13 +570,13 @@ impl Starter {
         Ok(())
     }
 
-    /// Adds the services spawned since the last call to `run.json`.
+    /// Adds the services spawned since the last call to the run's record.
     fn record_spawned(&mut self) {
         if self.unrecorded.is_empty() {
             return;
         }
-        let records = std::mem::take(&mut self.unrecorded);
-        let _ = self.run.record(|info| info.services.extend(records));
+        let _ = self.run.record_services(&self.unrecorded);
+        self.unrecorded.clear();
     }
 
     /// Writes `connections.json` if a service was published since the last write.
@@ -517,10 +594,10 @@ impl Starter {
     async fn wait_finished(&mut self, i: usize) {
         let limit = tokio::time::sleep(Duration::from_secs(3));
         tokio::pin!(limit);
-        while !self.finished[i] {
+        while !self.slots[i].finished {
             tokio::select! {
                 ev = self.ev_rx.recv() => match ev {
-                    Some((j, ServiceEvent::Finished)) => self.finished[j] = true,
+                    Some((j, ServiceEvent::Finished)) => self.slots[j].finished = true,
                     Some(_) => {}
                     None => break,
                 },
@@ -530,7 +607,7 @@ impl Starter {
     }
 
     fn report(&self, i: usize, what: String, elapsed: Option<Duration>) -> ServiceReport {
-        let spec = &self.effective[i];
+        let spec = &self.slots[i].effective;
         let last_lines = self
             .hub
             .service(&spec.name)
@@ -549,39 +626,28 @@ impl Starter {
 
     async fn timeout_error(&mut self) -> StartError {
         let mut reports = Vec::new();
-        for i in 0..self.spec.services.len() {
-            if self.ready[i] {
-                continue;
-            }
-            let svc = &self.spec.services[i];
-            let (what, elapsed) = match &self.links[i] {
-                Some(link) => (
+        for (i, slot) in self.slots.iter().enumerate() {
+            let (what, elapsed) = match (slot.progress, &slot.link) {
+                (Progress::Ready, _) => continue,
+                (Progress::Launched { at }, Some(link)) => (
                     format!("was still {}", link.state.borrow().clone()),
-                    self.started_at[i].map(|t| t.elapsed()),
+                    Some(at.elapsed()),
                 ),
-                None => {
-                    let waiting: Vec<&str> = svc
-                        .needs
+                _ => {
+                    let waiting: Vec<String> = self.graph.needs[i]
                         .iter()
-                        .filter(|d| !self.ready[self.index(d)])
-                        .map(String::as_str)
+                        .filter(|&&d| !matches!(self.slots[d].progress, Progress::Ready))
+                        .map(|&d| format!("`{}`", self.spec.services[d].name))
                         .collect();
                     (
-                        format!(
-                            "never started: it needs {}",
-                            waiting
-                                .iter()
-                                .map(|d| format!("`{d}`"))
-                                .collect::<Vec<_>>()
-                                .join(", ")
-                        ),
+                        format!("never started: it needs {}", waiting.join(", ")),
                         None,
                     )
                 }
             };
             let mut report = self.report(i, what, elapsed);
-            if self.links[i].is_some() {
-                report.hint = self.clock.hang_hint(&self.effective[i], &report.last_lines);
+            if slot.link.is_some() {
+                report.hint = self.clock.hang_hint(&slot.effective, &report.last_lines);
             }
             reports.push(report);
         }
