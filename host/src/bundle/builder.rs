@@ -300,9 +300,7 @@ mod tests {
     use super::*;
 
     fn error(builder: BundleBuilder) -> String {
-        crate::bundle::error::error_chain(
-            &builder.build().expect_err("the bundle should be rejected"),
-        )
+        crate::error_chain(&builder.build().expect_err("the bundle should be rejected"))
     }
 
     #[test]
@@ -434,7 +432,7 @@ mod tests {
         spec.source = Some(PathBuf::from("bundle.toml"));
         spec.services[0].needs.push("web".into());
         insta::assert_snapshot!(
-            crate::bundle::error::error_chain(&spec.validate().unwrap_err()),
+            crate::error_chain(&spec.validate().unwrap_err()),
             @"bundle.toml: service `web` needs itself; remove `web` from its `needs`"
         );
     }

@@ -1266,7 +1266,7 @@ mod tests {
         let error = spec
             .interpolated_with(info, &host_env)
             .expect_err("a reference should not resolve");
-        crate::bundle::error::error_chain(&error)
+        crate::error_chain(&error)
     }
 
     #[test]

@@ -7,10 +7,10 @@ use std::time::Duration;
 use nix::sys::signal::Signal;
 use serde_json::json;
 
-use super::error::error_chain;
 use super::spec::{
     BundleSpec, ClockKind, KindRef, LinePattern, Readiness, ServiceSpec, StreamFilter,
 };
+use crate::error_chain;
 
 /// Parses `text` as `/proj/bundle.toml`; nothing is read from disk.
 fn parse(text: &str) -> BundleSpec {

@@ -2,8 +2,8 @@
 
 use std::path::Path;
 
-use super::error::error_chain;
 use super::spec::{BundleSpec, ClientHook, Readiness};
+use crate::error_chain;
 
 fn json(text: &str) -> Result<BundleSpec, String> {
     BundleSpec::parse_json(text, Path::new("/proj/bundle.json")).map_err(|e| error_chain(&e))

@@ -5,9 +5,9 @@
 
 use std::path::Path;
 
-use super::error::error_chain;
 use super::spec::{BundleSpec, KindRef};
 use super::validate::{KindCheck, KindProblem};
+use crate::error_chain;
 
 /// Kinds that find the problem `0` makes in every kind service.
 struct Finds(Box<dyn Fn() -> KindProblem>);

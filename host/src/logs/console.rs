@@ -369,24 +369,11 @@ mod tests {
 
     #[test]
     fn print_writes_to_the_injected_writer() {
-        #[derive(Clone, Default)]
-        struct Shared(Arc<Mutex<Vec<u8>>>);
-        impl Write for Shared {
-            fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-                self.0.lock().expect("lock").write(buf)
-            }
-            fn flush(&mut self) -> io::Result<()> {
-                Ok(())
-            }
-        }
-        let shared = Shared::default();
+        let shared = crate::test_support::Captured::default();
         let console = Console::new(ConsoleMode::Plain, &["web"], Box::new(shared.clone()));
         console.print(&line("web", Stream::Out, "hello"), 0);
         assert!(console.settle(Duration::from_secs(10)));
-        assert_eq!(
-            String::from_utf8(shared.0.lock().expect("lock").clone()).expect("utf8"),
-            "[     web] hello\n"
-        );
+        assert_eq!(shared.text(), "[     web] hello\n");
     }
 
     #[test]

@@ -1,8 +1,6 @@
 //! Tests of the hub as the orchestrator uses it: real files in private temp dirs.
 
-use std::io::{self, Write};
 use std::path::Path;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::json;
@@ -10,25 +8,7 @@ use tokio_stream::StreamExt;
 
 use super::*;
 
-/// A console writer the test can read back.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.0.lock().expect("lock").extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Captured {
-    fn text(&self) -> String {
-        String::from_utf8(self.0.lock().expect("lock").clone()).expect("utf8")
-    }
-}
+use crate::test_support::Captured;
 
 fn config(dir: &Path, window_lines: usize) -> LogConfig {
     LogConfig {

@@ -3,7 +3,6 @@
 
 use std::io::Write;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
@@ -17,19 +16,7 @@ use super::*;
 const STEP: Duration = Duration::from_secs(30);
 
 /// An in-memory output shared between the server's writer thread and the test.
-#[derive(Debug, Clone, Default)]
-struct Output(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Output {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
+type Output = crate::test_support::Captured;
 
 /// A running sink; the server task is aborted when the test drops it.
 struct Sink {
@@ -56,9 +43,9 @@ impl Sink {
     /// Every message printed so far. The server prints before it replies `250`, so once a
     /// client has seen its message accepted, the message is here; no waiting is needed.
     fn mails(&self) -> Vec<Mail> {
-        let bytes = self.output.0.lock().unwrap().clone();
-        let text = String::from_utf8(bytes).unwrap();
-        text.lines()
+        self.output
+            .text()
+            .lines()
             .map(|line| {
                 serde_json::from_str(line).unwrap_or_else(|e| panic!("bad line {line:?}: {e}"))
             })
@@ -66,12 +53,7 @@ impl Sink {
     }
 
     fn raw_lines(&self) -> Vec<String> {
-        let bytes = self.output.0.lock().unwrap().clone();
-        String::from_utf8(bytes)
-            .unwrap()
-            .lines()
-            .map(str::to_owned)
-            .collect()
+        self.output.text().lines().map(str::to_owned).collect()
     }
 
     /// Runs a Python script with the port as `sys.argv[1]` and fails the test if it fails.
