@@ -167,24 +167,13 @@ fn lib_rs(name: &str) -> String {
 
 use serde::Deserialize;
 use teamster_plugin_sdk::{
-    Error, Info, Kind, Needle, PortSetting, Process, Readiness, Service, Stream,
+    Error, Info, JsonSchema, Kind, Needle, PortSetting, Process, Readiness, Service, Stream,
 };
 
-/// The JSON schema of [`Config`], which the host checks (at `teamster check` and `up`)
-/// before the plugin sees the config.
-const SCHEMA: &str = r#"{
-  "type": "object",
-  "required": ["command"],
-  "additionalProperties": false,
-  "properties": {
-    "port": {"type": ["integer", "string"]},
-    "command": {"type": "string"},
-    "ready_line": {"type": "string"}
-  }
-}"#;
-
-/// The service's `config` table.
-#[derive(Debug, Deserialize)]
+/// The service's `config` table. Its JSON schema, which the host checks bundles against
+/// (at `teamster check` and `up`) before the plugin sees the config, is derived from it.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[schemars(crate = "teamster_plugin_sdk::schemars")]
 #[serde(deny_unknown_fields)]
 struct Config {
     /// The main port: a number, or "auto" (the default). The host reads it itself and
@@ -212,7 +201,7 @@ impl Kind for ThisKind {
             // Every program the host starts for the plugin (the main program, probes,
             // sub-commands, `Command::run`) must be declared here and granted by the user.
             .program("sh")
-            .config_schema(SCHEMA)
+            .config_schema_of::<Config>()
     }
 
     fn configure(svc: &Service<Config>) -> Result<Process, Error> {
