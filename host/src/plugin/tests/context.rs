@@ -174,3 +174,37 @@ fn a_failed_ready_check_fails_with_the_plugins_message_and_poisons_nothing() {
     assert!(!svc.is_poisoned());
     assert!(svc.ready_check(Stream::Out, "ready").unwrap());
 }
+
+#[test]
+fn without_a_home_for_its_user_a_service_has_no_cache_dir_and_says_why() {
+    if !nix::unistd::Uid::effective().is_root() {
+        eprintln!("skipped: the host must be root to run a service as another user");
+        return;
+    }
+    let (host, _home) = test_host(Limits::default());
+    let plugin = misbehave(&host, &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let mut env = run_env(dir.path());
+    // `nobody`'s home is `/nonexistent`.
+    env.user = Some("nobody".to_string());
+    let svc = plugin
+        .instantiate(
+            context("svc", dir.path(), 1, json!({"mode": "cache"})),
+            env,
+            &[],
+        )
+        .expect("a service without a cache still opens");
+    assert_eq!(svc.cache_dir(), None);
+    assert_eq!(info(&svc)["cache_dir"], "");
+    assert!(
+        logged(&svc).iter().any(|l| l
+            == "no cache directory for kind `misbehave`: the home directory `/nonexistent` of user `nobody` does not exist"),
+        "{:?}",
+        logged(&svc)
+    );
+    let err = svc.setup().unwrap_err();
+    assert_eq!(
+        chain(&err),
+        "plugin `misbehave` failed in `setup`: no cache directory"
+    );
+}
