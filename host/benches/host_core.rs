@@ -6,37 +6,17 @@
 use std::path::Path;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use teamster::{Bundle, Event};
+use teamster::Event;
 use tokio_stream::StreamExt;
 
-fn bundle(dir: &Path, toml: &str) -> Bundle {
-    let path = dir.join("bundle.toml");
-    std::fs::write(&path, toml).expect("write bundle");
-    Bundle::load(&path).unwrap_or_else(|e| panic!("{}", teamster::error_chain(&e)))
-}
-
-fn peak_rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .map(|l| l.to_owned())
-        })
-        .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
-        .unwrap_or(0)
-}
+mod support;
+use support::{bundle, peak_rss_kib};
 
 fn now_ns() -> u128 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .expect("clock")
         .as_nanos()
-}
-
-fn median(v: &mut [f64]) -> f64 {
-    v.sort_by(|a, b| a.partial_cmp(b).expect("no NaN"));
-    v[v.len() / 2]
 }
 
 /// From the child writing its ready line to the host reporting the service ready.
@@ -75,7 +55,7 @@ ready = { log = "ready" }
         lat.push((at.expect("ready") - wrote) as f64 / 1e6);
         r.stop().await;
     }
-    let med = median(&mut lat);
+    let med = support::median(&lat);
     let max = lat.last().copied().unwrap_or(0.0);
     println!(
         "readiness latency: median {med:.3} ms, max {max:.3} ms over {runs} runs (goal: median <= 1 ms)"

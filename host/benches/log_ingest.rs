@@ -11,6 +11,9 @@ use std::time::Instant;
 
 use teamster::logs::{ConsoleMode, LogConfig, LogHub, Stream};
 
+mod support;
+use support::peak_rss_kib;
+
 /// Size of one simulated pipe read.
 const READ_SIZE: usize = 64 * 1024;
 
@@ -106,14 +109,4 @@ fn log_matcher_per_line() {
         let per_line = start.elapsed() / lines;
         println!("log_matcher: {name}: {per_line:?} per non-matching line");
     }
-}
-
-/// The process's peak resident set size (`VmHWM`), in KiB.
-fn peak_rss_kib() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmHWM in /proc/self/status")
 }

@@ -12,10 +12,7 @@ use teamster::logs::Stream;
 use teamster::plugin::{PluginHost, PluginHostConfig, RunEnv, ServiceContext};
 use teamster::service::hooks::ServiceHooks;
 
-fn median(mut samples: Vec<Duration>) -> Duration {
-    samples.sort();
-    samples[samples.len() / 2]
-}
+mod support;
 
 fn per_iter(rounds: usize, iters: u32, mut f: impl FnMut()) -> Duration {
     let samples = (0..rounds)
@@ -27,7 +24,7 @@ fn per_iter(rounds: usize, iters: u32, mut f: impl FnMut()) -> Duration {
             start.elapsed() / iters
         })
         .collect();
-    median(samples)
+    support::median(&samples)
 }
 
 fn main() {
