@@ -262,6 +262,28 @@ async fn services_filling_the_cache_at_once_leave_one_whole_template() {
     assert_eq!(templates.len(), 1, "{templates:?}");
 }
 
+/// `template_cache = false` runs a plain `initdb` on the cluster directory and leaves the
+/// kind's cache directory empty; the server and its password work as with a template.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_the_template_cache_initdb_runs_in_place() {
+    let p = Project::new();
+    let (cache, text) = private_cache(&p, 1);
+    let text = format!("{text}[services.db0.config]\ntemplate_cache = false\npassword = \"pw\"\n");
+    let running = p.start(&text).await;
+    assert_eq!(
+        stdout_of(&running["db0"], "psql", &["-tAc", "select 2 * 3"]).await,
+        "6"
+    );
+    let pwfile = running.run_dir().join("data/db0/pwfile");
+    running.stop().await;
+    assert!(
+        templates_in(&cache).is_empty(),
+        "a template was made: {:?}",
+        templates_in(&cache)
+    );
+    assert!(!pwfile.exists(), "the password file outlived setup");
+}
+
 /// As root without `user`, the kind refuses before `initdb` runs, saying what to write;
 /// PostgreSQL's own refusal comes later and names no fix.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
