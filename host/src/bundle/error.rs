@@ -107,6 +107,7 @@ impl fmt::Display for KeyPath {
 
 /// Why a bundle could not be loaded or built.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum BundleError {
     /// The bundle file could not be read.
     #[error("cannot read bundle file `{}`", path.display())]

@@ -15,6 +15,7 @@ use super::LogLine;
 
 /// A failure to create, write or read a run's log files.
 #[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
 pub enum LogError {
     /// The log directory could not be created.
     #[error("cannot create log directory {}", dir.display())]
@@ -78,6 +79,7 @@ impl LogError {
 
 /// Why waiting for a log line ended without a match.
 #[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
 pub enum LogWaitError {
     /// No line matched before the timeout.
     #[error("{}", timeout_message(.what, .view, .waited, .last_lines))]

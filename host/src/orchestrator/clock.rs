@@ -16,6 +16,7 @@ use crate::logs::LogHub;
 
 /// Why a time travel did not happen.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum TravelError {
     /// The bundle runs on the real clock (see the warning printed at start).
     #[error("time travel is unavailable in this bundle: {reason}")]

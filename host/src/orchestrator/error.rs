@@ -78,7 +78,11 @@ impl fmt::Display for Reports {
 
 /// Why a bundle did not start. Everything already started has been stopped.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum StartError {
+    /// The blocking API could not make its async runtime.
+    #[error("cannot make the async runtime of the blocking API")]
+    Runtime(#[source] std::io::Error),
     /// The bundle description is invalid.
     #[error("the bundle is invalid")]
     Invalid(#[source] crate::bundle::BundleError),

@@ -165,9 +165,23 @@ pub(crate) fn resolve(spec: &ServiceSpec) -> Result<Option<KindSlot>, StartError
     }))
 }
 
+impl KindSlot {
+    /// The allocated ports by role, as the plugin's service context has them.
+    pub(crate) fn ports(&self) -> Vec<(String, u16)> {
+        self.leases
+            .iter()
+            .map(|(role, l)| (role.clone(), l.port()))
+            .collect()
+    }
+}
+
 /// Instantiates the plugin for one service and applies its `configure` answer to the spec.
+///
+/// This runs plugin code (instantiation, `configure`, and the plugin's own writes to its
+/// stdout), which may block: call it off the async runtime.
 pub(crate) fn configure(
-    slot: &KindSlot,
+    plugin: &Arc<Plugin>,
+    ports: Vec<(String, u16)>,
     spec: &mut ServiceSpec,
     project_dir: &std::path::Path,
     data_dir: &std::path::Path,
@@ -180,11 +194,7 @@ pub(crate) fn configure(
         name: spec.name.clone(),
         project_dir: project_dir.to_path_buf(),
         data_dir: data_dir.to_path_buf(),
-        ports: slot
-            .leases
-            .iter()
-            .map(|(role, l)| (role.clone(), l.port()))
-            .collect(),
+        ports,
         config: kind.config.clone(),
     };
     let run_env = RunEnv {
@@ -195,8 +205,7 @@ pub(crate) fn configure(
     };
     // The bundle's `grants` add to the install-time grants (checked to be declared
     // programs before the start).
-    let service = slot
-        .plugin
+    let service = plugin
         .instantiate(ctx, run_env, &kind.grants)
         .map_err(|e| configure_error(&spec.name, e))?;
     // What the plugin logs (and prints) belongs with the service's own lines.

@@ -174,3 +174,22 @@ fn redact_seconds(line: &str) -> String {
         None => line.to_owned(),
     }
 }
+
+/// Plugin code runs off the async runtime: a plugin that writes to its stderr from
+/// `configure` (a panic message here) used to crash `up` with "Cannot start a runtime
+/// from within a runtime" (exit 101), because the write blocked on the runtime's thread.
+#[test]
+fn a_plugin_writing_from_configure_fails_only_its_service() {
+    let p = Project::new();
+    let home = tempfile::tempdir().expect("tempdir");
+    install_misbehave(&p, home.path());
+    p.bundle_file("[services.m]\nkind = \"misbehave\"\nconfig = { mode = \"panic\" }\n");
+    let out = teamster(&p, home.path(), &["up", "bundle.toml"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_ne!(out.status.code(), Some(101), "{stderr}");
+    assert!(!stderr.contains("within a runtime"), "{stderr}");
+    assert!(
+        stderr.contains("misbehave") && stderr.contains("configure"),
+        "{stderr}"
+    );
+}

@@ -23,12 +23,17 @@ connection = { url = "http://127.0.0.1:{port}/", port = "{port}" }
         .await
         .unwrap_or_else(|e| panic!("{}", teamster::error_chain(&e)));
     let web = &running["web"];
-    let port = web.ports()[0].1;
-    let conn = web.connection().expect("connection info");
-    assert!(
-        conn.contains(&("url".to_owned(), format!("http://127.0.0.1:{port}/"))),
-        "{conn:?}"
+    let port = web.port("main").expect("a main port");
+    assert_eq!(web.ports()[0], ("main".to_owned(), port));
+    let url = format!("http://127.0.0.1:{port}/");
+    assert_eq!(
+        web.connection("url"),
+        Some(url.as_str()),
+        "{:?}",
+        web.connections()
     );
+    // The handle and the bundle agree.
+    assert_eq!(running.connection("web", "url"), web.connection("url"));
     // The server really listens on the allocated port.
     assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_ok());
     // setup ran before spawn, poststart after ready.
