@@ -8,7 +8,7 @@
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use nix::sys::signal::{Signal, kill};
@@ -16,11 +16,14 @@ use nix::unistd::Pid;
 
 use crate::fixture::{Project, eventually, teamster_bin};
 
-/// A shell snippet that writes the uid and the signal masks of the shell itself (`$$`,
-/// the process teamster started) to `<dir>/<name>.txt`.
+/// A shell snippet that writes the signal masks and the uid of the shell itself (`$$`, the
+/// process teamster started) to `<dir>/<name>.txt`. The masks are read with builtins only,
+/// before the shell forks anything: dash blocks every signal while it forks and waits, so a
+/// child reading the shell's status then would see that, not what the shell was started
+/// with.
 fn report(dir: &str, name: &str) -> String {
     format!(
-        r#"exec > "{dir}/{name}.txt"; echo Uid: $(id -u); grep -E '^Sig(Ign|Blk)' /proc/$$/status"#
+        r#"exec > "{dir}/{name}.txt"; while read -r l; do case $l in Sig[IB]*) echo "$l";; esac; done < /proc/$$/status; echo Uid: $(id -u)"#
     )
 }
 
@@ -115,6 +118,18 @@ fn with_signals_ignored(p: &Project, args: &[&str]) -> Command {
     cmd
 }
 
+/// A `teamster up` that is stopped (SIGTERM, then waited for) however the test ends.
+struct Host(Child);
+
+impl Drop for Host {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = kill(Pid::from_raw(self.0.id() as i32), Signal::SIGTERM);
+            let _ = self.0.wait();
+        }
+    }
+}
+
 /// A host started under ignored and blocked signals runs the probe, the plugin's helper
 /// and `teamster exec`'s sub-command as the service's user with default signals.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -122,12 +137,14 @@ async fn probe_helper_and_exec_run_as_the_service_user_with_default_signals() {
     let Some(uid) = postgres_uid() else { return };
     let p = Project::new();
     p.bundle_file(&bundle());
-    let mut host = with_signals_ignored(&p, &["up"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("spawn teamster up");
-    let mut out = BufReader::new(host.stdout.take().expect("stdout"));
+    let mut host = Host(
+        with_signals_ignored(&p, &["up"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn teamster up"),
+    );
+    let mut out = BufReader::new(host.0.stdout.take().expect("stdout"));
     let mut seen = String::new();
     while !seen.contains("services ready") {
         if out.read_line(&mut seen).expect("read") == 0 {
@@ -138,7 +155,7 @@ async fn probe_helper_and_exec_run_as_the_service_user_with_default_signals() {
         let _ = std::io::copy(&mut out, &mut std::io::sink());
     });
     // The control: the host itself does ignore and block them.
-    let status = std::fs::read_to_string(format!("/proc/{}/status", host.id())).expect("status");
+    let status = std::fs::read_to_string(format!("/proc/{}/status", host.0.id())).expect("status");
     assert_ne!(
         field(&status, "SigIgn:") & (1 << (libc::SIGQUIT - 1)),
         0,
@@ -174,8 +191,8 @@ async fn probe_helper_and_exec_run_as_the_service_user_with_default_signals() {
     for name in ["probe", "setup", "sub"] {
         assert_report(&data, name, uid).await;
     }
-    kill(Pid::from_raw(host.id() as i32), Signal::SIGTERM).expect("stop host");
-    assert!(host.wait().expect("wait").success());
+    kill(Pid::from_raw(host.0.id() as i32), Signal::SIGTERM).expect("stop host");
+    assert!(host.0.wait().expect("wait").success());
 }
 
 /// Through the Rust API, a sub-command runs as the service's user with default signals too.
