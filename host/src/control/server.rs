@@ -45,6 +45,7 @@ pub const METHODS: &[&str] = &[
     "subcommand",
     "travel",
     "now",
+    "timeline",
     "message",
     "console",
     "lease.acquire",
@@ -197,6 +198,9 @@ struct Inner {
     socket: PathBuf,
     phase: watch::Sender<Phase>,
     tracked: Mutex<Vec<(String, Tracked)>>,
+    /// Every phase of every service so far, for `timeline` (also during a start, and
+    /// after one failed).
+    timeline: Mutex<Vec<crate::timeline::Entry>>,
     kinds: Vec<Option<String>>,
     view: Mutex<Option<View>>,
     leases: watch::Sender<usize>,
@@ -243,6 +247,7 @@ impl ControlServer {
             options,
             socket: socket.to_owned(),
             phase: watch::Sender::new(Phase::Starting),
+            timeline: Mutex::new(Vec::new()),
             tracked: Mutex::new(
                 services
                     .into_iter()
@@ -289,6 +294,22 @@ impl ControlServer {
         let inner = self.inner.clone();
         tokio::spawn(async move {
             while let Some(event) = events.next().await {
+                if let Event::Phase {
+                    service,
+                    phase,
+                    t_ms,
+                } = &event
+                {
+                    inner
+                        .timeline
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .push(crate::timeline::Entry {
+                            t_ms: *t_ms,
+                            service: service.clone(),
+                            phase: phase.clone(),
+                        });
+                }
                 let mut tracked = inner.tracked.lock().unwrap_or_else(|p| p.into_inner());
                 let (name, update): (&str, fn(&mut Tracked, &Event)) = match &event {
                     Event::Starting { service } => (service, |t, _| t.state = "starting"),
@@ -312,6 +333,7 @@ impl ControlServer {
                     Event::Exited { service, .. } => (service, |t, _| t.state = "exited"),
                     Event::Stopping { service } => (service, |t, _| t.state = "stopping"),
                     Event::Stopped { service } => (service, |_, _| {}),
+                    Event::Phase { service, .. } => (service, |_, _| {}),
                 };
                 if let Some((_, t)) = tracked.iter_mut().find(|(n, _)| n == name) {
                     update(t, &event);
@@ -1145,6 +1167,30 @@ async fn slow_method(
                 .map_err(|e| RpcError::new(code::FAILED, crate::error_chain(&e)))?;
             view.hub.message(&report.to_string());
             Ok(json!({"report": report.to_string(), "now": view.clock.now().to_rfc3339()}))
+        }
+        "timeline" => {
+            #[derive(Deserialize)]
+            #[serde(deny_unknown_fields)]
+            struct TimelineParams {
+                #[serde(default)]
+                svg: bool,
+            }
+            let p: TimelineParams = wire::params(params)?;
+            let entries = inner
+                .timeline
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone();
+            let timeline = crate::timeline::Timeline::from_entries(&entries);
+            let mut reply = json!({
+                "events": entries,
+                "text": timeline.text(),
+                "critical_chain": timeline.critical_chain(),
+            });
+            if p.svg {
+                reply["svg"] = json!(timeline.svg());
+            }
+            Ok(reply)
         }
         "now" => {
             wire::params::<NoParams>(params)?;

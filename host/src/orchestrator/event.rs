@@ -6,8 +6,10 @@ use std::time::Duration;
 
 use tokio_stream::wrappers::BroadcastStream;
 
+use crate::bundle::spec::Readiness;
 use crate::service::ExitStatus;
 use crate::service::run::ServiceEvent;
+use crate::timeline::Phase;
 
 /// Something that happened to a service.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,6 +60,16 @@ pub enum Event {
         /// The service.
         service: String,
     },
+    /// It entered a phase of its timeline (see [`crate::timeline`]); every other event has
+    /// its phase too, so a progress display needs only these.
+    Phase {
+        /// The service.
+        service: String,
+        /// The phase.
+        phase: Phase,
+        /// When, in milliseconds since the run started (as `events.jsonl` has it).
+        t_ms: u64,
+    },
 }
 
 impl ServiceEvent {
@@ -76,6 +88,31 @@ impl ServiceEvent {
             },
             ServiceEvent::Failed { ref reason, .. } => Event::Failed {
                 service,
+                reason: reason.clone(),
+            },
+            ServiceEvent::SettingUp
+            | ServiceEvent::Spawning
+            | ServiceEvent::Poststart
+            | ServiceEvent::Finished => return None,
+        })
+    }
+
+    /// The timeline's phase for this service event, if it has one: a spawned process waits
+    /// for `ready`, the service's readiness conditions.
+    pub(crate) fn phase(&self, ready: &[Readiness], expected: bool) -> Option<Phase> {
+        Some(match *self {
+            ServiceEvent::SettingUp => Phase::SettingUp,
+            ServiceEvent::Spawning => Phase::Spawning,
+            ServiceEvent::Poststart => Phase::Poststart,
+            ServiceEvent::Spawned { .. } => Phase::WaitingReady {
+                conditions: ready.iter().map(|r| r.to_string()).collect(),
+            },
+            ServiceEvent::Ready { .. } => Phase::Ready,
+            ServiceEvent::Exited { status, .. } => Phase::Exited {
+                status: status.to_string(),
+                expected,
+            },
+            ServiceEvent::Failed { ref reason, .. } => Phase::Failed {
                 reason: reason.clone(),
             },
             ServiceEvent::Finished => return None,

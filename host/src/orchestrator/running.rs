@@ -25,6 +25,7 @@ use crate::service::ServiceState;
 use crate::service::hooks::ServiceHooks;
 use crate::service::run::{ServiceEvent, ServiceLink};
 use crate::supervisor::protocol::Control;
+use crate::timeline::{Phase, Recorder};
 
 /// How long a stopped bundle waits for the console to print its last lines.
 const CONSOLE_SETTLE: std::time::Duration = std::time::Duration::from_millis(500);
@@ -43,6 +44,8 @@ pub(crate) struct Parts {
     pub services: Vec<ServicePart>,
     pub published: std::collections::BTreeMap<String, Vec<(String, String)>>,
     pub shared: Arc<Shared>,
+    /// The run's phases, for `events.jsonl`.
+    pub timeline: Recorder,
 }
 
 /// One service as the starter leaves it.
@@ -201,6 +204,7 @@ impl Running {
             services: parts,
             published,
             shared,
+    timeline: Recorder,
         } = parts;
         let mut links = Vec::with_capacity(parts.len());
         let mut kinds = Vec::with_capacity(parts.len());
@@ -216,6 +220,7 @@ impl Running {
                 };
                 let handle = ServiceHandle {
                     env: Arc::new(part.env),
+            timeline,
                     hooks: part.hooks,
                     ports: part
                         .kind
@@ -267,6 +272,7 @@ impl Running {
     /// The bundle's spec.
     pub fn spec(&self) -> &BundleSpec {
         &self.spec
+            timeline.clone(),
     }
 
     /// Every service, in declaration order.
@@ -282,9 +288,15 @@ impl Running {
     /// The logs of the whole bundle.
     pub fn logs(&self) -> Logs {
         self.hub.logs()
+            timeline,
     }
 
     /// Prints a bundle-level message in the log stream.
+    /// Every phase every service went through so far, as `events.jsonl` will have it.
+    pub fn timeline(&self) -> crate::timeline::Timeline {
+        crate::timeline::Timeline::from_entries(&self.timeline.entries())
+    }
+
     pub fn message(&self, text: &str) {
         self.hub.message(text);
     }
@@ -412,6 +424,8 @@ impl Running {
     }
 }
 
+                self.timeline
+                    .record(&self.spec.services[i].name, Phase::Stopping);
 impl std::ops::Index<&str> for Running {
     type Output = ServiceHandle;
 
@@ -421,9 +435,12 @@ impl std::ops::Index<&str> for Running {
     }
 }
 
+                self.timeline
+                    .record(&self.spec.services[i].name, Phase::Stopped);
 impl Drop for Running {
     fn drop(&mut self) {
         // Dropping the control senders closes each supervisor's control channel; each
+        let _ = self.timeline.flush();
         // supervisor then stops its tree by itself.
         for link in self.links.iter_mut().filter_map(Option::take) {
             let _ = link.control.send(Control::Stop);
@@ -450,6 +467,7 @@ async fn monitor(
         if let Some(public) = ev.public(&name, expected) {
             let _ = events.send(public);
         }
+        let _ = self.timeline.flush();
         match ev {
             ServiceEvent::Exited { status, elapsed } if !expected => {
                 crashed[i] = Some((status, elapsed));
@@ -460,6 +478,7 @@ async fn monitor(
                 {
                     let report = ServiceReport {
                         service: name,
+    timeline: Recorder,
                         what: format!("{} while the bundle was running", status.ended()),
                         waiting_for: Vec::new(),
                         elapsed: Some(elapsed),
@@ -471,6 +490,9 @@ async fn monitor(
                 }
             }
             _ => {}
+        if let Some(phase) = ev.phase(&services[i].spec().ready, expected) {
+            timeline.record(&name, phase);
+        }
         }
     }
 }

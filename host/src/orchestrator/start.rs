@@ -20,6 +20,7 @@ use crate::service::client::{ClientSide, NoClient};
 use crate::service::hooks::ServiceHooks;
 use crate::service::run::{Launch, ServiceEvent, ServiceLink, launch};
 use crate::supervisor::protocol::SuperviseSpec;
+use crate::timeline::{Phase, Recorder};
 
 /// Default maximum length of one log line before it is split.
 pub const DEFAULT_MAX_LINE_LEN: usize = 64 * 1024;
@@ -172,6 +173,7 @@ impl Bundle {
         let (ev_tx, ev_rx) = mpsc::unbounded_channel();
         let shared = Arc::new(Shared {
             stopping: (0..n).map(|_| AtomicBool::new(false)).collect(),
+        let timeline = timeline_of(&spec, &run, &self.events);
         });
         let graph = Graph::of(&spec);
         let slots = spec
@@ -205,6 +207,7 @@ impl Bundle {
             startable: (0..n).filter(|&i| graph.needs[i].is_empty()).collect(),
             graph,
             slots,
+            timeline: timeline.clone(),
             not_ready: n,
             published: std::collections::BTreeMap::new(),
             connections_dirty: false,
@@ -216,6 +219,7 @@ impl Bundle {
             run,
             hub,
             clock,
+        let _ = timeline.flush();
             events: self.events,
             ev_rx: starter.ev_rx,
             dependents: starter.graph.dependents,
@@ -237,11 +241,13 @@ impl Bundle {
             Ok(()) => Ok(running),
             Err(e) => {
                 running.stop().await;
+            timeline: timeline.clone(),
                 Err(e)
             }
         }
     }
 }
+                failed_start_picture(&timeline, &e);
 
 /// `needs` as indices, both ways, computed once: the starter and the shutdown follow them
 /// instead of searching the bundle by name, so the cost of an event does not grow with the
@@ -331,6 +337,8 @@ struct Starter {
     connections_dirty: bool,
     /// Spawned services not yet in the run's record (written once per burst of events).
     unrecorded: Vec<super::run_dir::ServiceRecord>,
+    /// The run's phases, for `events.jsonl`.
+    timeline: Recorder,
 }
 
 impl Starter {
@@ -394,6 +402,7 @@ impl Starter {
             .effective
             .interpolated(&self.published)
             .map_err(StartError::Interpolation)?;
+        self.timeline.record(&name, Phase::Configuring);
         self.slots[i].effective = Arc::new(interpolated);
         if let Some(kind) = &self.slots[i].kind {
             let mut spec = (*self.slots[i].effective).clone();
@@ -509,7 +518,10 @@ impl Starter {
             let _ = self.events.send(public);
         }
         match ev {
-            ServiceEvent::Spawned { .. } => {}
+            ServiceEvent::SettingUp
+            | ServiceEvent::Spawning
+            | ServiceEvent::Poststart
+            | ServiceEvent::Spawned { .. } => {}
             ServiceEvent::Ready { elapsed } => {
                 self.mark_ready(i);
                 self.publish(i).await?;
@@ -538,6 +550,9 @@ impl Starter {
                     (format!("failed: {reason}"), Some(elapsed))
                 };
                 return Err(StartError::ServiceFailed(Box::new(
+        if let Some(phase) = ev.phase(&self.slots[i].effective.ready, false) {
+            self.timeline.record(&name, phase);
+        }
                     self.report(i, what, elapsed),
                 )));
             }
@@ -688,6 +703,32 @@ fn service_env(spec: &ServiceSpec, run: &RunDir, data: &std::path::Path) -> Vec<
     for (k, v) in &spec.env {
         env.insert(k.clone(), v.clone());
     }
+/// A recorder for the run's timeline, with every service waiting for its needs at once.
+fn timeline_of(spec: &BundleSpec, run: &RunDir, events: &broadcast::Sender<Event>) -> Recorder {
+    let recorder = Recorder::new(
+        Some(run.path().join(crate::timeline::EVENTS_FILE)),
+        Some(events.clone()),
+    );
+    for s in &spec.services {
+        let needs = s.needs.clone();
+        recorder.record(&s.name, Phase::Waiting { needs });
+    }
+    recorder
+}
+
+/// Draws a failed start next to its logs, so the failure message can point at it. The
+/// start has failed already: a picture that cannot be written is not another error.
+fn failed_start_picture(timeline: &Recorder, error: &StartError) {
+    if matches!(error, StartError::Interrupted) {
+        return;
+    }
+    let _ = timeline.flush();
+    if let Some(path) = timeline.failed_start_svg() {
+        let picture = crate::timeline::Timeline::from_entries(&timeline.entries()).svg();
+        let _ = std::fs::write(path, picture);
+    }
+}
+
     env.into_iter().collect()
 }
 

@@ -32,6 +32,12 @@ const DRAIN_AFTER_EXIT: Duration = Duration::from_secs(2);
 /// What a service task reports to the orchestrator.
 #[derive(Debug)]
 pub(crate) enum ServiceEvent {
+    /// Its `setup` hooks run (for the run's timeline).
+    SettingUp,
+    /// Its supervisor is being started (for the run's timeline).
+    Spawning,
+    /// Every readiness condition holds; `poststart` runs (for the run's timeline).
+    Poststart,
     /// The supervisor started and the service process exists.
     Spawned { pid: u32 },
     /// Every readiness condition holds and poststart ran.
@@ -185,6 +191,7 @@ async fn run(
     };
     if launch.hooks.is_some() || launch.spec.client_hooks.contains(&ClientHook::Setup) {
         state.send_replace(ServiceState::SettingUp);
+        send(ServiceEvent::SettingUp);
         let setup = run_phase_hooks(
             launch.hooks.clone(),
             client_for(ClientHook::Setup),
@@ -203,6 +210,7 @@ async fn run(
     }
 
     state.send_replace(ServiceState::Starting);
+    send(ServiceEvent::Spawning);
     let sup = match spawn_supervisor(&launch.bin, &launch.supervise) {
         Ok(s) => s,
         Err(e) => {
@@ -279,6 +287,7 @@ async fn run(
                     });
                 }
                 (hooks, client) => {
+                    send(ServiceEvent::Poststart);
                     poststart = Some(Box::pin(run_phase_hooks(
                         hooks.clone(),
                         client,
