@@ -22,6 +22,7 @@ macro_rules! errln {
 mod exit;
 mod plugin;
 mod remote;
+mod timeline;
 mod up;
 
 use std::path::PathBuf;
@@ -145,6 +146,19 @@ pub enum Command {
         bundle: PathBuf,
     },
     /// Manage service-kind plugins.
+    /// Draw a run: a Gantt chart of each service's phases and the critical chain (the
+    /// waits that made the start slow), from the run's `events.jsonl`.
+    Timeline {
+        /// The run: its directory, or its id under the project's `runs/`. By default the
+        /// project's current run, or else its newest.
+        run: Option<String>,
+        /// The bundle file whose project's runs to look in.
+        #[arg(short = 'f', long = "file", default_value = "bundle.toml")]
+        bundle: PathBuf,
+        /// Also write the picture as a self-contained SVG file (opens in any browser).
+        #[arg(long, value_name = "FILE")]
+        svg: Option<PathBuf>,
+    },
     #[command(subcommand)]
     Plugin(plugin::PluginCommand),
     /// A mock SMTP server: accepts every message and prints one JSON object per message.
@@ -225,6 +239,9 @@ pub fn run(cli: Cli) -> ExitCode {
         } => remote::exec(&bundle, service, subcommand, args),
         Command::Travel { bundle, by, to } => remote::travel(&bundle, by, to),
         Command::Now { bundle } => remote::now(&bundle),
+        Command::Timeline { run, bundle, svg } => {
+            timeline::timeline(run.as_deref(), &bundle, svg.as_deref())
+        }
         Command::Plugin(cmd) => plugin::run(cmd),
         Command::SmtpSink { port, host } => {
             let rt = match tokio::runtime::Builder::new_current_thread()

@@ -310,8 +310,17 @@ async fn run_bundle(
             return ExitCode::Ok;
         }
         Err(e) => {
-            let message = crate::error_chain(&e);
-            let data = crate::control::server::start_error_data(&e);
+            let mut message = crate::error_chain(&e);
+            let picture = record.run_dir.join(crate::timeline::FAILED_START_SVG);
+            if picture.is_file() {
+                message.push_str(&format!("\ntimeline of the start: {}", picture.display()));
+            }
+            let mut data = crate::control::server::start_error_data(&e);
+            if let Some(obj) = data.as_object_mut()
+                && picture.is_file()
+            {
+                obj.insert("timeline_svg".into(), json!(picture));
+            }
             server.failed(message.clone(), data.clone());
             return reporter.error_with(ExitCode::StartupFailed, &message, Some(data));
         }

@@ -7,3 +7,4 @@ mod logs;
 mod order;
 mod readiness;
 mod stopping;
+mod timeline;

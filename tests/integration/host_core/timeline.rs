@@ -1,0 +1,117 @@
+//! The timeline of a real run: `events.jsonl`, its SVG, `Running::timeline`, and the
+//! picture a failed start leaves next to its logs.
+
+use teamster::timeline::{PhaseKind, Timeline};
+
+use crate::fixture::{Project, teamster};
+
+const TWO: &str = r#"
+[services.db]
+command = "sh -c 'sleep 0.2; echo up; exec sleep 600'"
+ready = { log = "up" }
+[services.web]
+command = "sh -c 'echo listening; exec sleep 600'"
+needs = ["db"]
+ready = { log = "listening" }
+"#;
+
+/// The `class="phase phase-<kind>"` names of each `<g class="service">`, in order.
+fn bars(svg: &str) -> Vec<(String, Vec<String>)> {
+    let mut bars = Vec::new();
+    for group in svg.split(r#"<g class="service" data-service=""#).skip(1) {
+        let name = group.split('"').next().expect("a name").to_owned();
+        let body = group.split("</g>").next().expect("a closed group");
+        let phases = body
+            .split(r#"class="phase phase-"#)
+            .skip(1)
+            .map(|p| p.split('"').next().expect("a kind").to_owned())
+            .collect();
+        bars.push((name, phases));
+    }
+    bars
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_real_run_is_recorded_and_drawn() {
+    let p = Project::new();
+    let running = p.start(TWO).await;
+    let live = running.timeline();
+    assert!(
+        live.services.iter().all(|s| s.ready_ms.is_some()),
+        "{live:?}"
+    );
+    let run_dir = running.run_dir().to_owned();
+    running.stop().await;
+
+    let t = Timeline::load(&run_dir.join("events.jsonl")).expect("events.jsonl");
+    let names: Vec<&str> = t.services.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ["db", "web"]);
+    assert_eq!(t.services[1].needs, ["db"]);
+    // web waited for db: its start began after db was ready, and db took its 200 ms.
+    assert!(t.services[1].launched_ms >= t.services[0].ready_ms, "{t:?}");
+    assert!(t.services[0].ready_ms >= Some(200), "{t:?}");
+    let chain: Vec<String> = t.critical_chain().into_iter().map(|s| s.service).collect();
+    assert_eq!(chain, ["web", "db"]);
+    let expected = [
+        "waiting",
+        "configuring",
+        "spawning",
+        "waiting_ready",
+        "ready",
+        "stopping",
+        "exited",
+    ];
+    let svg = t.svg();
+    let bars = bars(&svg);
+    assert_eq!(bars.len(), 2, "one bar per service:\n{svg}");
+    for (name, phases) in &bars {
+        assert_eq!(phases, &expected, "{name}'s phases in order:\n{svg}");
+    }
+    assert_eq!(
+        svg.matches(r#"<path class="need" data-from="db" data-to="web""#)
+            .count(),
+        1
+    );
+    let db = &t.services[0];
+    assert_eq!(db.spans[3].kind, PhaseKind::WaitingReady);
+    assert_eq!(db.spans[3].label, r#"waiting for log line "up" on output"#);
+    assert!(db.stop_ms.is_some());
+}
+
+#[test]
+fn a_failed_start_leaves_its_picture_and_names_it() {
+    let p = Project::new();
+    p.bundle_file(
+        r#"
+[services.db]
+command = "sh -c 'echo up; exec sleep 600'"
+ready = { log = "up" }
+[services.web]
+command = "sh -c 'echo no config >&2; exit 3'"
+needs = ["db"]
+ready = { log = "never" }
+"#,
+    );
+    let up = teamster(&p, &["up"]);
+    let stderr = String::from_utf8_lossy(&up.stderr);
+    assert_eq!(up.status.code(), Some(4), "{stderr}");
+    let line = stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("timeline of the start: "))
+        .unwrap_or_else(|| panic!("no timeline named in:\n{stderr}"));
+    let svg = std::fs::read_to_string(line).expect("the named picture exists");
+    assert_eq!(bars(&svg).len(), 2);
+    assert!(svg.contains("phase-exited"), "{svg}");
+
+    let out = teamster(&p, &["timeline", "--svg", "out.svg"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("start failed after"), "{text}");
+    assert!(text.contains("critical chain (web failed"), "{text}");
+    assert!(text.contains("└─db @"), "{text}");
+    assert!(p.path().join("out.svg").is_file());
+}
