@@ -74,6 +74,8 @@ pub struct ServiceHandle {
     spec: Arc<ServiceSpec>,
     hooks: Option<Arc<dyn ServiceHooks>>,
     ports: Vec<(String, u16)>,
+    /// What it published once ready, as `Running::connections` has it.
+    connection: Arc<Vec<(String, String)>>,
     /// The service's complete environment, clock included.
     env: Arc<Vec<(String, String)>>,
     pub(crate) state: watch::Receiver<ServiceState>,
@@ -112,12 +114,25 @@ impl ServiceHandle {
         &self.ports
     }
 
-    /// Connection details (`url`, `host`, `port`, …) from the service's kind.
-    pub fn connection(&self) -> Result<Vec<(String, String)>, crate::service::hooks::HookError> {
-        match &self.hooks {
-            Some(h) => h.connection_info(),
-            None => Ok(Vec::new()),
-        }
+    /// The port the host allocated for `role` (`"main"` for the service's own port).
+    pub fn port(&self, role: &str) -> Option<u16> {
+        self.ports.iter().find(|(r, _)| r == role).map(|(_, p)| *p)
+    }
+
+    /// Every connection value the service published once ready (`url`, `host`, `port`,
+    /// …): its kind's, or its `connection` table's. The same as
+    /// [`Running::connections`] has for it.
+    pub fn connections(&self) -> &[(String, String)] {
+        &self.connection
+    }
+
+    /// One connection value, e.g. `db.connection("url")`; the same as
+    /// [`Running::connection`] gives for this service.
+    pub fn connection(&self, key: &str) -> Option<&str> {
+        self.connection
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
     }
 
     /// Builds one of the service's sub-commands (`psql`, `cli`, `manage`, …) to run in the
@@ -189,6 +204,7 @@ pub struct Running {
     crash: watch::Receiver<Option<CrashReport>>,
     shared: Arc<Shared>,
     monitor: tokio::task::JoinHandle<()>,
+    timeline: Recorder,
 }
 
 impl Running {
@@ -204,7 +220,7 @@ impl Running {
             services: parts,
             published,
             shared,
-    timeline: Recorder,
+            timeline,
         } = parts;
         let mut links = Vec::with_capacity(parts.len());
         let mut kinds = Vec::with_capacity(parts.len());
@@ -219,8 +235,13 @@ impl Running {
                     ),
                 };
                 let handle = ServiceHandle {
+                    connection: Arc::new(
+                        published
+                            .get(&part.effective.name)
+                            .cloned()
+                            .unwrap_or_default(),
+                    ),
                     env: Arc::new(part.env),
-            timeline,
                     hooks: part.hooks,
                     ports: part
                         .kind
@@ -251,6 +272,7 @@ impl Running {
             crash_tx,
             shared.clone(),
             services.clone(),
+            timeline.clone(),
         ));
         Running {
             spec,
@@ -266,13 +288,18 @@ impl Running {
             crash,
             shared,
             monitor,
+            timeline,
         }
+    }
+
+    /// Every phase every service went through so far, as `events.jsonl` will have it.
+    pub fn timeline(&self) -> crate::timeline::Timeline {
+        crate::timeline::Timeline::from_entries(&self.timeline.entries())
     }
 
     /// The bundle's spec.
     pub fn spec(&self) -> &BundleSpec {
         &self.spec
-            timeline.clone(),
     }
 
     /// Every service, in declaration order.
@@ -288,15 +315,9 @@ impl Running {
     /// The logs of the whole bundle.
     pub fn logs(&self) -> Logs {
         self.hub.logs()
-            timeline,
     }
 
     /// Prints a bundle-level message in the log stream.
-    /// Every phase every service went through so far, as `events.jsonl` will have it.
-    pub fn timeline(&self) -> crate::timeline::Timeline {
-        crate::timeline::Timeline::from_entries(&self.timeline.entries())
-    }
-
     pub fn message(&self, text: &str) {
         self.hub.message(text);
     }
@@ -403,6 +424,8 @@ impl Running {
                 let _ = self.events.send(Event::Stopping {
                     service: self.spec.services[i].name.clone(),
                 });
+                self.timeline
+                    .record(&self.spec.services[i].name, Phase::Stopping);
                 let _ = link.control.send(Control::Stop);
                 waits.push((i, link));
             }
@@ -412,9 +435,12 @@ impl Running {
                 let _ = self.events.send(Event::Stopped {
                     service: self.spec.services[i].name.clone(),
                 });
+                self.timeline
+                    .record(&self.spec.services[i].name, Phase::Stopped);
             }
         }
         let _ = self.hub.flush();
+        let _ = self.timeline.flush();
         // Every pipe is drained: followers end after the last line.
         self.hub.close();
         // Every tree is gone: nothing is left for a reaper.
@@ -424,8 +450,6 @@ impl Running {
     }
 }
 
-                self.timeline
-                    .record(&self.spec.services[i].name, Phase::Stopping);
 impl std::ops::Index<&str> for Running {
     type Output = ServiceHandle;
 
@@ -435,17 +459,15 @@ impl std::ops::Index<&str> for Running {
     }
 }
 
-                self.timeline
-                    .record(&self.spec.services[i].name, Phase::Stopped);
 impl Drop for Running {
     fn drop(&mut self) {
         // Dropping the control senders closes each supervisor's control channel; each
-        let _ = self.timeline.flush();
         // supervisor then stops its tree by itself.
         for link in self.links.iter_mut().filter_map(Option::take) {
             let _ = link.control.send(Control::Stop);
         }
         let _ = self.hub.flush();
+        let _ = self.timeline.flush();
         self.monitor.abort();
     }
 }
@@ -456,6 +478,7 @@ async fn monitor(
     crash: watch::Sender<Option<CrashReport>>,
     shared: Arc<Shared>,
     services: Vec<ServiceHandle>,
+    timeline: Recorder,
 ) {
     // An unexpected exit is reported once the service's pipes are drained, so the report
     // carries its very last lines.
@@ -467,7 +490,9 @@ async fn monitor(
         if let Some(public) = ev.public(&name, expected) {
             let _ = events.send(public);
         }
-        let _ = self.timeline.flush();
+        if let Some(phase) = ev.phase(&services[i].spec().ready, expected) {
+            timeline.record(&name, phase);
+        }
         match ev {
             ServiceEvent::Exited { status, elapsed } if !expected => {
                 crashed[i] = Some((status, elapsed));
@@ -478,7 +503,6 @@ async fn monitor(
                 {
                     let report = ServiceReport {
                         service: name,
-    timeline: Recorder,
                         what: format!("{} while the bundle was running", status.ended()),
                         waiting_for: Vec::new(),
                         elapsed: Some(elapsed),
@@ -490,9 +514,6 @@ async fn monitor(
                 }
             }
             _ => {}
-        if let Some(phase) = ev.phase(&services[i].spec().ready, expected) {
-            timeline.record(&name, phase);
-        }
         }
     }
 }

@@ -134,12 +134,17 @@ impl Bundle {
                 path: self.spec.project_dir.clone(),
             });
         }
-        let kinds = self
-            .spec
-            .services
-            .iter()
-            .map(super::kinds::resolve)
-            .collect::<Result<Vec<_>, _>>()?;
+        // Resolving a kind may compile its plugin (seconds, the first time): off the
+        // runtime, as every plugin call is.
+        let services = self.spec.services.clone();
+        let kinds = tokio::task::spawn_blocking(move || {
+            services
+                .iter()
+                .map(super::kinds::resolve)
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .await
+        .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))?;
         let spec = Arc::new(self.spec);
         let mut run = match self.run {
             Some(run) => run,
@@ -168,12 +173,12 @@ impl Bundle {
         }
 
         let clock = BundleClock::create(&spec, &run, &hub)?;
+        let timeline = timeline_of(&spec, &run, &self.events);
 
         let n = spec.services.len();
         let (ev_tx, ev_rx) = mpsc::unbounded_channel();
         let shared = Arc::new(Shared {
             stopping: (0..n).map(|_| AtomicBool::new(false)).collect(),
-        let timeline = timeline_of(&spec, &run, &self.events);
         });
         let graph = Graph::of(&spec);
         let slots = spec
@@ -202,24 +207,24 @@ impl Bundle {
             client: self.client.clone(),
             interrupt: self.interrupt.clone(),
             events: self.events.clone(),
+            timeline: timeline.clone(),
             ev_tx,
             ev_rx,
             startable: (0..n).filter(|&i| graph.needs[i].is_empty()).collect(),
             graph,
             slots,
-            timeline: timeline.clone(),
             not_ready: n,
             published: std::collections::BTreeMap::new(),
             connections_dirty: false,
             unrecorded: Vec::new(),
         };
         let outcome = starter.run().await;
+        let _ = timeline.flush();
         let running = Running::assemble(super::running::Parts {
             spec,
             run,
             hub,
             clock,
-        let _ = timeline.flush();
             events: self.events,
             ev_rx: starter.ev_rx,
             dependents: starter.graph.dependents,
@@ -236,18 +241,28 @@ impl Bundle {
                 .collect(),
             published: starter.published,
             shared,
+            timeline: timeline.clone(),
         });
         match outcome {
             Ok(()) => Ok(running),
             Err(e) => {
                 running.stop().await;
-            timeline: timeline.clone(),
+                failed_start_picture(&timeline, &e);
                 Err(e)
             }
         }
     }
 }
-                failed_start_picture(&timeline, &e);
+
+impl crate::bundle::BundleBuilder {
+    /// Builds the spec and starts it in one step:
+    /// `BundleSpec::builder(dir).service(…).start().await`.
+    pub async fn start(self) -> Result<Running, StartError> {
+        Bundle::new(self.build().map_err(StartError::Invalid)?)
+            .start()
+            .await
+    }
+}
 
 /// `needs` as indices, both ways, computed once: the starter and the shutdown follow them
 /// instead of searching the bundle by name, so the cost of an event does not grow with the
@@ -322,6 +337,8 @@ struct Starter {
     client: Arc<dyn ClientSide>,
     interrupt: Option<tokio::sync::watch::Receiver<bool>>,
     events: broadcast::Sender<Event>,
+    /// The run's phases, for `events.jsonl`.
+    timeline: Recorder,
     ev_tx: mpsc::UnboundedSender<(usize, ServiceEvent)>,
     ev_rx: mpsc::UnboundedReceiver<(usize, ServiceEvent)>,
     graph: Graph,
@@ -337,8 +354,6 @@ struct Starter {
     connections_dirty: bool,
     /// Spawned services not yet in the run's record (written once per burst of events).
     unrecorded: Vec<super::run_dir::ServiceRecord>,
-    /// The run's phases, for `events.jsonl`.
-    timeline: Recorder,
 }
 
 impl Starter {
@@ -387,6 +402,7 @@ impl Starter {
 
     async fn start_one(&mut self, i: usize) -> Result<(), StartError> {
         let name = self.spec.services[i].name.clone();
+        self.timeline.record(&name, Phase::Configuring);
         let data = self.run.data(&name);
         std::fs::create_dir_all(&data).map_err(|source| StartError::RunDir {
             path: data.clone(),
@@ -402,7 +418,6 @@ impl Starter {
             .effective
             .interpolated(&self.published)
             .map_err(StartError::Interpolation)?;
-        self.timeline.record(&name, Phase::Configuring);
         self.slots[i].effective = Arc::new(interpolated);
         if let Some(kind) = &self.slots[i].kind {
             let mut spec = (*self.slots[i].effective).clone();
@@ -413,15 +428,30 @@ impl Starter {
                 self.clock.apply(&mut run_env);
             }
             let sink = self.hub.sink(&spec.name).expect("every service has a sink");
-            let hooks = super::kinds::configure(
-                kind,
-                &mut spec,
-                &self.spec.project_dir,
-                &data,
-                &run_env,
-                &cwd,
-                sink,
-            )?;
+            // Plugin code may block (instantiation, `configure`, its own output): it runs on
+            // a blocking thread, never on the runtime's, which serves every other service.
+            let (plugin, ports) = (kind.plugin.clone(), kind.ports());
+            let project_dir = self.spec.project_dir.clone();
+            let data = data.clone();
+            let (configured, hooks) = tokio::task::spawn_blocking(move || {
+                let hooks = super::kinds::configure(
+                    &plugin,
+                    ports,
+                    &mut spec,
+                    &project_dir,
+                    &data,
+                    &run_env,
+                    &cwd,
+                    sink,
+                );
+                (spec, hooks)
+            })
+            .await
+            .map_err(|e| StartError::Configure {
+                service: name.clone(),
+                source: e.to_string().into(),
+            })?;
+            let (spec, hooks) = (configured, hooks?);
             self.slots[i].hooks = Some(hooks);
             self.slots[i].effective = Arc::new(spec);
         }
@@ -517,6 +547,9 @@ impl Starter {
         if let Some(public) = ev.public(&name, false) {
             let _ = self.events.send(public);
         }
+        if let Some(phase) = ev.phase(&self.slots[i].effective.ready, false) {
+            self.timeline.record(&name, phase);
+        }
         match ev {
             ServiceEvent::SettingUp
             | ServiceEvent::Spawning
@@ -550,9 +583,6 @@ impl Starter {
                     (format!("failed: {reason}"), Some(elapsed))
                 };
                 return Err(StartError::ServiceFailed(Box::new(
-        if let Some(phase) = ev.phase(&self.slots[i].effective.ready, false) {
-            self.timeline.record(&name, phase);
-        }
                     self.report(i, what, elapsed),
                 )));
             }
@@ -673,6 +703,32 @@ impl Starter {
     }
 }
 
+/// A recorder for the run's timeline, with every service waiting for its needs at once.
+fn timeline_of(spec: &BundleSpec, run: &RunDir, events: &broadcast::Sender<Event>) -> Recorder {
+    let recorder = Recorder::new(
+        Some(run.path().join(crate::timeline::EVENTS_FILE)),
+        Some(events.clone()),
+    );
+    for s in &spec.services {
+        let needs = s.needs.clone();
+        recorder.record(&s.name, Phase::Waiting { needs });
+    }
+    recorder
+}
+
+/// Draws a failed start next to its logs, so the failure message can point at it. The
+/// start has failed already: a picture that cannot be written is not another error.
+fn failed_start_picture(timeline: &Recorder, error: &StartError) {
+    if matches!(error, StartError::Interrupted) {
+        return;
+    }
+    let _ = timeline.flush();
+    if let Some(path) = timeline.failed_start_svg() {
+        let picture = crate::timeline::Timeline::from_entries(&timeline.entries()).svg();
+        let _ = std::fs::write(path, picture);
+    }
+}
+
 /// Resolves once `interrupt` holds `true`; never without one (or once its sender is gone).
 async fn interrupted(interrupt: Option<&mut tokio::sync::watch::Receiver<bool>>) {
     match interrupt {
@@ -703,32 +759,6 @@ fn service_env(spec: &ServiceSpec, run: &RunDir, data: &std::path::Path) -> Vec<
     for (k, v) in &spec.env {
         env.insert(k.clone(), v.clone());
     }
-/// A recorder for the run's timeline, with every service waiting for its needs at once.
-fn timeline_of(spec: &BundleSpec, run: &RunDir, events: &broadcast::Sender<Event>) -> Recorder {
-    let recorder = Recorder::new(
-        Some(run.path().join(crate::timeline::EVENTS_FILE)),
-        Some(events.clone()),
-    );
-    for s in &spec.services {
-        let needs = s.needs.clone();
-        recorder.record(&s.name, Phase::Waiting { needs });
-    }
-    recorder
-}
-
-/// Draws a failed start next to its logs, so the failure message can point at it. The
-/// start has failed already: a picture that cannot be written is not another error.
-fn failed_start_picture(timeline: &Recorder, error: &StartError) {
-    if matches!(error, StartError::Interrupted) {
-        return;
-    }
-    let _ = timeline.flush();
-    if let Some(path) = timeline.failed_start_svg() {
-        let picture = crate::timeline::Timeline::from_entries(&timeline.entries()).svg();
-        let _ = std::fs::write(path, picture);
-    }
-}
-
     env.into_iter().collect()
 }
 

@@ -1,5 +1,6 @@
 //! The host core: orchestration, readiness, failures, supervision, logs and the CLI.
 
+mod api;
 mod cli;
 mod failures;
 mod identity;
