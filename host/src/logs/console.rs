@@ -201,7 +201,8 @@ impl Console {
 
     /// The console text of a line, terminated by `\n` (empty when quiet).
     pub(crate) fn render(&self, line: &LogLine, service_index: usize) -> String {
-        let mut s = String::with_capacity(line.text.len() + self.width + 24);
+        let text = neutralise(&line.text);
+        let mut s = String::with_capacity(text.len() + self.width + 24);
         let bundle = &*line.service == BUNDLE_SERVICE;
         let label_len = match line.stream {
             Stream::Err if !bundle => "Err ".len() + line.service.chars().count(),
@@ -213,45 +214,66 @@ impl Console {
         let _ = match (self.mode, bundle, line.stream) {
             (ConsoleMode::Quiet, _, _) => return String::new(),
             (ConsoleMode::Plain, true, Stream::Out) => {
-                write!(s, "[{:pad$}{}] {}", "", line.service, line.text)
+                write!(s, "[{:pad$}{}] {}", "", line.service, text)
             }
             (ConsoleMode::Plain, true, Stream::Err) => {
-                write!(s, "[{:pad$}{}] warning: {}", "", line.service, line.text)
+                write!(s, "[{:pad$}{}] warning: {}", "", line.service, text)
             }
             (ConsoleMode::Plain, false, Stream::Out) => {
-                write!(s, "[{:pad$}{}] {}", "", line.service, line.text)
+                write!(s, "[{:pad$}{}] {}", "", line.service, text)
             }
             (ConsoleMode::Plain, false, Stream::Err) => {
-                write!(s, "[{:pad$}Err {}] {}", "", line.service, line.text)
+                write!(s, "[{:pad$}Err {}] {}", "", line.service, text)
             }
             (ConsoleMode::Color, true, Stream::Out) => {
-                write!(
-                    s,
-                    "{BOLD}[{:pad$}{}]{RESET} {}",
-                    "", line.service, line.text
-                )
+                write!(s, "{BOLD}[{:pad$}{}]{RESET} {}", "", line.service, text)
             }
             (ConsoleMode::Color, true, Stream::Err) => write!(
                 s,
                 "{BOLD}[{:pad$}{}]{RESET} {WARNING_MARK}warning:{RESET} {}",
-                "", line.service, line.text
+                "", line.service, text
             ),
             (ConsoleMode::Color, false, Stream::Out) => {
                 write!(
                     s,
                     "\x1b[{colour}m[{:pad$}{}]{RESET} {}",
-                    "", line.service, line.text
+                    "", line.service, text
                 )
             }
             (ConsoleMode::Color, false, Stream::Err) => write!(
                 s,
                 "\x1b[{colour}m[{:pad$}{ERR_MARK}Err{RESET}\x1b[{colour}m {}]{RESET} {}",
-                "", line.service, line.text
+                "", line.service, text
             ),
         };
         s.push('\n');
         s
     }
+}
+
+/// A service's text as the terminal may see it: every control character but a tab (ESC,
+/// so every ANSI and OSC sequence; BEL; a carriage return that would overwrite the line;
+/// the 8-bit C1 controls such as CSI) shown as a visible stand-in, so a service cannot
+/// retitle the terminal, move the cursor or hide lines. The log files keep the bytes as
+/// they came.
+pub(crate) fn neutralise(text: &str) -> std::borrow::Cow<'_, str> {
+    // A program writing CRLF line ends means no harm: its last `\r` is dropped, not shown.
+    let text = text.strip_suffix('\r').unwrap_or(text);
+    let harmful = |c: char| (c.is_control() && c != '\t') || c == '\u{7f}';
+    if !text.chars().any(harmful) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    text.chars()
+        .map(|c| match c {
+            // The Control Pictures block: U+241B SYMBOL FOR ESCAPE for ESC, and so on.
+            '\u{0}'..='\u{1f}' if c != '\t' => {
+                char::from_u32(0x2400 + c as u32).expect("in the Control Pictures block")
+            }
+            '\u{7f}' => '\u{2421}',
+            c if harmful(c) => '\u{fffd}',
+            c => c,
+        })
+        .collect()
 }
 
 /// The writer thread: batches what is queued, has the files flushed, says how many lines
@@ -360,6 +382,24 @@ mod tests {
         ␛[1m[teamster]␛[0m all services ready
         ␛[1m[teamster]␛[0m ␛[1;33mwarning:␛[0m db was slow to start
         ");
+    }
+
+    #[test]
+    fn escape_sequences_are_shown_not_obeyed() {
+        let console = Console::new(ConsoleMode::Color, &["web"], Box::new(io::sink()));
+        let title = "\x1b]0;pwned\x07before\x1b[2K\x1b[1A\rhidden\u{9b}31m\tok";
+        let shown = console.render(&line("web", Stream::Out, title), 0);
+        let text = shown.rsplit("\x1b[0m ").next().expect("after the prefix");
+        assert_eq!(text, "␛]0;pwned␇before␛[2K␛[1A␍hidden\u{fffd}31m\tok\n");
+        assert!(!text.contains('\x1b') && !text.contains('\r') && !text.contains('\x07'));
+        assert_eq!(
+            neutralise("plain text"),
+            std::borrow::Cow::Borrowed("plain text")
+        );
+        assert_eq!(neutralise("crlf\r"), "crlf");
+        let plain = Console::new(ConsoleMode::Plain, &["web"], Box::new(io::sink()));
+        let shown = plain.render(&line("web", Stream::Err, "\x1b[8mhidden"), 0);
+        assert!(shown.ends_with("Err web] ␛[8mhidden\n"), "{shown:?}");
     }
 
     #[test]
