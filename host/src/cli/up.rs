@@ -268,8 +268,11 @@ async fn run_bundle(
         "socket": record.socket,
         "run_dir": record.run_dir,
     }));
-    let console = if options.quiet || options.daemon_child {
+    let console = if options.daemon_child {
         ConsoleMode::Quiet
+    } else if options.quiet {
+        // Each readiness line, warnings and errors, but no service output.
+        ConsoleMode::Summary
     } else {
         ConsoleMode::detect()
     };

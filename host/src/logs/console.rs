@@ -44,6 +44,9 @@ use super::{BUNDLE_SERVICE, LogLine, Stream};
 pub enum ConsoleMode {
     /// Nothing is printed (lines are still stored and queryable).
     Quiet,
+    /// Only the bundle's own lines, without colour: each service's readiness, warnings
+    /// and errors, but no service output (`teamster up --quiet`).
+    Summary,
     /// Prefixed lines without colour.
     Plain,
     /// Prefixed lines with one ANSI colour per service.
@@ -211,8 +214,13 @@ impl Console {
         let pad = self.width.saturating_sub(label_len);
         let colour = PALETTE[service_index % PALETTE.len()];
         // `write!` to a String cannot fail.
-        let _ = match (self.mode, bundle, line.stream) {
-            (ConsoleMode::Quiet, _, _) => return String::new(),
+        let mode = match (self.mode, bundle) {
+            (ConsoleMode::Summary, true) => ConsoleMode::Plain,
+            (ConsoleMode::Summary, false) => return String::new(),
+            (mode, _) => mode,
+        };
+        let _ = match (mode, bundle, line.stream) {
+            (ConsoleMode::Quiet | ConsoleMode::Summary, _, _) => return String::new(),
             (ConsoleMode::Plain, true, Stream::Out) => {
                 write!(s, "[{:pad$}{}] {}", "", line.service, text)
             }
@@ -405,6 +413,12 @@ mod tests {
     #[test]
     fn quiet_renders_nothing() {
         assert_eq!(sample(ConsoleMode::Quiet, &["db"]), "");
+        let summary = Console::new(ConsoleMode::Summary, &["db"], Box::new(io::sink()));
+        assert_eq!(summary.render(&line("db", Stream::Out, "output"), 0), "");
+        let ready = summary.render(&line(BUNDLE_SERVICE, Stream::Out, "db is ready (3 ms)"), 0);
+        assert_eq!(ready, "[teamster] db is ready (3 ms)\n");
+        let warning = summary.render(&line(BUNDLE_SERVICE, Stream::Err, "db: no"), 0);
+        assert_eq!(warning, "[teamster] warning: db: no\n");
     }
 
     #[test]

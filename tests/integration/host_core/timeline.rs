@@ -115,3 +115,44 @@ ready = { log = "never" }
     assert!(text.contains("└─db @"), "{text}");
     assert!(p.path().join("out.svg").is_file());
 }
+
+/// `teamster up --quiet` prints each readiness line and the bundle's own messages, but no
+/// service output.
+#[test]
+fn quiet_up_prints_readiness_but_no_service_output() {
+    use std::io::BufRead as _;
+    let p = Project::new();
+    p.bundle_file(
+        r#"
+[services.db]
+command = "sh -c 'echo db says hello; echo up; exec sleep 600'"
+ready = { log = "up" }
+[services.web]
+command = "sh -c 'echo web says hello; exec sleep 600'"
+needs = ["db"]
+"#,
+    );
+    let mut child = std::process::Command::new(crate::fixture::teamster_bin())
+        .args(["up", "--quiet"])
+        .current_dir(p.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn teamster up --quiet");
+    let stdout = std::io::BufReader::new(child.stdout.take().expect("stdout"));
+    let mut seen = Vec::new();
+    for line in stdout.lines() {
+        let line = line.expect("a line");
+        let done = line.contains("services ready");
+        seen.push(line);
+        if done {
+            break;
+        }
+    }
+    crate::fixture::signal(child.id(), nix::sys::signal::Signal::SIGINT);
+    let _ = child.wait();
+    let text = seen.join("\n");
+    assert!(text.contains("[teamster] db is ready ("), "{text}");
+    assert!(text.contains("[teamster] web is ready ("), "{text}");
+    assert!(!text.contains("says hello"), "{text}");
+}
