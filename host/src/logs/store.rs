@@ -210,12 +210,12 @@ enum Storage {
 pub(crate) struct ServiceStore {
     pub(crate) name: Arc<str>,
     pub(crate) paths: Paths,
-    state: Mutex<ServiceState>,
+    state: Mutex<LogState>,
 }
 
 /// The mutable part of a [`ServiceStore`], behind its lock.
 #[derive(Debug)]
-pub(crate) struct ServiceState {
+pub(crate) struct LogState {
     storage: Storage,
     limits: WindowLimits,
     /// Lines appended so far (the next line's local number).
@@ -253,7 +253,7 @@ impl ServiceStore {
         ServiceStore {
             name: Arc::from(name),
             paths,
-            state: Mutex::new(ServiceState {
+            state: Mutex::new(LogState {
                 storage,
                 limits,
                 lines: 0,
@@ -269,7 +269,7 @@ impl ServiceStore {
 
     /// Locks the state. A panic while holding the lock cannot leave it inconsistent in a way
     /// that matters more than losing logs, so a poisoned lock is simply taken over.
-    pub(crate) fn lock(&self) -> MutexGuard<'_, ServiceState> {
+    pub(crate) fn lock(&self) -> MutexGuard<'_, LogState> {
         self.state
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -385,7 +385,7 @@ impl ServiceStore {
     }
 }
 
-impl ServiceState {
+impl LogState {
     /// Lines appended so far.
     pub(crate) fn lines(&self) -> u64 {
         self.lines
