@@ -21,6 +21,7 @@ macro_rules! errln {
 
 mod exit;
 mod plugin;
+mod progress;
 mod remote;
 mod timeline;
 mod up;

@@ -284,7 +284,7 @@ async fn run_bundle(
         return reporter.error(ExitCode::Internal, "cannot install signal handlers");
     };
     let (interrupt, interrupted) = tokio::sync::watch::channel(false);
-    let bundle = Bundle::new(spec)
+    let mut bundle = Bundle::new(spec)
         .console(console)
         .publish(true)
         .in_run_dir(run)
@@ -292,6 +292,19 @@ async fn run_bundle(
         .on_logs(server.logs_sink())
         .interruptible(interrupted);
     server.track(bundle.events());
+    let progress = if !options.quiet && !options.daemon_child && super::progress::wanted() {
+        let names: Vec<String> = bundle
+            .spec()
+            .services
+            .iter()
+            .map(|s| s.name.clone())
+            .collect();
+        let (progress, writer) = super::progress::Progress::start(&names, bundle.events());
+        bundle = bundle.console_writer(Box::new(writer));
+        Some(progress)
+    } else {
+        None
+    };
     let start = bundle.start();
     tokio::pin!(start);
     let outcome = loop {
@@ -306,6 +319,9 @@ async fn run_bundle(
         }
         interrupt.send_replace(true);
     };
+    if let Some(progress) = progress {
+        progress.finish();
+    }
     let running = match outcome {
         Ok(r) => r,
         Err(crate::StartError::Interrupted) => {

@@ -30,12 +30,23 @@ pub const DEFAULT_MAX_LINE_LEN: usize = 64 * 1024;
 pub struct Bundle {
     spec: BundleSpec,
     console: ConsoleMode,
+    /// Where the console writes (stdout unless a live progress display owns the terminal).
+    console_writer: Option<ConsoleWriter>,
     publish: bool,
     events: broadcast::Sender<Event>,
     client: Arc<dyn ClientSide>,
     run: Option<RunDir>,
     interrupt: Option<tokio::sync::watch::Receiver<bool>>,
     on_logs: Option<LogsObserver>,
+}
+
+/// Where the console writes (see [`Bundle::console_writer`]).
+struct ConsoleWriter(Box<dyn std::io::Write + Send>);
+
+impl std::fmt::Debug for ConsoleWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ConsoleWriter")
+    }
 }
 
 /// Called once with the bundle's logs as soon as they exist (see [`Bundle::on_logs`]).
@@ -54,6 +65,7 @@ impl Bundle {
         Bundle {
             spec,
             console: ConsoleMode::Quiet,
+            console_writer: None,
             publish: false,
             events,
             client: Arc::new(NoClient),
@@ -97,6 +109,13 @@ impl Bundle {
     /// Loads and validates a bundle file.
     pub fn load(path: impl AsRef<std::path::Path>) -> Result<Bundle, crate::bundle::BundleError> {
         Ok(Bundle::new(BundleSpec::load(path.as_ref())?))
+    }
+
+    /// Where the console writes instead of stdout: a live progress display passes a writer
+    /// that draws the log lines above its status lines.
+    pub fn console_writer(mut self, writer: Box<dyn std::io::Write + Send>) -> Bundle {
+        self.console_writer = Some(ConsoleWriter(writer));
+        self
     }
 
     /// How service output is echoed (default: quiet, as tests want).
@@ -166,6 +185,9 @@ impl Bundle {
         let names: Vec<&str> = spec.services.iter().map(|s| s.name.as_str()).collect();
         let mut log_config = LogConfig::new(run.logs());
         log_config.console = self.console;
+        if let Some(ConsoleWriter(writer)) = self.console_writer {
+            log_config.writer = writer;
+        }
         log_config.max_line_len = DEFAULT_MAX_LINE_LEN;
         let hub = LogHub::new(log_config, &names).map_err(StartError::Logs)?;
         if let Some(LogsObserver(observer)) = self.on_logs {

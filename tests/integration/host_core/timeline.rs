@@ -94,6 +94,11 @@ ready = { log = "never" }
     );
     let up = teamster(&p, &["up"]);
     let stderr = String::from_utf8_lossy(&up.stderr);
+    let stdout = String::from_utf8_lossy(&up.stdout);
+    assert!(
+        !stdout.contains("waiting for"),
+        "piped: no progress lines: {stdout}"
+    );
     assert_eq!(up.status.code(), Some(4), "{stderr}");
     let line = stderr
         .lines()
@@ -155,4 +160,81 @@ needs = ["db"]
     assert!(text.contains("[teamster] db is ready ("), "{text}");
     assert!(text.contains("[teamster] web is ready ("), "{text}");
     assert!(!text.contains("says hello"), "{text}");
+    assert!(!text.contains("waiting for"), "no progress lines: {text}");
+}
+
+/// On a terminal (a tmux pane), `teamster up` shows one status line per service under the
+/// logs while it starts, and none once the bundle is ready.
+#[test]
+fn live_progress_on_a_terminal() {
+    if std::process::Command::new("tmux")
+        .arg("-V")
+        .output()
+        .is_err()
+    {
+        eprintln!("tmux is not installed; skipped");
+        return;
+    }
+    let p = Project::new();
+    p.bundle_file(
+        r#"
+[services.db]
+command = "sh -c 'sleep 1.5; echo up; exec sleep 600'"
+ready = { log = "up" }
+[services.web]
+command = "sh -c 'echo listening; exec sleep 600'"
+needs = ["db"]
+ready = { log = "listening" }
+"#,
+    );
+    let socket = format!("teamster-test-{}", std::process::id());
+    let tmux = |args: &[&str]| {
+        std::process::Command::new("tmux")
+            .args(["-L", &socket])
+            .args(args)
+            .output()
+            .expect("tmux")
+    };
+    let command = format!(
+        "cd '{}' && env -u NO_COLOR TERM=xterm-256color '{}' up; sleep 60",
+        p.path().display(),
+        crate::fixture::teamster_bin()
+    );
+    let started = tmux(&[
+        "new-session",
+        "-d",
+        "-s",
+        "up",
+        "-x",
+        "120",
+        "-y",
+        "30",
+        &command,
+    ]);
+    assert!(started.status.success(), "{started:?}");
+    let pane =
+        || String::from_utf8_lossy(&tmux(&["capture-pane", "-p", "-t", "up"]).stdout).into_owned();
+    let mut during = String::new();
+    let shown = crate::fixture::wait_for(std::time::Duration::from_secs(10), || {
+        during = pane();
+        during.contains("waiting for db") && during.contains(r#"waiting for log line "up""#)
+    });
+    let mut after = String::new();
+    let ready = crate::fixture::wait_for(std::time::Duration::from_secs(20), || {
+        after = pane();
+        after.contains("services ready")
+    });
+    tmux(&["send-keys", "-t", "up", "C-c"]);
+    let _ = crate::fixture::wait_for(std::time::Duration::from_secs(10), || {
+        pane().contains("stopping")
+    });
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    tmux(&["kill-server"]);
+    assert!(shown, "no status lines while starting:\n{during}");
+    assert!(ready, "never ready:\n{after}");
+    assert!(
+        !after.contains("waiting for"),
+        "status lines left behind:\n{after}"
+    );
+    assert!(after.contains("[teamster] db is ready"), "{after}");
 }
