@@ -15,7 +15,7 @@ use teamster::service::hooks::ServiceHooks;
 mod support;
 
 fn per_iter(rounds: usize, iters: u32, mut f: impl FnMut()) -> Duration {
-    let samples = (0..rounds)
+    let samples: Vec<Duration> = (0..rounds)
         .map(|_| {
             let start = Instant::now();
             for _ in 0..iters {

@@ -280,21 +280,50 @@ pub fn teamster_in(dir: &Path, args: &[&str], stdin: Option<&str>) -> Output {
     child.wait_with_output().expect("wait teamster")
 }
 
+/// A `teamster up` child that is SIGKILLed when dropped, so that a test that fails
+/// half-way leaves no host behind (its supervisors then stop their trees). Use it as the
+/// [`Child`] it holds.
+pub struct Host(Child);
+
+impl std::ops::Deref for Host {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Host {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
+impl Drop for Host {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
 /// `teamster up` in the project, its output thrown away; returns at once.
-pub fn quiet_up(p: &Project) -> Child {
-    Command::new(teamster_bin())
-        .arg("up")
-        .current_dir(p.path())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn teamster up")
+pub fn quiet_up(p: &Project) -> Host {
+    Host(
+        Command::new(teamster_bin())
+            .arg("up")
+            .current_dir(p.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn teamster up"),
+    )
 }
 
 /// Starts `teamster up` in the project (on its `bundle.toml`), with `env` added to its
 /// environment, and returns once it prints its "services ready" line, with everything it
 /// printed up to that line. Its stdout is drained from then on, so it never blocks on it.
-pub fn teamster_up(p: &Project, env: &[(&str, &Path)]) -> (Child, String) {
+pub fn teamster_up(p: &Project, env: &[(&str, &Path)]) -> (Host, String) {
     let mut child = Command::new(teamster_bin())
         .arg("up")
         .current_dir(p.path())
@@ -303,6 +332,7 @@ pub fn teamster_up(p: &Project, env: &[(&str, &Path)]) -> (Child, String) {
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
+        .map(Host)
         .expect("spawn teamster");
     let mut out = BufReader::new(child.stdout.take().expect("stdout"));
     let mut seen = String::new();
@@ -324,7 +354,7 @@ pub fn teamster_up(p: &Project, env: &[(&str, &Path)]) -> (Child, String) {
 /// A `teamster up` whose console is watched: every line it prints after its "services
 /// ready" line, from stdout and stderr, arrives on `lines`.
 pub struct WatchedUp {
-    pub host: Child,
+    pub host: Host,
     pub lines: std::sync::mpsc::Receiver<String>,
 }
 
@@ -339,6 +369,7 @@ impl WatchedUp {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
+            .map(Host)
             .expect("spawn teamster");
         let (tx, lines) = std::sync::mpsc::channel();
         let stdout = host.stdout.take().expect("stdout");

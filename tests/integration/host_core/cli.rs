@@ -1,10 +1,12 @@
-use std::process::{Child, Command, Output};
+use std::process::{Command, Output};
 use std::time::Duration;
 
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
-use crate::fixture::{Project, alive, eventually, read_pid, teamster, teamster_bin, teamster_up};
+use crate::fixture::{
+    Host, Project, alive, eventually, read_pid, teamster, teamster_bin, teamster_up,
+};
 
 const TWO_SERVICES: &str = r#"
 [services.db]
@@ -17,11 +19,11 @@ ready = { log = "up" }
 "#;
 
 /// Starts `teamster up` and waits for its "all services ready" line.
-fn up(p: &Project) -> Child {
+fn up(p: &Project) -> Host {
     up_with(p, TWO_SERVICES)
 }
 
-fn up_with(p: &Project, bundle: &str) -> Child {
+fn up_with(p: &Project, bundle: &str) -> Host {
     p.bundle_file(bundle);
     teamster_up(p, &[]).0
 }
@@ -47,7 +49,7 @@ async fn service_pids(p: &Project) -> [u32; 3] {
 }
 
 /// SIGKILLs the host and waits until none of `pids` is alive.
-async fn sigkill_and_expect_nothing_left(mut host: Child, pids: Vec<u32>) {
+async fn sigkill_and_expect_nothing_left(mut host: Host, pids: Vec<u32>) {
     kill(Pid::from_raw(host.id() as i32), Signal::SIGKILL).expect("kill host");
     host.wait().expect("reap host");
     assert!(

@@ -79,12 +79,17 @@ impl Case {
 
     /// This test binary, linked into a directory with no `teamster` next to it or above.
     fn lonely_test_binary(&self) -> PathBuf {
+        use std::os::unix::fs::MetadataExt as _;
         let exe = std::env::current_exe().unwrap();
         let alone = self.dir.path().join("alone");
         std::fs::create_dir(&alone).unwrap();
-        let linked = alone.join(exe.file_name().unwrap());
-        if std::fs::hard_link(&exe, &linked).is_err() {
-            std::fs::copy(&exe, &linked).unwrap();
+        let linked = alone.join("integration");
+        // The file at `exe` is this binary unless a build replaced it meanwhile; then only
+        // /proc/self/exe still is.
+        let same = |a: &Path, b: &Path| matches!((std::fs::metadata(a), std::fs::metadata(b)), (Ok(a), Ok(b)) if a.ino() == b.ino());
+        let running = Path::new("/proc/self/exe");
+        if !same(&exe, running) || std::fs::hard_link(&exe, &linked).is_err() {
+            std::fs::copy(running, &linked).unwrap();
         }
         linked
     }
@@ -129,9 +134,10 @@ fn assert_passed(out: &Output) {
 #[test]
 fn teamster_bin_comes_first() {
     let case = Case::new();
-    let exe = std::env::current_exe().unwrap();
+    // This very binary, even if a build replaced its file (it is still next to `teamster`).
+    let exe = Path::new("/proc/self/exe");
     // A `teamster` sits next to this test binary (`target/<profile>/`), yet TEAMSTER_BIN wins.
-    let out = case.run(&exe, &[("TEAMSTER_BIN", case.wrapper().as_os_str())]);
+    let out = case.run(exe, &[("TEAMSTER_BIN", case.wrapper().as_os_str())]);
     assert_passed(&out);
     assert!(case.wrapper_runs() > 0, "TEAMSTER_BIN was not used");
 }
@@ -139,9 +145,9 @@ fn teamster_bin_comes_first() {
 #[test]
 fn next_to_the_test_executable_comes_before_path() {
     let case = Case::new();
-    let exe = std::env::current_exe().unwrap();
+    let exe = Path::new("/proc/self/exe");
     let path = case.path_with_wrapper();
-    let out = case.run(&exe, &[("PATH", path.as_ref())]);
+    let out = case.run(exe, &[("PATH", path.as_ref())]);
     assert_passed(&out);
     assert_eq!(
         case.wrapper_runs(),

@@ -117,7 +117,7 @@ ready = { log = "b ready" }
 
 /// Runs `teamster up` on one service whose shell writes its pid, then runs `script`
 /// (`sh` text after the ready line); returns the host and that pid.
-fn up_with_pid_service(p: &Project, script: &str) -> (std::process::Child, u32) {
+fn up_with_pid_service(p: &Project, script: &str) -> (crate::fixture::Host, u32) {
     up_with_pid_service_and(p, "", script, "")
 }
 
@@ -128,7 +128,7 @@ fn up_with_pid_service_and(
     before: &str,
     script: &str,
     keys: &str,
-) -> (std::process::Child, u32) {
+) -> (crate::fixture::Host, u32) {
     let pidfile = p.file("svc.pid");
     p.bundle_file(&format!(
         r#"
@@ -329,15 +329,15 @@ fn a_missing_project_dir_is_refused_not_created() {
 mod promises {
     use super::*;
 
-    /// The bundle of one service that ignores SIGINT and SIGTERM for a 60 s grace.
-    fn stubborn(p: &Project) -> std::path::PathBuf {
+    /// The bundle of one service that ignores SIGINT and SIGTERM for its `grace`.
+    fn stubborn(p: &Project, grace: &str) -> std::path::PathBuf {
         let pidfile = p.file("svc.pid");
         p.bundle_file(&format!(
             r#"
 [services.svc]
 command = ["sh", "-c", "trap '' INT TERM; echo $$ > {}; echo up; exec sleep 1000"]
 ready = {{ log = "up" }}
-shutdown_timeout = "60s"
+shutdown_timeout = "{grace}"
 "#,
             pidfile.display()
         ));
@@ -347,7 +347,7 @@ shutdown_timeout = "60s"
     #[test]
     fn a_second_ctrl_c_kills_a_service_that_ignores_the_first() {
         let p = Project::new();
-        let pidfile = stubborn(&p);
+        let pidfile = stubborn(&p, "60s");
         let mut up = WatchedUp::start(&p);
         let pid = wait_for_pid(&pidfile);
         signal(up.host.id(), Signal::SIGINT);
@@ -364,7 +364,9 @@ shutdown_timeout = "60s"
     #[test]
     fn a_third_ctrl_c_exits_130_at_once_and_the_supervisors_still_clean_up() {
         let p = Project::new();
-        let pidfile = stubborn(&p);
+        // A short grace: the supervisor may get the host's kill or only its end, and then
+        // stops the service itself, with this grace.
+        let pidfile = stubborn(&p, "1s");
         let mut up = WatchedUp::start(&p);
         let pid = wait_for_pid(&pidfile);
         // A stopped supervisor neither stops nor kills its service: the host waits on it.

@@ -7,8 +7,8 @@ use std::time::Duration;
 use nix::sys::signal::Signal;
 
 use crate::fixture::{
-    Project, alive, members_of_group, parent_of, quiet_up, signal, teamster_bin, wait_for,
-    wait_for_pid, wait_within,
+    Project, alive, members_of_group, parent_of, quiet_up, signal, teamster_bin, teamster_up,
+    wait_for, wait_for_pid, wait_within,
 };
 
 /// What happens to the host and its supervisors.
@@ -58,7 +58,11 @@ needs = ["plain", "daemon", "stubborn"]
 fn run(blow: Blow) {
     let p = Project::new();
     p.bundle_file(&bundle(&p, matches!(blow, Blow::FailureDuringStart)));
-    let mut host = quiet_up(&p);
+    // Blown once it is up: a blow during the start is a failed start (exit code 4).
+    let mut host = match blow {
+        Blow::FailureDuringStart => quiet_up(&p),
+        _ => teamster_up(&p, &[]).0,
+    };
     let mains = [
         wait_for_pid(&p.file("plain.pid")),
         wait_for_pid(&p.file("daemon.pid")),
