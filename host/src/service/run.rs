@@ -157,7 +157,12 @@ fn client_readiness(launch: &Launch) -> BoxFut<Result<(), String>> {
 /// What is still missing before the service is ready.
 struct Outstanding {
     logs: Vec<LogMatcher>,
+    /// The plugin's `ready-check` has not said ready yet.
     plugin: bool,
+    /// Lines captured since the last `ready-check` call began, for the next one.
+    plugin_lines: Vec<(Stream, String)>,
+    /// The `ready-check` call in flight, on a blocking thread.
+    plugin_call: Option<BoxFut<Result<bool, String>>>,
     probes: Option<BoxFut<Result<(), String>>>,
     /// The controlling client's verdict, when `ready = { client = true }`.
     client: Option<BoxFut<Result<(), String>>>,
@@ -166,6 +171,40 @@ struct Outstanding {
 impl Outstanding {
     fn satisfied(&self) -> bool {
         self.logs.is_empty() && !self.plugin && self.probes.is_none() && self.client.is_none()
+    }
+
+    /// Starts a `ready-check` call for the lines captured so far, if the plugin still has
+    /// to judge and no call is in flight.
+    ///
+    /// Plugin code never runs on the runtime's threads, `ready-check` included: a call
+    /// that spins to its deadline (100 ms) would stall every other service of the bundle
+    /// on a current-thread runtime. One call takes every line waiting at the time, so the
+    /// hop to a blocking thread (tens of microseconds) is paid per burst, not per line,
+    /// and only until the service is ready.
+    fn start_plugin_call(&mut self, hooks: &Option<Arc<dyn ServiceHooks>>) {
+        if !self.plugin || self.plugin_call.is_some() || self.plugin_lines.is_empty() {
+            return;
+        }
+        let Some(hooks) = hooks.clone() else {
+            return;
+        };
+        let lines = std::mem::take(&mut self.plugin_lines);
+        self.plugin_call = Some(Box::pin(async move {
+            let verdict = tokio::task::spawn_blocking(move || {
+                for (stream, text) in &lines {
+                    if hooks.ready_check(*stream, text)? {
+                        return Ok(true);
+                    }
+                }
+                Ok(false)
+            })
+            .await;
+            match verdict {
+                Ok(Ok(ready)) => Ok(ready),
+                Ok(Err(e)) => Err(hook_failed(e)),
+                Err(e) => Err(format!("plugin ready-check panicked: {e}")),
+            }
+        }));
     }
 }
 
@@ -232,6 +271,8 @@ async fn run(
     let mut pending = Outstanding {
         logs: Vec::new(),
         plugin: false,
+        plugin_lines: Vec::new(),
+        plugin_call: None,
         probes: None,
         client: None,
     };
@@ -266,9 +307,11 @@ async fn run(
     let mut main_exit: Option<ExitStatus> = None;
     let mut drain_deadline: Option<Pin<Box<tokio::time::Sleep>>> = None;
 
-    // Checks a captured line against the log and plugin conditions.
-
     loop {
+        // Lines the plugin has not judged yet go to its `ready-check`, one call at a time.
+        if !is_ready && !stopping {
+            pending.start_plugin_call(&launch.hooks);
+        }
         // Readiness: once every condition holds, run poststart (if any), then report.
         if !is_ready
             && spawned
@@ -305,12 +348,10 @@ async fn run(
 
         tokio::select! {
             n = stdout.read(&mut obuf), if out_open => {
-                let failure = ingest(&launch, Stream::Out, &mut out_split, n, &obuf, &mut out_open, is_ready, &mut pending);
-                if let Some(reason) = failure { fail_and_stop(&reason, &mut control, &state, &send, started, &mut stopping).await; }
+                ingest(&launch, Stream::Out, &mut out_split, n, &obuf, &mut out_open, is_ready, &mut pending);
             },
             n = stderr.read(&mut ebuf), if err_open => {
-                let failure = ingest(&launch, Stream::Err, &mut err_split, n, &ebuf, &mut err_open, is_ready, &mut pending);
-                if let Some(reason) = failure { fail_and_stop(&reason, &mut control, &state, &send, started, &mut stopping).await; }
+                ingest(&launch, Stream::Err, &mut err_split, n, &ebuf, &mut err_open, is_ready, &mut pending);
             },
             line = status_lines.next_line(), if status_open => match line {
                 Ok(Some(line)) => match serde_json::from_str::<Status>(&line) {
@@ -372,6 +413,17 @@ async fn run(
                     fail_and_stop(&reason, &mut control, &state, &send, started, &mut stopping).await;
                 }
             },
+            res = async { pending.plugin_call.as_mut().expect("guarded").await }, if pending.plugin_call.is_some() && !stopping => {
+                pending.plugin_call = None;
+                match res {
+                    Ok(true) => {
+                        pending.plugin = false;
+                        pending.plugin_lines.clear();
+                    }
+                    Ok(false) => {}
+                    Err(reason) => fail_and_stop(&reason, &mut control, &state, &send, started, &mut stopping).await,
+                }
+            },
             res = async { pending.client.as_mut().expect("guarded").await }, if pending.client.is_some() && !stopping => {
                 pending.client = None;
                 if let Err(reason) = res {
@@ -424,12 +476,11 @@ fn ingest(
     open: &mut bool,
     is_ready: bool,
     pending: &mut Outstanding,
-) -> Option<String> {
-    let mut failure = None;
+) {
     let mut emit = |text: String| {
         let line = launch.sink.push(stream, text);
-        if !is_ready && failure.is_none() {
-            failure = check_line(launch, &line, pending);
+        if !is_ready {
+            check_line(&line, pending);
         }
     };
     match read {
@@ -439,24 +490,17 @@ fn ingest(
         }
         Ok(n) => split.feed(&buf[..n], &mut emit),
     }
-    failure
 }
 
-/// Checks a captured line against the log and plugin conditions still outstanding.
-fn check_line(launch: &Launch, line: &LogLine, pending: &mut Outstanding) -> Option<String> {
+/// Checks a captured line against the log conditions still outstanding, and keeps it for
+/// the plugin's next `ready-check` call if the plugin still has to judge.
+fn check_line(line: &LogLine, pending: &mut Outstanding) {
     pending
         .logs
         .retain_mut(|m| !m.feed(line.stream, &line.text));
-    if pending.plugin
-        && let Some(h) = &launch.hooks
-    {
-        match h.ready_check(line.stream, &line.text) {
-            Ok(true) => pending.plugin = false,
-            Ok(false) => {}
-            Err(e) => return Some(hook_failed(e)),
-        }
+    if pending.plugin {
+        pending.plugin_lines.push((line.stream, line.text.clone()));
     }
-    None
 }
 
 /// SIGKILLs the process group (and the cgroup, if any) of a service whose supervisor died
