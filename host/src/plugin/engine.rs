@@ -19,7 +19,7 @@ use super::logbook::{LogBudgetExceeded, Pipe, SharedLogBook};
 use super::programs::Programs;
 use super::run::RunEnv;
 use super::state::{
-    CallClock, DeadlineExceeded, HostState, MemoryLimitExceeded, MemoryLimiter, RunUsage,
+    CallDeadline, DeadlineExceeded, HostState, MemoryLimitExceeded, MemoryLimiter, RunUsage,
     StoreState,
 };
 
@@ -243,14 +243,14 @@ impl Runtime {
                 run_env,
                 budgets: self.limits.budgets,
                 usage: RunUsage::default(),
-                clock: CallClock::idle(),
+                deadline: CallDeadline::idle(),
                 logs,
             },
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limiter);
         store.epoch_deadline_callback(|mut ctx| {
-            let clock = &mut ctx.data_mut().host.clock;
+            let clock = &mut ctx.data_mut().host.deadline;
             if clock.host_time.is_zero() {
                 return Err(wasmtime::Error::new(DeadlineExceeded {
                     limit: clock.deadline,
@@ -317,7 +317,7 @@ fn prepare_call(store: &mut Store<StoreState>, limits: CallLimits) -> Result<(),
         output: None,
     })?;
     let host = &mut store.data_mut().host;
-    host.clock = CallClock {
+    host.deadline = CallDeadline {
         host_time: Duration::ZERO,
         deadline: limits.deadline,
     };

@@ -43,7 +43,7 @@ mod bindings;
 mod cache;
 mod engine;
 mod error;
-mod host;
+mod plugin_host;
 mod kind_cache;
 mod limits;
 mod logbook;
@@ -65,7 +65,7 @@ mod state;
 mod tests;
 
 pub use error::{CallError, EngineError, PluginError};
-pub use host::{PluginHost, PluginHostConfig};
+pub use plugin_host::{PluginHost, PluginHostConfig};
 pub use limits::{CallLimits, HostBudgets, Limits};
 pub use logbook::{LogLevel, LogSink, PluginLog};
 pub use plugin::{KindInfo, Plugin, PluginSource, SubcommandInfo};

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use super::WIT_PACKAGE;
 use super::error::PluginError;
-use super::host::PluginHost;
+use super::plugin_host::PluginHost;
 use super::plugin::{Candidate, Plugin, PluginSource, SubcommandInfo, sha256_hex};
 
 const WASM_FILE: &str = "plugin.wasm";

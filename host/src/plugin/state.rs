@@ -71,15 +71,15 @@ impl wasmtime::ResourceLimiter for MemoryLimiter {
 /// deadline by that much rather than trapping. Counting in ticks keeps the clock off the
 /// hot path: a `ready-check` reads no time at all.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct CallClock {
+pub(crate) struct CallDeadline {
     /// Time spent in `host.run` and not yet added back to the deadline.
     pub(crate) host_time: Duration,
     pub(crate) deadline: Duration,
 }
 
-impl CallClock {
+impl CallDeadline {
     pub(crate) fn idle() -> Self {
-        CallClock {
+        CallDeadline {
             host_time: Duration::ZERO,
             deadline: Duration::MAX,
         }
@@ -102,7 +102,7 @@ pub(crate) struct HostState {
     pub(crate) run_env: Option<RunEnv>,
     pub(crate) budgets: HostBudgets,
     pub(crate) usage: RunUsage,
-    pub(crate) clock: CallClock,
+    pub(crate) deadline: CallDeadline,
     pub(crate) logs: SharedLogBook,
 }
 
@@ -211,7 +211,7 @@ impl HostState {
         let spent = started.elapsed();
         self.usage.runs += 1;
         self.usage.time += spent;
-        self.clock.host_time += spent;
+        self.deadline.host_time += spent;
         result.map(|out| wit_host::Output {
             exit_code: out.exit_code,
             stdout: out.stdout,
