@@ -22,6 +22,7 @@ pub mod service;
 pub mod smtp;
 #[doc(hidden)]
 pub mod supervisor;
+mod text;
 pub mod timeline;
 
 #[cfg(test)]

@@ -14,6 +14,7 @@ use std::sync::Arc;
 use super::duration::ParseDurationError;
 use super::interpolate::{CycleReference, Field, ReferenceError};
 use super::signal::ParseSignalError;
+use crate::text::{backticked, did_you_mean};
 
 /// Where an error was found.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -568,20 +569,6 @@ impl BundleError {
     pub(crate) fn location_mut(&mut self) -> Option<&mut Location> {
         with_location!(self, at => Some(at))
     }
-}
-
-fn did_you_mean(suggestion: Option<&str>) -> String {
-    suggestion
-        .map(|s| format!(" (did you mean `{s}`?)"))
-        .unwrap_or_default()
-}
-
-fn backticked(words: &[String]) -> String {
-    words
-        .iter()
-        .map(|w| format!("`{w}`"))
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 fn backticked_or_none(words: &[String]) -> String {

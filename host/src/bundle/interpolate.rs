@@ -41,6 +41,7 @@ use std::hash::BuildHasher;
 use super::error::{BundleError, closest};
 use super::spec::{BundleSpec, ServiceSpec};
 use super::validate::{Locate, Site};
+use crate::text::{backticked, did_you_mean};
 
 /// Why `directory` rejects references, for both front doors.
 pub(crate) const REFERENCE_IN_DIRECTORY: &str = "references such as `${…}` cannot be used here, because the directory is fixed when the bundle is loaded";
@@ -507,20 +508,6 @@ pub enum ReferenceError {
         /// The keys of the cycle, the first not repeated at the end.
         keys: Vec<String>,
     },
-}
-
-fn did_you_mean(suggestion: Option<&str>) -> String {
-    suggestion
-        .map(|s| format!(" (did you mean `{s}`?)"))
-        .unwrap_or_default()
-}
-
-fn backticked(words: &[String]) -> String {
-    words
-        .iter()
-        .map(|w| format!("`{w}`"))
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 fn cycle_text(names: &[String]) -> String {

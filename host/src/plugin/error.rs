@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use super::WIT_PACKAGE;
 use super::schema::SchemaError;
+use crate::text::list_or_none;
 
 /// A wasmtime error, made a standard error so it can sit in a `#[source]` chain.
 #[derive(Debug)]
@@ -309,12 +310,4 @@ pub enum CallError {
     /// The plugin returned a value the host cannot use.
     #[error("returned an invalid value: {0}")]
     Invalid(String),
-}
-
-fn list_or_none(items: &[String]) -> String {
-    if items.is_empty() {
-        "none".to_string()
-    } else {
-        items.join(", ")
-    }
 }

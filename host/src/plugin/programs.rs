@@ -25,6 +25,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use super::run::{self, RunEnv};
+use crate::text::list_or_none;
 
 /// What a plugin may have the host start: declared by the plugin, granted by the user.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -209,12 +210,4 @@ fn program_name(run_env: &RunEnv, program: &str) -> String {
         .and_then(|n| n.to_str())
         .unwrap_or(program)
         .to_string()
-}
-
-fn list_or_none(items: &[String]) -> String {
-    if items.is_empty() {
-        "none".to_string()
-    } else {
-        items.join(", ")
-    }
 }

@@ -13,8 +13,9 @@ use serde::{Deserialize, Serialize};
 
 use super::WIT_PACKAGE;
 use super::error::PluginError;
-use super::plugin_host::PluginHost;
 use super::plugin::{Candidate, Plugin, PluginSource, SubcommandInfo, sha256_hex};
+use super::plugin_host::PluginHost;
+use crate::text::list_or_none;
 
 const WASM_FILE: &str = "plugin.wasm";
 const MANIFEST_FILE: &str = "manifest.json";
@@ -470,13 +471,5 @@ fn declared(programs: &[String]) -> String {
             "{} (every program it may have teamster start: its service, readiness probes, sub-commands and helpers)",
             programs.join(", ")
         )
-    }
-}
-
-fn list_or_none(items: &[String]) -> String {
-    if items.is_empty() {
-        "none".to_string()
-    } else {
-        items.join(", ")
     }
 }
