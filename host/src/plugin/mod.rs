@@ -43,7 +43,6 @@ mod bindings;
 mod cache;
 mod engine;
 mod error;
-mod plugin_host;
 mod kind_cache;
 mod limits;
 mod logbook;
@@ -52,6 +51,7 @@ mod logbook;
     reason = "the `Plugin` type deserves its own file"
 )]
 mod plugin;
+mod plugin_host;
 mod programs;
 mod registry;
 mod run;
@@ -65,10 +65,10 @@ mod state;
 mod tests;
 
 pub use error::{CallError, EngineError, PluginError};
-pub use plugin_host::{PluginHost, PluginHostConfig};
 pub use limits::{CallLimits, HostBudgets, Limits};
 pub use logbook::{LogLevel, LogSink, PluginLog};
 pub use plugin::{KindInfo, Plugin, PluginSource, SubcommandInfo};
+pub use plugin_host::{PluginHost, PluginHostConfig};
 pub use programs::{Asker, ProgramRefusal};
 pub use registry::{
     Inspection, InstalledPlugin, ListedSource, Manifest, PluginList, PluginSummary, Removed,
