@@ -175,31 +175,39 @@ impl KindSlot {
     }
 }
 
+/// Where a kind service will run, as its plugin's `configure` sees it.
+#[derive(Debug)]
+pub(crate) struct Placement {
+    /// Its allocated ports, by role.
+    pub ports: Vec<(String, u16)>,
+    pub project_dir: std::path::PathBuf,
+    pub data_dir: std::path::PathBuf,
+    /// The environment the service would have (clock included).
+    pub env: Vec<(String, String)>,
+    pub cwd: std::path::PathBuf,
+}
+
 /// Instantiates the plugin for one service and applies its `configure` answer to the spec.
 ///
 /// This runs plugin code (instantiation, `configure`, and the plugin's own writes to its
 /// stdout), which may block: call it off the async runtime.
 pub(crate) fn configure(
     plugin: &Arc<Plugin>,
-    ports: Vec<(String, u16)>,
     spec: &mut ServiceSpec,
-    project_dir: &std::path::Path,
-    data_dir: &std::path::Path,
-    env: &[(String, String)],
-    cwd: &std::path::Path,
+    place: Placement,
     sink: crate::logs::ServiceSink,
 ) -> Result<Arc<PluginService>, StartError> {
     let kind = spec.kind.clone().expect("only kind services have a slot");
     let ctx = ServiceContext {
         name: spec.name.clone(),
-        project_dir: project_dir.to_path_buf(),
-        data_dir: data_dir.to_path_buf(),
-        ports,
+        project_dir: place.project_dir,
+        data_dir: place.data_dir,
+        ports: place.ports,
         config: kind.config.clone(),
     };
     let run_env = RunEnv {
-        env: env.to_vec(),
-        cwd: cwd.to_path_buf(),
+        env: place.env,
+        cwd: place.cwd,
         user: spec.user.clone(),
         extra_env: Vec::new(),
     };

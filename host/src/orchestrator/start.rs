@@ -452,20 +452,16 @@ impl Starter {
             let sink = self.hub.sink(&spec.name).expect("every service has a sink");
             // Plugin code may block (instantiation, `configure`, its own output): it runs on
             // a blocking thread, never on the runtime's, which serves every other service.
-            let (plugin, ports) = (kind.plugin.clone(), kind.ports());
-            let project_dir = self.spec.project_dir.clone();
-            let data = data.clone();
+            let plugin = kind.plugin.clone();
+            let place = super::kinds::Placement {
+                ports: kind.ports(),
+                project_dir: self.spec.project_dir.clone(),
+                data_dir: data.clone(),
+                env: run_env,
+                cwd,
+            };
             let (configured, hooks) = tokio::task::spawn_blocking(move || {
-                let hooks = super::kinds::configure(
-                    &plugin,
-                    ports,
-                    &mut spec,
-                    &project_dir,
-                    &data,
-                    &run_env,
-                    &cwd,
-                    sink,
-                );
+                let hooks = super::kinds::configure(&plugin, &mut spec, place, sink);
                 (spec, hooks)
             })
             .await
