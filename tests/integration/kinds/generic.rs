@@ -1,8 +1,6 @@
 //! The `generic` kind's `fail_line`: a plugin's `ready-check` failing a start through the
 //! orchestrator, as a user sees it.
 
-use std::time::{Duration, Instant};
-
 use crate::fixture::Project;
 
 /// A line that says the service will never get ready fails the start at once, with the
@@ -11,7 +9,6 @@ use crate::fixture::Project;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fail_line_fails_the_start_with_the_plugins_message() {
     let p = Project::new();
-    let started = Instant::now();
     let err = p
         .bundle(
             r#"startup_timeout = "60s"
@@ -26,10 +23,10 @@ fail_line = "Address already in use"
         .start()
         .await
         .expect_err("the fail line ends the start");
+    // The verdict ended the start, not the startup timeout: the message is the plugin's.
     assert!(
-        started.elapsed() < Duration::from_secs(20),
-        "waited {:?}: the startup timeout, not the verdict, ended the start",
-        started.elapsed()
+        !matches!(err, teamster::StartError::Timeout { .. }),
+        "{err:?}"
     );
     let text = teamster::error_chain(&err);
     eprintln!("{text}");
