@@ -196,7 +196,7 @@ ready = { log = "listening" }
             .expect("tmux")
     };
     let command = format!(
-        "cd '{}' && env -u NO_COLOR TERM=xterm-256color '{}' up; sleep 60",
+        "cd '{}' && env -u NO_COLOR TERM=xterm-256color '{}' up; echo up-exited-$?; sleep 60",
         p.path().display(),
         crate::fixture::teamster_bin()
     );
@@ -225,11 +225,12 @@ ready = { log = "listening" }
         after.contains("services ready")
     });
     tmux(&["send-keys", "-t", "up", "C-c"]);
-    let _ = crate::fixture::wait_for(std::time::Duration::from_secs(10), || {
-        pane().contains("stopping")
+    // The host is gone, its services stopped, once the shell prints its exit status.
+    let exited = crate::fixture::wait_for(std::time::Duration::from_secs(20), || {
+        pane().contains("up-exited-")
     });
-    std::thread::sleep(std::time::Duration::from_millis(500));
     tmux(&["kill-server"]);
+    assert!(exited, "`teamster up` did not end after Ctrl-C");
     assert!(shown, "no status lines while starting:\n{during}");
     assert!(ready, "never ready:\n{after}");
     assert!(
