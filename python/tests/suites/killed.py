@@ -18,6 +18,13 @@ def wait_for(check, timeout, what):
         delay = min(delay * 2, 0.1)
 
 
+def publish(path, text):
+    # Written under another name and renamed, so the other worker never reads it half-made.
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    tmp.rename(path)
+
+
 def alive(pid):
     # A killed worker stays a zombie until xdist reaps it: count that as dead.
     try:
@@ -31,7 +38,7 @@ def test_one_worker_dies(teamster):
     out = Path(os.environ["TEAMSTER_TEST_OUT"])
     worker = os.environ["PYTEST_XDIST_WORKER"]
     db_pid = teamster["db"].pid
-    (out / f"{worker}.pid").write_text(f"{db_pid} {os.getpid()} {teamster.pid}")
+    publish(out / f"{worker}.pid", f"{db_pid} {os.getpid()} {teamster.pid}")
     if worker == "gw0":
         wait_for((out / "gw1.pid").exists, 60, "gw1 to hold the bundle")
         os.kill(os.getpid(), signal.SIGKILL)
