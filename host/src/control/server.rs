@@ -448,6 +448,14 @@ impl Drop for ControlServer {
 struct Gate(Arc<Inner>);
 
 impl Gate {
+    /// Records `service`'s pid for `stats` and `status` while the bundle starts.
+    fn note_pid(&self, service: &str, pid: u32) {
+        let mut tracked = self.0.tracked.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((_, t)) = tracked.iter_mut().find(|(n, _)| n == service) {
+            t.pid = Some(pid);
+        }
+    }
+
     async fn ask(
         &self,
         service: &str,
@@ -498,8 +506,18 @@ impl ClientSide for Gate {
         })
     }
 
-    fn run_hook<'a>(&'a self, service: &'a str, hook: ClientHook) -> ClientFuture<'a, ()> {
+    fn run_hook<'a>(
+        &'a self,
+        service: &'a str,
+        hook: ClientHook,
+        pid: Option<u32>,
+    ) -> ClientFuture<'a, ()> {
         Box::pin(async move {
+            // The hook may ask for the service's stats: its pid must be known here, not
+            // only once the bundle's events reach this server.
+            if let Some(pid) = pid {
+                self.note_pid(service, pid);
+            }
             self.ask(
                 service,
                 format!("`{}` hook", hook.as_str()),

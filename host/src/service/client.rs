@@ -44,8 +44,15 @@ pub enum ClientError {
 pub trait ClientSide: Send + Sync + std::fmt::Debug {
     /// Whether `line` shows that `service` is ready.
     fn ready_check<'a>(&'a self, service: &'a str, line: &'a LogLine) -> ClientFuture<'a, bool>;
-    /// Runs `hook` for `service`.
-    fn run_hook<'a>(&'a self, service: &'a str, hook: ClientHook) -> ClientFuture<'a, ()>;
+    /// Runs `hook` for `service`, whose main process is `pid` once it has one (the
+    /// poststart hook's service always has): the client may ask about that process, and
+    /// must not depend on the bundle's events having caught up to learn it.
+    fn run_hook<'a>(
+        &'a self,
+        service: &'a str,
+        hook: ClientHook,
+        pid: Option<u32>,
+    ) -> ClientFuture<'a, ()>;
 }
 
 /// What a bundle with no client answers: every question fails with [`ClientError::NoClient`].
@@ -62,7 +69,12 @@ impl ClientSide for NoClient {
         })
     }
 
-    fn run_hook<'a>(&'a self, service: &'a str, hook: ClientHook) -> ClientFuture<'a, ()> {
+    fn run_hook<'a>(
+        &'a self,
+        service: &'a str,
+        hook: ClientHook,
+        _pid: Option<u32>,
+    ) -> ClientFuture<'a, ()> {
         Box::pin(async move {
             Err(ClientError::NoClient {
                 service: service.to_owned(),

@@ -115,16 +115,16 @@ async fn run_hook(
 /// client's code may rely on what the plugin prepared.
 async fn run_phase_hooks(
     hooks: Option<Arc<dyn ServiceHooks>>,
-    client: Option<(Arc<dyn ClientSide>, String)>,
+    client: Option<(Arc<dyn ClientSide>, String, Option<u32>)>,
     plugin_hook: fn(&dyn ServiceHooks) -> Result<(), HookError>,
     client_hook: ClientHook,
 ) -> Result<(), String> {
     if let Some(h) = hooks {
         run_hook(h, plugin_hook).await?;
     }
-    if let Some((client, service)) = client {
+    if let Some((client, service, pid)) = client {
         client
-            .run_hook(&service, client_hook)
+            .run_hook(&service, client_hook, pid)
             .await
             .map_err(|e| format!("`{}` hook: {e}", client_hook.as_str()))?;
     }
@@ -222,11 +222,13 @@ async fn run(
     let started = Instant::now();
 
     let client_for = |hook: ClientHook| {
-        launch
-            .spec
-            .client_hooks
-            .contains(&hook)
-            .then(|| (launch.client.clone(), launch.spec.name.clone()))
+        launch.spec.client_hooks.contains(&hook).then(|| {
+            (
+                launch.client.clone(),
+                launch.spec.name.clone(),
+                *pid_tx.borrow(),
+            )
+        })
     };
     if launch.hooks.is_some() || launch.spec.client_hooks.contains(&ClientHook::Setup) {
         state.send_replace(ServiceState::SettingUp);
