@@ -12,6 +12,7 @@ pub mod bundle;
 pub mod cli;
 pub mod clock;
 pub mod control;
+pub mod kernel;
 pub mod logs;
 pub mod orchestrator;
 pub mod plugin;
@@ -33,6 +34,7 @@ mod proptests;
 pub use bundle::spec::{BundleSpec, ClockKind, Readiness, ServiceSpec};
 pub use bundle::{BundleBuilder, BundleError, ServiceBuilder};
 pub use clock::{Travel, TravelParseError, TravelReport};
+pub use kernel::{KernelConnection, KernelError};
 pub use logs::{ConsoleMode, LogLine, LogWaitError, Logs, Stream, json_where, line_where};
 pub use orchestrator::{
     Bundle, CrashReport, Event, EventStream, KillSwitch, Running, ServiceHandle, ServiceReport,

@@ -146,7 +146,26 @@ pub enum Command {
         #[arg(short = 'f', long, default_value = "bundle.toml")]
         bundle: PathBuf,
     },
-    /// Manage service-kind plugins.
+    /// Open a Jupyter console on the IPython kernel a service embedded
+    /// (`IPython.embed_kernel()`): waits for the kernel's `--existing` line in the service's
+    /// log, finds its connection file, then runs `jupyter console --existing <file>` here.
+    Kernel {
+        /// The bundle file whose running bundle to use.
+        #[arg(short = 'f', long, default_value = "bundle.toml")]
+        bundle: PathBuf,
+        /// The service.
+        service: String,
+        /// How long to wait for the service to announce a kernel.
+        #[arg(long, default_value = "30s", value_parser = parse_grace)]
+        timeout: std::time::Duration,
+        /// Print the connection file's path and exit, instead of starting a console (for
+        /// `jupyter_client` or another front end).
+        #[arg(long)]
+        print: bool,
+        /// Arguments for `jupyter console`, after `--` (e.g. `-- --simple-prompt`).
+        #[arg(last = true)]
+        console_args: Vec<String>,
+    },
     /// Draw a run: a Gantt chart of each service's phases and the critical chain (the
     /// waits that made the start slow), from the run's `events.jsonl`.
     Timeline {
@@ -160,6 +179,7 @@ pub enum Command {
         #[arg(long, value_name = "FILE")]
         svg: Option<PathBuf>,
     },
+    /// Manage service-kind plugins.
     #[command(subcommand)]
     Plugin(plugin::PluginCommand),
     /// A mock SMTP server: accepts every message and prints one JSON object per message.
@@ -238,6 +258,13 @@ pub fn run(cli: Cli) -> ExitCode {
             subcommand,
             args,
         } => remote::exec(&bundle, service, subcommand, args),
+        Command::Kernel {
+            bundle,
+            service,
+            timeout,
+            print,
+            console_args,
+        } => remote::kernel(&bundle, service, timeout, print, console_args),
         Command::Travel { bundle, by, to } => remote::travel(&bundle, by, to),
         Command::Now { bundle } => remote::now(&bundle),
         Command::Timeline { run, bundle, svg } => {

@@ -1,5 +1,5 @@
 //! The commands that act on the bundle running in this project, through its control
-//! socket: `exec`, `travel`, `now`, `status`, `logs` and `down`.
+//! socket: `exec`, `kernel`, `travel`, `now`, `status`, `logs` and `down`.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -119,6 +119,7 @@ pub(super) fn exec(bundle: &Path, service: String, name: String, args: Vec<Strin
 /// the terminal's foreground and reads it), as the service's user, with every signal at its
 /// default.
 fn run_here(spec: ExecSpec) -> ExitCode {
+    ignore_terminal_signals();
     let status = ProcessBuilder::from_argv(&spec.argv).and_then(|b| {
         b.env_clear()
             .envs(spec.env.iter().map(|(k, v)| (k, v)))
@@ -137,6 +138,78 @@ fn run_here(spec: ExecSpec) -> ExitCode {
             return ExitCode::Internal;
         }
     };
+    exit_with(&spec.argv[0], status)
+}
+
+/// `teamster kernel <service> [-- console args…]`: finds the kernel through the host, then
+/// runs `jupyter console --existing <file>` with our stdio and exits with its status (or,
+/// with `--print`, prints the file).
+pub(super) fn kernel(
+    bundle: &Path,
+    service: String,
+    timeout: Duration,
+    print: bool,
+    console_args: Vec<String>,
+) -> ExitCode {
+    let timeout_ms = u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX);
+    let reply = match with_client(bundle, async |c| {
+        c.call(
+            "kernel",
+            json!({"service": service, "timeout_ms": timeout_ms}),
+        )
+        .await
+    }) {
+        Ok(v) => v,
+        Err(code) => return code,
+    };
+    let Some(file) = reply["connection_file"].as_str() else {
+        errln!("error: the running bundle sent a kernel reply this teamster cannot read: {reply}");
+        return ExitCode::Internal;
+    };
+    if print {
+        outln!("{file}");
+        return ExitCode::Ok;
+    }
+    let mut argv = vec![
+        "jupyter".to_owned(),
+        "console".to_owned(),
+        "--existing".to_owned(),
+        file.to_owned(),
+    ];
+    argv.extend(console_args);
+    ignore_terminal_signals();
+    let status = ProcessBuilder::from_argv(&argv).and_then(|b| b.spawn());
+    let status = match status {
+        Ok(mut child) => child.wait(),
+        Err(SpawnError::NotFound { .. }) => {
+            errln!(
+                "error: `jupyter` is not on PATH; install the console with `pip install jupyter-console` (the kernel's connection file is {file})"
+            );
+            return ExitCode::Internal;
+        }
+        Err(e) => {
+            errln!("error: {}", crate::error_chain(&e));
+            return ExitCode::Internal;
+        }
+    };
+    exit_with(&argv[0], status)
+}
+
+/// While a child has the terminal (`exec`'s `psql`, `kernel`'s console), the `Ctrl-C` and
+/// `Ctrl-\` typed into it reach this process too, since both are in the terminal's
+/// foreground group: ignored here, as `system(3)` does, so that they interrupt the child
+/// (a query, a cell) and not the wait that holds the terminal for it. The child starts
+/// with default dispositions (the process builder resets them).
+fn ignore_terminal_signals() {
+    use nix::sys::signal::{SigHandler, Signal, signal};
+    for sig in [Signal::SIGINT, Signal::SIGQUIT] {
+        // SAFETY: SIG_IGN installs no handler code; this thread only waits afterwards.
+        let _ = unsafe { signal(sig, SigHandler::SigIgn) };
+    }
+}
+
+/// Exits with a finished child's status (128 + its signal if a signal ended it).
+fn exit_with(program: &str, status: std::io::Result<std::process::ExitStatus>) -> ExitCode {
     match status {
         Ok(status) => {
             use std::os::unix::process::ExitStatusExt;
@@ -146,7 +219,7 @@ fn run_here(spec: ExecSpec) -> ExitCode {
             std::process::exit(code);
         }
         Err(e) => {
-            errln!("error: cannot wait for `{}`: {e}", spec.argv[0]);
+            errln!("error: cannot wait for `{program}`: {e}");
             ExitCode::Internal
         }
     }

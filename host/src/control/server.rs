@@ -42,6 +42,7 @@ pub const METHODS: &[&str] = &[
     "logs.unfollow",
     "logs.wait",
     "stats",
+    "kernel",
     "subcommand",
     "travel",
     "now",
@@ -914,6 +915,21 @@ fn no_such(name: &str, names: &[&str]) -> RpcError {
 struct NoParams {}
 
 /// The log view that a `logs.*` request's `service` and `stream` name.
+/// The pid of `name`'s main process, for any service that has one, ready or still starting.
+fn service_pid(inner: &Inner, name: &str) -> Result<Option<u32>, RpcError> {
+    match view(inner) {
+        Ok(view) => Ok(service(&view, name)?.pid()),
+        Err(e) if e.code == code::STARTING => {
+            let tracked = inner.tracked.lock().unwrap_or_else(|p| p.into_inner());
+            match tracked.iter().find(|(n, _)| n == name) {
+                Some((_, t)) => Ok(t.pid),
+                None => Err(no_service(inner, name)),
+            }
+        }
+        Err(e) => Err(e),
+    }
+}
+
 fn view_logs(
     inner: &Inner,
     service_name: Option<String>,
@@ -1116,19 +1132,7 @@ async fn slow_method(
                 service: String,
             }
             let p: Stats = wire::params(params)?;
-            // Any service that has a process, ready or still starting.
-            let pid = match view(inner) {
-                Ok(view) => service(&view, &p.service)?.pid(),
-                Err(e) if e.code == code::STARTING => {
-                    let tracked = inner.tracked.lock().unwrap_or_else(|p| p.into_inner());
-                    match tracked.iter().find(|(name, _)| *name == p.service) {
-                        Some((_, t)) => t.pid,
-                        None => return Err(no_service(inner, &p.service)),
-                    }
-                }
-                Err(e) => return Err(e),
-            };
-            let pid = pid.ok_or_else(|| {
+            let pid = service_pid(inner, &p.service)?.ok_or_else(|| {
                 RpcError::new(
                     code::FAILED,
                     format!("service `{}` has no process yet", p.service),
@@ -1139,6 +1143,36 @@ async fn slow_method(
                 .map_err(|e| RpcError::new(code::FAILED, e.to_string()))?
                 .map_err(|e| RpcError::new(code::FAILED, crate::error_chain(&e)))?;
             Ok(stats_json(&stats))
+        }
+        "kernel" => {
+            #[derive(Deserialize)]
+            #[serde(deny_unknown_fields)]
+            struct Kernel {
+                service: String,
+                timeout_ms: u64,
+            }
+            let p: Kernel = wire::params(params)?;
+            let logs = view_logs(inner, Some(p.service.clone()), None)?;
+            service_pid(inner, &p.service)?;
+            let found = crate::kernel::find(
+                &p.service,
+                &logs,
+                || service_pid(inner, &p.service).ok().flatten(),
+                Duration::from_millis(p.timeout_ms),
+            )
+            .await
+            .map_err(|e| match &e {
+                crate::KernelError::NoAnnouncement {
+                    source: crate::logs::LogWaitError::Timeout { last_lines, .. },
+                    ..
+                } => {
+                    let last: Vec<Value> = last_lines.iter().map(line_json).collect();
+                    RpcError::new(code::TIMEOUT, crate::error_chain(&e))
+                        .with_data(json!({"last_lines": last}))
+                }
+                _ => RpcError::new(code::FAILED, crate::error_chain(&e)),
+            })?;
+            Ok(json!({"connection_file": found.file, "line": line_json(&found.line)}))
         }
         "subcommand" => {
             #[derive(Deserialize)]

@@ -163,6 +163,17 @@ impl ServiceHandle {
         })
     }
 
+    /// Waits up to `timeout` for the IPython kernel the service embedded
+    /// (`IPython.embed_kernel()`) and finds its connection file, for
+    /// `jupyter console --existing <file>` or a `jupyter_client` client. The newest kernel
+    /// the service announced wins; see [`crate::kernel`] for where the file is looked for.
+    pub async fn kernel(
+        &self,
+        timeout: std::time::Duration,
+    ) -> Result<crate::KernelConnection, crate::KernelError> {
+        crate::kernel::find(self.name(), &self.logs, || self.pid(), timeout).await
+    }
+
     /// Process statistics of the service and its whole tree, read from /proc.
     pub fn stats(&self) -> Result<crate::process::ProcessStats, crate::process::ProcessError> {
         let pid = self
