@@ -2,6 +2,7 @@
 //! handshake, every method, client-side readiness and hooks, one bundle per project.
 
 mod client_side;
+mod foreground;
 mod kernel;
 mod leases;
 mod project;
