@@ -17,6 +17,7 @@ const BUILTIN: &[(&str, &str)] = &[
     ("redis", "teamster-plugin-redis"),
     ("django", "teamster-plugin-django"),
     ("smtp-sink", "teamster-plugin-smtp-sink"),
+    ("chromedriver", "teamster-plugin-chromedriver"),
 ];
 
 /// Test plugins: (constant name, short name, crate name).
@@ -50,6 +51,7 @@ fn main() {
         "plugins/redis",
         "plugins/django",
         "plugins/smtp-sink",
+        "plugins/chromedriver",
         "plugins/testing",
     ] {
         println!("cargo:rerun-if-changed={}", root.join(dir).display());

@@ -143,6 +143,8 @@ impl BundleBuilder {
 #[must_use = "a service builder does nothing until it is added to a bundle"]
 pub struct ServiceBuilder {
     spec: ServiceSpec,
+    /// Set by [`ServiceBuilder::faketime`]; otherwise the kind's default applies.
+    faketime: Option<bool>,
     /// Kept until `build`, so that `shell` can stay infallible inside a chain.
     command_error: Option<shell_words::ParseError>,
 }
@@ -158,6 +160,7 @@ impl From<ServiceSpec> for ServiceBuilder {
     fn from(spec: ServiceSpec) -> Self {
         ServiceBuilder {
             spec,
+            faketime: None,
             command_error: None,
         }
     }
@@ -248,8 +251,10 @@ impl ServiceBuilder {
         self
     }
 
-    /// Whether the service sees the bundle's clock (default `true`).
+    /// Whether the service sees the bundle's clock (default `true`, and `false` for the
+    /// kinds that run on the real clock, such as `chromedriver`).
     pub fn faketime(mut self, faketime: bool) -> Self {
+        self.faketime = Some(faketime);
         self.spec.faketime = faketime;
         self
     }
@@ -286,8 +291,14 @@ impl ServiceBuilder {
     /// Lets the plugin `kind` configure the service from `config` (a JSON object); a
     /// command then becomes optional.
     pub fn kind(mut self, kind: impl Into<String>, config: serde_json::Value) -> Self {
+        let name = kind.into();
+        // Only a kind that runs on the real clock changes the default; a spec that came
+        // in with `faketime = false` keeps it.
+        if self.faketime.is_none() && !crate::bundle::spec::default_faketime(Some(&name)) {
+            self.spec.faketime = false;
+        }
         self.spec.kind = Some(KindRef {
-            name: kind.into(),
+            name,
             config,
             grants: Vec::new(),
         });

@@ -317,7 +317,9 @@ impl Loader<'_> {
             }
             spec.user = Some(user.into_inner());
         }
-        spec.faketime = file.faketime.unwrap_or(true);
+        spec.faketime = file.faketime.unwrap_or_else(|| {
+            super::spec::default_faketime(file.kind.as_ref().map(|k| k.get_ref().as_str()))
+        });
         spec.shutdown_timeout = self.duration(file.shutdown_timeout, || {
             KeyPath::service(&name, "shutdown_timeout")
         })?;

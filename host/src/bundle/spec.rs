@@ -17,6 +17,19 @@ pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
 /// Default number of run directories kept under `<run_root>/runs`.
 pub const DEFAULT_KEEP_RUNS: usize = 10;
 
+/// Kinds whose services run on the real clock unless the bundle says `faketime = true`.
+/// The plugin interface has no field for a kind's clock default yet, so the host keeps
+/// the list of its first-party kinds that need one. `chromedriver`: the preload would be
+/// inherited by Chromium, whose sandbox, zygote and timers do not take to a travelled
+/// clock, while the pages it drives get their time from the app server under test.
+const KINDS_ON_THE_REAL_CLOCK: &[&str] = &["chromedriver"];
+
+/// Whether a service sees the bundle's clock when its `faketime` is not set: yes, unless
+/// its kind is one of [`KINDS_ON_THE_REAL_CLOCK`].
+pub fn default_faketime(kind: Option<&str>) -> bool {
+    !kind.is_some_and(|kind| KINDS_ON_THE_REAL_CLOCK.contains(&kind))
+}
+
 /// Which clock injector a bundle uses for services with `faketime = true`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum ClockKind {

@@ -154,6 +154,37 @@ fn service_defaults() {
 }
 
 #[test]
+fn a_chromedriver_runs_on_the_real_clock_unless_told_otherwise() {
+    let spec = parse(
+        r#"
+        [services.browser]
+        kind = "chromedriver"
+        [services.travelling]
+        kind = "chromedriver"
+        faketime = true
+        [services.cache]
+        kind = "redis"
+        "#,
+    );
+    let faketime = |name| spec.service(name).expect(name).faketime;
+    assert!(!faketime("browser"));
+    assert!(faketime("travelling"));
+    assert!(faketime("cache"));
+    let built = BundleSpec::builder("/proj")
+        .service(ServiceSpec::builder("browser").kind("chromedriver", json!({})))
+        .service(
+            ServiceSpec::builder("travelling")
+                .faketime(true)
+                .kind("chromedriver", json!({})),
+        )
+        .build()
+        .expect("builds");
+    let faketime = |name| built.service(name).expect(name).faketime;
+    assert!(!faketime("browser"));
+    assert!(faketime("travelling"));
+}
+
+#[test]
 fn services_keep_declaration_order() {
     let spec = parse(
         "[services.zeta]\ncommand = \"z\"\n[services.alpha]\ncommand = \"a\"\n[services.mid]\ncommand = \"m\"\n",

@@ -2,6 +2,7 @@
 //! through the orchestrator the way users drive them: bundle files, sub-commands,
 //! connection info and logs.
 
+mod chromedriver;
 mod demo;
 mod describe;
 mod django;
