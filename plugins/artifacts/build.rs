@@ -17,6 +17,7 @@ const BUILTIN: &[(&str, &str)] = &[
     ("redis", "teamster-plugin-redis"),
     ("django", "teamster-plugin-django"),
     ("smtp-sink", "teamster-plugin-smtp-sink"),
+    ("celery", "teamster-plugin-celery"),
     ("chromedriver", "teamster-plugin-chromedriver"),
 ];
 
@@ -51,6 +52,7 @@ fn main() {
         "plugins/redis",
         "plugins/django",
         "plugins/smtp-sink",
+        "plugins/celery",
         "plugins/chromedriver",
         "plugins/testing",
     ] {

@@ -346,6 +346,8 @@ pub enum Field {
     Arg(usize),
     /// A value of the service's `connection` table.
     Connection(String),
+    /// A string in the kind's `config` table, by its path (`broker`, `queues[0]`).
+    Config(String),
 }
 
 impl fmt::Display for Field {
@@ -354,6 +356,7 @@ impl fmt::Display for Field {
             Field::Env(name) => write!(f, "env `{name}`"),
             Field::Arg(index) => write!(f, "`command[{index}]`"),
             Field::Connection(key) => write!(f, "`connection.{key}`"),
+            Field::Config(path) => write!(f, "`config.{path}`"),
         }
     }
 }
@@ -367,6 +370,8 @@ pub(crate) enum Place {
     Arg(usize),
     /// Value of `connection` entry `index`.
     Connection(usize),
+    /// String `index` of the kind's `config`, in the order of [`config_strings`].
+    Config(usize),
 }
 
 impl Place {
@@ -376,6 +381,7 @@ impl Place {
             Place::Env(i) => Field::Env(service.env[i].0.clone()),
             Place::Arg(i) => Field::Arg(i),
             Place::Connection(i) => Field::Connection(service.connection[i].0.clone()),
+            Place::Config(i) => Field::Config(config_path(service, i)),
         }
     }
 }
@@ -397,7 +403,100 @@ pub(crate) fn fields(service: &ServiceSpec) -> impl Iterator<Item = (Place, &str
         .iter()
         .enumerate()
         .map(|(i, v)| (Place::Arg(i), v.as_str()));
-    connection.chain(env).chain(args)
+    let config = service
+        .kind
+        .iter()
+        .flat_map(|kind| config_strings(&kind.config))
+        .enumerate()
+        .map(|(i, (_, v))| (Place::Config(i), v));
+    connection.chain(env).chain(args).chain(config)
+}
+
+/// The path of string `index` of `service`'s config (`broker`, `queues[0]`).
+fn config_path(service: &ServiceSpec, index: usize) -> String {
+    service
+        .kind
+        .iter()
+        .flat_map(|kind| config_strings(&kind.config))
+        .nth(index)
+        .map(|(path, _)| path)
+        .unwrap_or_default()
+}
+
+/// The config key the host reads itself before any reference can be filled in.
+const PORT_KEY: &str = "port";
+
+/// Every string in a kind's `config` that may hold references, with its path, in document
+/// order: nested tables and arrays included, the top-level `port` (read by the host when
+/// it reserves the port, before the service's needs are ready) left out.
+pub(crate) fn config_strings(config: &serde_json::Value) -> Vec<(String, &str)> {
+    fn walk<'a>(path: String, value: &'a serde_json::Value, out: &mut Vec<(String, &'a str)>) {
+        match value {
+            serde_json::Value::String(s) => out.push((path, s.as_str())),
+            serde_json::Value::Array(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    walk(format!("{path}[{i}]"), item, out);
+                }
+            }
+            serde_json::Value::Object(map) => {
+                for (key, item) in map {
+                    let child = if path.is_empty() {
+                        key.clone()
+                    } else {
+                        format!("{path}.{key}")
+                    };
+                    walk(child, item, out);
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    if let serde_json::Value::Object(map) = config {
+        for (key, item) in map.iter().filter(|(key, _)| *key != PORT_KEY) {
+            walk(key.clone(), item, &mut out);
+        }
+    }
+    out
+}
+
+/// Replaces every string of `config` that [`config_strings`] lists, in the same order,
+/// with what `render` makes of it (given its index).
+fn render_config_strings<E>(
+    config: &mut serde_json::Value,
+    mut render: impl FnMut(usize, &str) -> Result<String, E>,
+) -> Result<(), E> {
+    fn walk<E>(
+        value: &mut serde_json::Value,
+        index: &mut usize,
+        render: &mut dyn FnMut(usize, &str) -> Result<String, E>,
+    ) -> Result<(), E> {
+        match value {
+            serde_json::Value::String(s) => {
+                *s = render(*index, s)?;
+                *index += 1;
+            }
+            serde_json::Value::Array(items) => {
+                for item in items {
+                    walk(item, index, render)?;
+                }
+            }
+            serde_json::Value::Object(map) => {
+                for (_, item) in map.iter_mut() {
+                    walk(item, index, render)?;
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+    let mut index = 0;
+    if let serde_json::Value::Object(map) = config {
+        for (_, item) in map.iter_mut().filter(|(key, _)| *key != PORT_KEY) {
+            walk(item, &mut index, &mut render)?;
+        }
+    }
+    Ok(())
 }
 
 /// A reference that implies a need of a `needs` cycle, as a cycle error explains it.
@@ -873,8 +972,9 @@ pub enum InterpolationError {
 }
 
 impl ServiceSpec {
-    /// This service with every reference in its `connection` values, `env` values and
-    /// `command` words filled in; `${env.…}` reads teamster's own environment.
+    /// This service with every reference in its `connection` values, `env` values,
+    /// `command` words and kind `config` strings filled in; `${env.…}` reads teamster's
+    /// own environment.
     ///
     /// The orchestrator calls this right before spawning the service, when every service it
     /// needs is ready and present in `connections`. The result's `connection` is the info to
@@ -927,6 +1027,11 @@ impl ServiceSpec {
         }
         for (i, (_, value)) in out.connection.iter_mut().enumerate() {
             *value = resolver.own_value(i)?;
+        }
+        if let Some(kind) = &mut out.kind {
+            render_config_strings(&mut kind.config, |i, value| {
+                resolver.render(Place::Config(i), &parse(Place::Config(i), value)?)
+            })?;
         }
         Ok(out)
     }
@@ -1236,6 +1341,57 @@ mod tests {
         // Everything else is left as it was.
         assert_eq!(filled.needs, web().needs);
         assert_eq!(filled.name, "web");
+    }
+
+    /// A kind service (`celery`) whose config names its broker by reference.
+    fn worker() -> ServiceSpec {
+        ServiceSpec {
+            kind: Some(crate::bundle::spec::KindRef {
+                name: "celery".into(),
+                config: serde_json::json!({
+                    "port": "auto",
+                    "app": "tasks",
+                    "broker": "${db.url}",
+                    "queues": ["a", "on-${db.host}"],
+                    "nested": {"price": "$${db.url} costs $5", "n": 3},
+                }),
+                grants: Vec::new(),
+            }),
+            ..ServiceSpec::new("worker")
+        }
+    }
+
+    #[test]
+    fn kind_config_strings_are_filled_in_but_not_the_port() {
+        let filled = worker()
+            .interpolated_with(&postgres_info(), &host_env)
+            .expect("every reference resolves");
+        assert_eq!(
+            filled.kind.expect("kind").config,
+            serde_json::json!({
+                "port": "auto",
+                "app": "tasks",
+                "broker": "postgres://app:secret@127.0.0.1:54321/app",
+                "queues": ["a", "on-127.0.0.1"],
+                "nested": {"price": "${db.url} costs $5", "n": 3},
+            })
+        );
+        let fields: Vec<String> = fields(&worker())
+            .map(|(place, _)| place.field(&worker()).to_string())
+            .collect();
+        assert_eq!(
+            fields,
+            [
+                "`config.app`",
+                "`config.broker`",
+                "`config.nested.price`",
+                "`config.queues[0]`",
+                "`config.queues[1]`"
+            ]
+        );
+        let mut spec = worker();
+        spec.kind.as_mut().expect("kind").config["broker"] = "${db.uri}".into();
+        insta::assert_snapshot!(runtime_error(&spec, &postgres_info()), @"service `worker`: `config.broker` refers to `${db.uri}`, but `db` offers: url, host, port, user, password, database");
     }
 
     #[test]

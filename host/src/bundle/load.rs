@@ -626,6 +626,9 @@ impl Locate for FileLocator<'_> {
                     return self.loader.at(offset..offset);
                 }
                 match (place, &spans.command) {
+                    // Config strings are found by their text alone (below); failing that,
+                    // the `config` table.
+                    (Place::Config(_), _) => spans.config.as_ref().or(spans.kind.as_ref()),
                     (Place::Env(i), _) => spans.env_values.get(i),
                     (Place::Connection(i), _) => spans.connection_values.get(i),
                     (Place::Arg(i), CommandSpans::Words(words)) => words.get(i),
@@ -657,6 +660,7 @@ impl FileLocator<'_> {
         }
         let before = |text: &str| text.matches(needle).count();
         let (span, nth) = match (place, &spans.command) {
+            (Place::Config(_), _) => (spans.config.as_ref()?, 0),
             (Place::Env(i), _) => (spans.env_values.get(i)?, before(&value[..range.start])),
             (Place::Connection(i), _) => (
                 spans.connection_values.get(i)?,

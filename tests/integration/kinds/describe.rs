@@ -88,15 +88,30 @@ fn smtp_sink_describes_itself() {
     "#);
 }
 
+#[test]
+fn celery_describes_itself() {
+    insta::assert_snapshot!(describe("celery"), @r#"
+    celery — A Celery worker for an app, optionally with beat
+    programs: sh
+    subcommands: celery (Run the celery command (inspect, call, purge, …) with the worker's app and broker)
+    config: app: "string", app_dir: "string", beat: "boolean", beat_max_interval: "number", broker: "string", concurrency: "integer", extra_args: "array", port: ["integer","string"], python: "string", queues: "array", result_backend: "string"
+    unknown keys refused: true
+    "#);
+}
+
 /// Every kind must accept `port`, which the host reads to reserve a fixed port.
 #[test]
 fn every_kind_accepts_a_port() {
     let home = tempfile::tempdir().expect("tempdir");
     let host = PluginHost::new(PluginHostConfig::in_dir(home.path())).expect("plugin host");
-    for kind in ["postgres", "redis", "django", "smtp-sink"] {
+    for kind in ["postgres", "redis", "django", "smtp-sink", "celery"] {
         let plugin = host.resolve(kind).expect("built-in kind");
         for port in [serde_json::json!(5999), serde_json::json!("auto")] {
-            let config = serde_json::json!({ "port": port });
+            let mut config = serde_json::json!({ "port": port });
+            if kind == "celery" {
+                // The one required key of a first-party kind: the app to run.
+                config["app"] = serde_json::json!("tasks");
+            }
             plugin
                 .check_config("svc", &config)
                 .unwrap_or_else(|e| panic!("{kind}: {}", teamster::error_chain(&e)));
@@ -135,7 +150,7 @@ fn derived_schemas_check_nested_tables() {
     accepted
     "
     );
-    for kind in ["postgres", "redis", "django", "smtp-sink"] {
+    for kind in ["postgres", "redis", "django", "smtp-sink", "celery"] {
         let schema = host
             .resolve(kind)
             .expect("built-in kind")
