@@ -17,8 +17,8 @@ const BUILTIN: &[(&str, &str)] = &[
     ("redis", "teamster-plugin-redis"),
     ("django", "teamster-plugin-django"),
     ("smtp-sink", "teamster-plugin-smtp-sink"),
-    ("celery", "teamster-plugin-celery"),
     ("chromedriver", "teamster-plugin-chromedriver"),
+    ("celery", "teamster-plugin-celery"),
 ];
 
 /// Test plugins: (constant name, short name, crate name).
@@ -52,8 +52,8 @@ fn main() {
         "plugins/redis",
         "plugins/django",
         "plugins/smtp-sink",
-        "plugins/celery",
         "plugins/chromedriver",
+        "plugins/celery",
         "plugins/testing",
     ] {
         println!("cargo:rerun-if-changed={}", root.join(dir).display());

@@ -60,7 +60,7 @@ fn check_refuses_what_a_start_would_with_a_position() {
         report.push('\n');
     }
     insta::assert_snapshot!(report, @r#"
-    error: bundle.toml:2:8: unknown kind `mysql` of service `db`; known kinds: `generic`, `postgres`, `redis`, `django`, `smtp-sink`, `celery`; install a plugin with `teamster plugin install <file.wasm>`
+    error: bundle.toml:2:8: unknown kind `mysql` of service `db`; known kinds: `generic`, `postgres`, `redis`, `django`, `smtp-sink`, `chromedriver`, `celery`; install a plugin with `teamster plugin install <file.wasm>`
     error: bundle.toml:4:8: invalid config for service `cache` of kind `redis`: `port` must be a port number from 1 to 65535, or "auto" to let teamster pick one, not "eighty"
     error: bundle.toml:3:19: invalid config for service `cache` of kind `redis`: `port` must be a port number from 1 to 65535, or "auto" to let teamster pick one, not 0
     error: bundle.toml:3:19: invalid config for service `cache` of kind `redis`: `args` must be an array, not a string
@@ -118,7 +118,7 @@ fn check_asks_installed_kinds_too() {
     insta::assert_snapshot!(report, @r#"
     error: bundle.toml:3:19: invalid config for service `m` of kind `misbehave`: `mode` must be one of "fine", "loop-ready", "loop-setup", "memory-bomb", "log-spam", "run", "run-slow", "read-outside", "panic", "ready-fail", "cache", not "wild"
     error: bundle.toml:3:11: `grants` of service `m` names `rm`, which kind `misbehave` does not declare; it declares: `echo`, `sleep`
-    error: bundle.toml:2:8: unknown kind `misbehav` of service `m` (did you mean `misbehave`?); known kinds: `generic`, `postgres`, `redis`, `django`, `smtp-sink`, `celery`, `misbehave`; install a plugin with `teamster plugin install <file.wasm>`
+    error: bundle.toml:2:8: unknown kind `misbehav` of service `m` (did you mean `misbehave`?); known kinds: `generic`, `postgres`, `redis`, `django`, `smtp-sink`, `chromedriver`, `celery`, `misbehave`; install a plugin with `teamster plugin install <file.wasm>`
     "#);
 }
 
