@@ -17,7 +17,7 @@ rm -rf "$venv"
 "$python" -m venv "$venv"
 pip=("$venv/bin/python" -m pip install --quiet --disable-pip-version-check)
 "${pip[@]}" "$wheel" psutil pytest pytest-xdist ruff mypy \
-    'Django>=4.2,<6' 'psycopg2-binary>=2.9' 'redis>=5'
+    'Django>=4.2,<6' 'psycopg2-binary>=2.9' 'redis>=5' 'ipykernel>=6.20' 'jupyter-console>=6.6'
 
 echo "==> ruff"
 cd "$here"

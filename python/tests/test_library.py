@@ -390,3 +390,52 @@ def test_a_different_bundle_in_the_same_project_is_refused(project: Project) -> 
             teamster.Bundle.load(path).startup()
     finally:
         first.stop()
+
+
+KERNEL_APP = (
+    "from ipykernel.embed import embed_kernel\n"
+    "answer = 42\n"
+    "print('app ready', flush=True)\n"
+    "embed_kernel(local_ns={'answer': answer})\n"
+)
+
+
+def test_a_console_runs_code_in_the_kernel_a_service_embedded(
+    project: Project, bundle: teamster.ServiceBundle
+) -> None:
+    home = project.path / "app-home"
+    home.mkdir()
+    bundle["app"] = teamster.Service(
+        command=[PY, "-u", "-c", KERNEL_APP],
+        ready=ready.log("app ready"),
+        env={"HOME": str(home)},
+    )
+    bundle["quiet"] = teamster.Service(
+        command=["sh", "-c", "echo hi; exec sleep 600"], ready=ready.log("hi")
+    )
+    bundle.startup()
+
+    file = bundle["app"].kernel_connection_file(timeout=60)
+    assert file.startswith(str(home / ".local/share/jupyter/runtime")), file
+
+    # The kernel runs code in the app's namespace, through jupyter_client ...
+    from jupyter_client import BlockingKernelClient  # type: ignore[import-untyped]
+
+    client = BlockingKernelClient(connection_file=file)
+    client.load_connection_file()
+    client.start_channels()
+    try:
+        client.wait_for_ready(timeout=30)
+        reply = client.execute_interactive("print(answer + 1)", timeout=30)
+        assert reply["content"]["status"] == "ok", reply
+    finally:
+        client.stop_channels()
+
+    # ... and through the console hitchserve opened, fed on its stdin here.
+    status = bundle.connect_to_ipykernel(
+        "app", "--simple-prompt", input="print(answer * 2)\nquit(keep_kernel=True)\n"
+    )
+    assert status == 0
+
+    with pytest.raises(teamster.WaitTimeout, match="announced no IPython kernel"):
+        bundle["quiet"].kernel_connection_file(timeout=0.2)

@@ -603,6 +603,38 @@ class Bundle:
         if self._printer is not None:
             self._printer.paused.clear()
 
+    def connect_to_kernel(
+        self,
+        service: Union[Service, str],
+        *console_args: str,
+        timeout: float = 30.0,
+        input: Optional[str] = None,
+    ) -> int:
+        """hitchserve's ``connect_to_ipykernel``: waits for the IPython kernel ``service``
+        embedded (``IPython.embed_kernel()``), then runs ``jupyter console --existing`` on
+        it in this terminal, with console output paused (``start_interactive_mode``) until
+        it exits. Returns the console's exit status. ``console_args`` go to
+        ``jupyter console``; ``input`` feeds it instead of the terminal."""
+        import shutil
+        import subprocess
+
+        svc = self[service] if isinstance(service, str) else service
+        file = svc.kernel_connection_file(timeout=timeout)
+        jupyter = shutil.which("jupyter")
+        if jupyter is None:
+            raise TeamsterError(
+                "`jupyter` is not on PATH; install the console with "
+                f"`pip install jupyter-console` (the kernel's connection file is {file})"
+            )
+        self.start_interactive_mode()
+        try:
+            argv = [jupyter, "console", "--existing", file, *console_args]
+            return subprocess.run(argv, input=input, text=True, check=False).returncode
+        finally:
+            self.stop_interactive_mode()
+
+    connect_to_ipykernel = connect_to_kernel
+
     # ---------------------------------------------------------------- time
 
     def time_travel(

@@ -236,6 +236,29 @@ class Service:
         """A sub-command the service's kind offers (``psql``, ``cli``, ``manage`` …)."""
         return Subcommand(self._running(), str(self.name), name, [str(a) for a in args])
 
+    def kernel_connection_file(self, timeout: float = 30.0) -> str:
+        """Waits up to ``timeout`` seconds for the IPython kernel this service embedded
+        (``IPython.embed_kernel()``) and returns its connection file's path, for
+        ``jupyter console --existing`` or a ``jupyter_client`` client. The host finds the
+        file through the service's own environment (its ``HOME``, ``JUPYTER_RUNTIME_DIR``
+        …). Raises ``WaitTimeout`` when no kernel is announced in time."""
+        result = self._running()._call(
+            "kernel",
+            {"service": self.name, "timeout_ms": int(timeout * 1000)},
+            timeout=timeout + 30.0,
+        )
+        return str(result["connection_file"])
+
+    def connect_to_kernel(
+        self, *console_args: str, timeout: float = 30.0, input: Optional[str] = None
+    ) -> int:
+        """Opens ``jupyter console`` on the kernel this service embedded (see
+        ``kernel_connection_file``), in this terminal, with the bundle's console output
+        paused meanwhile; returns the console's exit status. Run pytest with ``-s`` so the
+        console has the terminal. ``console_args`` go to ``jupyter console`` (e.g.
+        ``"--simple-prompt"``); ``input`` feeds it instead of the terminal, for scripts."""
+        return self._running().connect_to_kernel(self, *console_args, timeout=timeout, input=input)
+
     def log(self, message: str) -> None:
         """Prints a line in the bundle's log stream, naming this service."""
         self._running().log(f"[{self.name}] {message}")
