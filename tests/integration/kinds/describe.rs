@@ -99,12 +99,23 @@ fn celery_describes_itself() {
     "#);
 }
 
+#[test]
+fn chromedriver_describes_itself() {
+    insta::assert_snapshot!(describe("chromedriver"), @r#"
+    chromedriver — Headless Chromium driven through chromedriver, for Selenium
+    programs: chromedriver
+    subcommands: version (Print the chromedriver version)
+    config: chromedriver_args: "array", chromium: "string", chromium_args: "array", port: ["integer","string"], sandbox: "boolean"
+    unknown keys refused: true
+    "#);
+}
+
 /// Every kind must accept `port`, which the host reads to reserve a fixed port.
 #[test]
 fn every_kind_accepts_a_port() {
     let home = tempfile::tempdir().expect("tempdir");
     let host = PluginHost::new(PluginHostConfig::in_dir(home.path())).expect("plugin host");
-    for kind in ["postgres", "redis", "django", "smtp-sink", "celery"] {
+    for kind in ["postgres", "redis", "django", "smtp-sink", "celery", "chromedriver"] {
         let plugin = host.resolve(kind).expect("built-in kind");
         for port in [serde_json::json!(5999), serde_json::json!("auto")] {
             let mut config = serde_json::json!({ "port": port });
@@ -150,7 +161,7 @@ fn derived_schemas_check_nested_tables() {
     accepted
     "
     );
-    for kind in ["postgres", "redis", "django", "smtp-sink", "celery"] {
+    for kind in ["postgres", "redis", "django", "smtp-sink", "celery", "chromedriver"] {
         let schema = host
             .resolve(kind)
             .expect("built-in kind")

@@ -1,9 +1,9 @@
-//! The first-party kinds (postgres, redis, django, smtp-sink, celery) on real servers,
-//! driven through the orchestrator the way users drive them: bundle files, sub-commands,
-//! connection info and logs.
+//! The first-party kinds (postgres, redis, django, smtp-sink, celery, chromedriver) on real
+//! servers, driven through the orchestrator the way users drive them: bundle files,
+//! sub-commands, connection info and logs.
 
-mod chromedriver;
 mod celery;
+mod chromedriver;
 mod demo;
 mod describe;
 mod django;
