@@ -404,3 +404,46 @@ fn chromedriver_on(port: &str) -> u32 {
         })
         .unwrap_or_else(|| panic!("no chromedriver with {flag}"))
 }
+
+/// What a Python test does with the published values (the example of plugins/README.md).
+const SELENIUM_SCRIPT: &str = r#"
+import json, os, sys
+from selenium import webdriver
+
+options = webdriver.ChromeOptions()
+options.binary_location = os.environ["CHROMIUM"]
+for arg in json.loads(os.environ["CHROMIUM_ARGS"]):
+    options.add_argument(arg)
+driver = webdriver.Remote(command_executor=os.environ["WEBDRIVER_URL"], options=options)
+try:
+    driver.get(sys.argv[1])
+    print(driver.title)
+finally:
+    driver.quit()
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn selenium_drives_the_browser_through_the_published_values() {
+    let p = Project::new();
+    let running = p.start(BUNDLE).await;
+    let value = |key| running.connection("browser", key).expect(key).to_owned();
+    let page = serve_page("Driven by Selenium");
+    let out = tokio::process::Command::new("python3")
+        .args(["-c", SELENIUM_SCRIPT, &page])
+        .env("WEBDRIVER_URL", value("url"))
+        .env("CHROMIUM", value("binary"))
+        .env("CHROMIUM_ARGS", value("args"))
+        .output()
+        .await
+        .expect("python3 runs (tests/requirements.txt, in target/ci-venv, first on PATH)");
+    assert!(
+        out.status.success(),
+        "selenium failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "Driven by Selenium"
+    );
+    running.stop().await;
+}
