@@ -115,7 +115,14 @@ fn chromedriver_describes_itself() {
 fn every_kind_accepts_a_port() {
     let home = tempfile::tempdir().expect("tempdir");
     let host = PluginHost::new(PluginHostConfig::in_dir(home.path())).expect("plugin host");
-    for kind in ["postgres", "redis", "django", "smtp-sink", "celery", "chromedriver"] {
+    for kind in [
+        "postgres",
+        "redis",
+        "django",
+        "smtp-sink",
+        "celery",
+        "chromedriver",
+    ] {
         let plugin = host.resolve(kind).expect("built-in kind");
         for port in [serde_json::json!(5999), serde_json::json!("auto")] {
             let mut config = serde_json::json!({ "port": port });
@@ -161,7 +168,14 @@ fn derived_schemas_check_nested_tables() {
     accepted
     "
     );
-    for kind in ["postgres", "redis", "django", "smtp-sink", "celery", "chromedriver"] {
+    for kind in [
+        "postgres",
+        "redis",
+        "django",
+        "smtp-sink",
+        "celery",
+        "chromedriver",
+    ] {
         let schema = host
             .resolve(kind)
             .expect("built-in kind")
