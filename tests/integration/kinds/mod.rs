@@ -10,6 +10,7 @@ mod django;
 mod generic;
 mod postgres;
 mod redis;
+mod remindme;
 mod smtp_sink;
 
 use std::path::PathBuf;
