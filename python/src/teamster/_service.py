@@ -48,9 +48,9 @@ class Service:
     Definition keywords mirror the bundle file (``docs/bundle-format.md``); hitchserve's
     names are accepted too: ``env_vars`` (``env``), ``no_libfaketime`` (``faketime=False``),
     ``log_line_ready_checker`` (a callable judging each line here). ``kind=`` and
-    ``config=`` pick a plugin kind such as ``"postgres"``, ``"redis"``, ``"django"`` or
-    ``"smtp-sink"``. ``setup=`` / ``poststart=`` callables are the same as overriding the
-    methods.
+    ``config=`` pick a plugin kind such as ``"postgres"``, ``"redis"``, ``"django"``,
+    ``"smtp-sink"``, ``"celery"`` or ``"chromedriver"``. ``setup=`` / ``poststart=``
+    callables are the same as overriding the methods.
     """
 
     def __init__(
