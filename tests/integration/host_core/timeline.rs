@@ -163,21 +163,85 @@ needs = ["db"]
     assert!(!text.contains("waiting for"), "no progress lines: {text}");
 }
 
-/// On a terminal (a tmux pane), `teamster up` shows one status line per service under the
-/// logs while it starts, and none once the bundle is ready.
-#[test]
-fn live_progress_on_a_terminal() {
-    if std::process::Command::new("tmux")
-        .arg("-V")
-        .output()
-        .is_err()
-    {
-        eprintln!("tmux is not installed; skipped");
-        return;
+/// A tmux server of its own running one command in a 120x30 pane; killed when dropped.
+struct Pane {
+    socket: String,
+}
+
+impl Pane {
+    /// Runs `teamster <args>` on a terminal in `p`'s directory (colours allowed), then
+    /// prints `up-exited-<status>` once it ends.
+    fn start(p: &Project, args: &str) -> Option<Pane> {
+        if std::process::Command::new("tmux")
+            .arg("-V")
+            .output()
+            .is_err()
+        {
+            return None;
+        }
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let pane = Pane {
+            socket: format!("teamster-test-{}-{n}", std::process::id()),
+        };
+        let command = format!(
+            "cd '{}' && env -u NO_COLOR TERM=xterm-256color '{}' {args}; echo up-exited-$?; sleep 60",
+            p.path().display(),
+            crate::fixture::teamster_bin()
+        );
+        let started = pane.tmux(&[
+            "new-session",
+            "-d",
+            "-s",
+            "up",
+            "-x",
+            "120",
+            "-y",
+            "30",
+            &command,
+        ]);
+        assert!(started.status.success(), "{started:?}");
+        Some(pane)
     }
-    let p = Project::new();
-    p.bundle_file(
-        r#"
+
+    fn tmux(&self, args: &[&str]) -> std::process::Output {
+        std::process::Command::new("tmux")
+            .args(["-L", &self.socket])
+            .args(args)
+            .output()
+            .expect("tmux")
+    }
+
+    fn capture(&self) -> String {
+        String::from_utf8_lossy(&self.tmux(&["capture-pane", "-p", "-t", "up"]).stdout).into_owned()
+    }
+
+    /// Waits (bounded) until the pane shows something `done` accepts; returns whether it
+    /// did, and the last capture.
+    fn wait(&self, limit_s: u64, mut done: impl FnMut(&str) -> bool) -> (bool, String) {
+        let mut last = String::new();
+        let ok = crate::fixture::wait_for(std::time::Duration::from_secs(limit_s), || {
+            last = self.capture();
+            done(&last)
+        });
+        (ok, last)
+    }
+
+    /// Ctrl-C, then waits for the host to end (its services stopped).
+    fn interrupt(&self) -> bool {
+        self.tmux(&["send-keys", "-t", "up", "C-c"]);
+        self.wait(20, |pane| pane.contains("up-exited-")).0
+    }
+}
+
+impl Drop for Pane {
+    fn drop(&mut self) {
+        self.tmux(&["kill-server"]);
+    }
+}
+
+/// A bundle whose `db` takes 1.5 s, so that its start can be watched.
+const SLOW_DB: &str = r#"
 [services.db]
 command = "sh -c 'sleep 1.5; echo up; exec sleep 600'"
 ready = { log = "up" }
@@ -185,52 +249,22 @@ ready = { log = "up" }
 command = "sh -c 'echo listening; exec sleep 600'"
 needs = ["db"]
 ready = { log = "listening" }
-"#,
-    );
-    let socket = format!("teamster-test-{}", std::process::id());
-    let tmux = |args: &[&str]| {
-        std::process::Command::new("tmux")
-            .args(["-L", &socket])
-            .args(args)
-            .output()
-            .expect("tmux")
+"#;
+
+/// On a terminal (a tmux pane), `teamster up` shows one status line per service under the
+/// logs while it starts, and none once the bundle is ready.
+#[test]
+fn live_progress_on_a_terminal() {
+    let p = Project::new();
+    p.bundle_file(SLOW_DB);
+    let Some(pane) = Pane::start(&p, "up") else {
+        panic!("tmux is not installed (apt-get install tmux)");
     };
-    let command = format!(
-        "cd '{}' && env -u NO_COLOR TERM=xterm-256color '{}' up; echo up-exited-$?; sleep 60",
-        p.path().display(),
-        crate::fixture::teamster_bin()
-    );
-    let started = tmux(&[
-        "new-session",
-        "-d",
-        "-s",
-        "up",
-        "-x",
-        "120",
-        "-y",
-        "30",
-        &command,
-    ]);
-    assert!(started.status.success(), "{started:?}");
-    let pane =
-        || String::from_utf8_lossy(&tmux(&["capture-pane", "-p", "-t", "up"]).stdout).into_owned();
-    let mut during = String::new();
-    let shown = crate::fixture::wait_for(std::time::Duration::from_secs(10), || {
-        during = pane();
-        during.contains("waiting for db") && during.contains(r#"waiting for log line "up""#)
+    let (shown, during) = pane.wait(10, |pane| {
+        pane.contains("waiting for db") && pane.contains(r#"waiting for log line "up""#)
     });
-    let mut after = String::new();
-    let ready = crate::fixture::wait_for(std::time::Duration::from_secs(20), || {
-        after = pane();
-        after.contains("services ready")
-    });
-    tmux(&["send-keys", "-t", "up", "C-c"]);
-    // The host is gone, its services stopped, once the shell prints its exit status.
-    let exited = crate::fixture::wait_for(std::time::Duration::from_secs(20), || {
-        pane().contains("up-exited-")
-    });
-    tmux(&["kill-server"]);
-    assert!(exited, "`teamster up` did not end after Ctrl-C");
+    let (ready, after) = pane.wait(20, |pane| pane.contains("services ready"));
+    assert!(pane.interrupt(), "`teamster up` did not end after Ctrl-C");
     assert!(shown, "no status lines while starting:\n{during}");
     assert!(ready, "never ready:\n{after}");
     assert!(
@@ -238,4 +272,138 @@ ready = { log = "listening" }
         "status lines left behind:\n{after}"
     );
     assert!(after.contains("[teamster] db is ready"), "{after}");
+}
+
+/// `--quiet` on a terminal: readiness lines, but no status lines and no service output.
+#[test]
+fn quiet_up_on_a_terminal_shows_no_progress() {
+    let p = Project::new();
+    p.bundle_file(SLOW_DB);
+    let Some(pane) = Pane::start(&p, "up --quiet") else {
+        panic!("tmux is not installed (apt-get install tmux)");
+    };
+    // Sampled all through the start: a status line would show during db's 1.5 s.
+    let mut seen = String::new();
+    let (ready, after) = pane.wait(20, |pane| {
+        seen.push_str(pane);
+        pane.contains("services ready")
+    });
+    assert!(
+        pane.interrupt(),
+        "`teamster up --quiet` did not end after Ctrl-C"
+    );
+    assert!(ready, "never ready:\n{after}");
+    assert!(
+        !seen.contains("waiting for"),
+        "progress lines under --quiet:\n{seen}"
+    );
+    assert!(
+        !seen.contains("listening"),
+        "service output under --quiet:\n{seen}"
+    );
+    assert!(after.contains("[teamster] db is ready"), "{after}");
+}
+
+/// The SVG of a real run opens in headless Chromium with no network: its screenshot is
+/// far from blank (compared with the screenshot of an empty SVG of the same size).
+#[test]
+fn the_svg_renders_in_headless_chromium() {
+    let browser = ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
+        .into_iter()
+        .find(|b| std::path::Path::new(b).exists())
+        .expect("chromium is not installed (apt-get install chromium)");
+    let p = Project::new();
+    p.bundle_file(TWO);
+    let up = teamster(&p, &["up", "-d"]);
+    assert!(
+        up.status.success(),
+        "{}",
+        String::from_utf8_lossy(&up.stderr)
+    );
+    let down = teamster(&p, &["down"]);
+    assert!(
+        down.status.success(),
+        "{}",
+        String::from_utf8_lossy(&down.stderr)
+    );
+    let svg = p.file("timeline.svg");
+    let drawn = teamster(&p, &["timeline", "--svg", svg.to_str().unwrap()]);
+    assert!(
+        drawn.status.success(),
+        "{}",
+        String::from_utf8_lossy(&drawn.stderr)
+    );
+    let text = std::fs::read_to_string(&svg).expect("the svg");
+    let size = |name: &str| -> u32 {
+        let value: f64 = attr(&text, name).parse().expect("a number");
+        value.ceil() as u32
+    };
+    let (width, height) = (size("width"), size("height"));
+    let blank = p.file("blank.svg");
+    std::fs::write(
+        &blank,
+        format!(
+            r#"<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}"></svg>"#
+        ),
+    )
+    .unwrap();
+
+    let shot = |file: &std::path::Path, name: &str| -> Vec<u8> {
+        let png = p.file(name);
+        let out = std::process::Command::new(browser)
+            .args([
+                "--headless=new",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+                "--hide-scrollbars",
+                &format!("--window-size={width},{height}"),
+                &format!(
+                    "--user-data-dir={}",
+                    p.file(&format!("{name}.profile")).display()
+                ),
+                &format!("--screenshot={}", png.display()),
+                &format!("file://{}", file.display()),
+            ])
+            .env("HOME", p.path())
+            .output()
+            .expect("chromium runs");
+        std::fs::read(&png).unwrap_or_else(|e| {
+            panic!(
+                "no screenshot {} ({e}): {}",
+                png.display(),
+                String::from_utf8_lossy(&out.stderr)
+            )
+        })
+    };
+    let picture = shot(&svg, "timeline.png");
+    let empty = shot(&blank, "blank.png");
+    for png in [&picture, &empty] {
+        assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n", "a PNG");
+        // IHDR: width and height, big-endian, at bytes 16..24.
+        let w = u32::from_be_bytes(png[16..20].try_into().unwrap());
+        let h = u32::from_be_bytes(png[20..24].try_into().unwrap());
+        assert_eq!((w, h), (width, height));
+    }
+    // Bars, labels and arrows compress far worse than a uniform page.
+    assert!(
+        picture.len() > 4 * empty.len(),
+        "the timeline's screenshot ({} bytes) is barely bigger than a blank one ({} bytes)",
+        picture.len(),
+        empty.len()
+    );
+}
+
+/// The value of the root element's `name="…"` attribute.
+fn attr(svg: &str, name: &str) -> String {
+    let root = &svg[svg.find("<svg").expect("an svg element")..];
+    let root = &root[..root.find('>').expect("a closed tag")];
+    let value = root
+        .split(&format!(" {name}=\""))
+        .nth(1)
+        .unwrap_or_else(|| panic!("no {name} on {root}"));
+    value.split('"').next().unwrap().to_owned()
 }
