@@ -6,6 +6,12 @@
 //! command probes, the plugin hooks, and stop requests. Every branch is cancel-safe:
 //! `read` into a buffer, `next_line`, `recv` and `wait` lose nothing when another branch
 //! wins.
+//!
+//! Where the start is lives in one [`Phase`] value whose variants hold what they wait
+//! for (the outstanding readiness conditions, the poststart hooks), so nothing can be
+//! awaited in a phase where it no longer counts, and the futures of a start step leave
+//! with the phase: a stop or an exit drops them. The pipes are read in every phase; they
+//! are not part of it.
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -208,6 +214,102 @@ impl Outstanding {
     }
 }
 
+/// Where a service's start is, once its supervisor runs. Each variant holds what that phase
+/// waits for, so a condition cannot be awaited in a phase where it no longer counts.
+enum Phase {
+    /// The supervisor has not confirmed that the process exists; the readiness conditions
+    /// already gather what they see (output can arrive before the confirmation).
+    Spawning { pending: Outstanding },
+    /// The process exists; the conditions still outstanding.
+    AwaitingReady { pending: Outstanding },
+    /// Every condition held; the `poststart` hooks run.
+    PostStart { hooks: BoxFut<Result<(), String>> },
+    /// Ready.
+    Ready,
+    /// A stop was asked for, or a start step failed: nothing more is awaited but the end of
+    /// the tree (which the supervisor stops) and of its pipes.
+    Stopping,
+    /// The main process ended before the service was ready, while its plugin still had
+    /// lines to judge: the rest of its output is read and judged before the exit is
+    /// reported, so that a kind's `failed` verdict on the server's last words (an app that
+    /// cannot load, a bad option) is the reason the start gives, not the bare exit.
+    Exiting {
+        status: ExitStatus,
+        pending: Outstanding,
+    },
+    /// The main process ended (or its supervisor vanished without saying how); the pipes
+    /// drain until every holder has closed them.
+    Exited,
+}
+
+/// A start step of the current phase that finished.
+enum Step {
+    Probes(Result<(), String>),
+    PluginCall(Result<bool, String>),
+    Client(Result<(), String>),
+    PostStart(Result<(), String>),
+}
+
+impl Phase {
+    /// The readiness conditions still outstanding, while the start awaits them.
+    fn pending_mut(&mut self) -> Option<&mut Outstanding> {
+        match self {
+            Phase::Spawning { pending }
+            | Phase::AwaitingReady { pending }
+            | Phase::Exiting { pending, .. } => Some(pending),
+            _ => None,
+        }
+    }
+
+    /// Whether the phase waits for a future: a probe, a `ready-check` call, the client's
+    /// verdict, or poststart.
+    fn awaits(&self) -> bool {
+        match self {
+            Phase::Spawning { pending } | Phase::AwaitingReady { pending } => {
+                pending.probes.is_some()
+                    || pending.plugin_call.is_some()
+                    || pending.client.is_some()
+            }
+            Phase::Exiting { pending, .. } => pending.plugin_call.is_some(),
+            Phase::PostStart { .. } => true,
+            Phase::Ready | Phase::Stopping | Phase::Exited => false,
+        }
+    }
+
+    /// The next of the phase's futures to finish, taken out of its slot. Cancel-safe: a
+    /// future stays in its slot until it is done.
+    fn next_step(&mut self) -> impl Future<Output = Step> + '_ {
+        use std::task::Poll;
+        fn take<T>(slot: &mut Option<BoxFut<T>>, cx: &mut std::task::Context<'_>) -> Option<T> {
+            let Poll::Ready(out) = slot.as_mut()?.as_mut().poll(cx) else {
+                return None;
+            };
+            *slot = None;
+            Some(out)
+        }
+        std::future::poll_fn(move |cx| match self {
+            Phase::Spawning { pending } | Phase::AwaitingReady { pending } => {
+                if let Some(out) = take(&mut pending.probes, cx) {
+                    return Poll::Ready(Step::Probes(out));
+                }
+                if let Some(out) = take(&mut pending.plugin_call, cx) {
+                    return Poll::Ready(Step::PluginCall(out));
+                }
+                if let Some(out) = take(&mut pending.client, cx) {
+                    return Poll::Ready(Step::Client(out));
+                }
+                Poll::Pending
+            }
+            Phase::Exiting { pending, .. } => match take(&mut pending.plugin_call, cx) {
+                Some(out) => Poll::Ready(Step::PluginCall(out)),
+                None => Poll::Pending,
+            },
+            Phase::PostStart { hooks } => hooks.as_mut().poll(cx).map(Step::PostStart),
+            Phase::Ready | Phase::Stopping | Phase::Exited => Poll::Pending,
+        })
+    }
+}
+
 async fn run(
     launch: Launch,
     mut control_rx: mpsc::UnboundedReceiver<Control>,
@@ -294,78 +396,96 @@ async fn run(
             futures_join_all(waits).await
         }));
     }
-
-    let mut poststart: Option<BoxFut<Result<(), String>>> = None;
-    let mut is_ready = false;
-    // Nothing is ready before the supervisor has confirmed that the process exists.
-    let mut spawned = false;
-    let mut stopping = false;
+    let mut phase = Phase::Spawning { pending };
+    let exited = |st: ExitStatus| {
+        state.send_replace(ServiceState::Exited(st));
+        send(ServiceEvent::Exited {
+            status: st,
+            elapsed: started.elapsed(),
+        });
+        Phase::Exited
+    };
+    // The move to Ready, made from two places: every condition held (no poststart), or
+    // poststart finished.
+    let ready = || {
+        state.send_replace(ServiceState::Ready);
+        send(ServiceEvent::Ready {
+            elapsed: started.elapsed(),
+        });
+        Phase::Ready
+    };
 
     let mut out_split = LineSplitter::new(launch.max_line_len);
     let mut err_split = LineSplitter::new(launch.max_line_len);
     let mut obuf = vec![0u8; 64 * 1024];
     let mut ebuf = vec![0u8; 64 * 1024];
     let (mut out_open, mut err_open, mut status_open) = (true, true, true);
-    let mut main_exit: Option<ExitStatus> = None;
     let mut drain_deadline: Option<Pin<Box<tokio::time::Sleep>>> = None;
 
     loop {
-        // Lines the plugin has not judged yet go to its `ready-check`, one call at a time.
-        if !is_ready && !stopping {
+        if let Some(pending) = phase.pending_mut() {
+            // Lines the plugin has not judged yet go to its `ready-check`, one call at a time.
             pending.start_plugin_call(&launch.hooks);
         }
         // Readiness: once every condition holds, run poststart (if any), then report.
-        if !is_ready
-            && spawned
-            && poststart.is_none()
-            && main_exit.is_none()
-            && !stopping
+        if let Phase::AwaitingReady { pending } = &phase
             && pending.satisfied()
         {
-            let client = client_for(ClientHook::Poststart);
-            match (&launch.hooks, client) {
-                (None, None) => {
-                    is_ready = true;
-                    state.send_replace(ServiceState::Ready);
-                    send(ServiceEvent::Ready {
-                        elapsed: started.elapsed(),
-                    });
-                }
+            phase = match (&launch.hooks, client_for(ClientHook::Poststart)) {
+                (None, None) => ready(),
                 (hooks, client) => {
                     send(ServiceEvent::Poststart);
-                    poststart = Some(Box::pin(run_phase_hooks(
-                        hooks.clone(),
-                        client,
-                        |h| h.poststart(),
-                        ClientHook::Poststart,
-                    )));
+                    Phase::PostStart {
+                        hooks: Box::pin(run_phase_hooks(
+                            hooks.clone(),
+                            client,
+                            |h| h.poststart(),
+                            ClientHook::Poststart,
+                        )),
+                    }
                 }
-            }
+            };
+        }
+        // An exit held back for the plugin's verdict: reported once the output is read to
+        // its end and judged, unless the verdict failed the start.
+        if let Phase::Exiting { status, pending } = &phase
+            && !out_open
+            && !err_open
+            && pending.plugin_call.is_none()
+            && (pending.plugin_lines.is_empty() || !pending.plugin)
+        {
+            phase = exited(*status);
         }
         // Done when the supervisor is gone and every pipe, its status channel included, is
         // drained: its last status line may arrive after the output pipes' EOF.
-        if !out_open && !err_open && !status_open {
+        if !out_open && !err_open && !status_open && !matches!(phase, Phase::Exiting { .. }) {
             break;
         }
 
         tokio::select! {
             n = stdout.read(&mut obuf), if out_open => {
-                ingest(&launch, Stream::Out, &mut out_split, n, &obuf, &mut out_open, is_ready, &mut pending);
+                ingest(&launch, Stream::Out, &mut out_split, n, &obuf, &mut out_open, phase.pending_mut());
             },
             n = stderr.read(&mut ebuf), if err_open => {
-                ingest(&launch, Stream::Err, &mut err_split, n, &ebuf, &mut err_open, is_ready, &mut pending);
+                ingest(&launch, Stream::Err, &mut err_split, n, &ebuf, &mut err_open, phase.pending_mut());
             },
             line = status_lines.next_line(), if status_open => match line {
                 Ok(Some(line)) => match serde_json::from_str::<Status>(&line) {
                     Ok(Status::Spawned { pid }) => {
-                        spawned = true;
                         pid_tx.send_replace(Some(pid));
                         send(ServiceEvent::Spawned { pid });
+                        // Nothing is ready before the supervisor has confirmed that the
+                        // process exists; what was seen before counts.
+                        if let Phase::Spawning { .. } = phase
+                            && let Phase::Spawning { pending } = std::mem::replace(&mut phase, Phase::Stopping)
+                        {
+                            phase = Phase::AwaitingReady { pending };
+                        }
                     }
                     Ok(Status::SpawnFailed { error }) => {
                         state.send_replace(ServiceState::Failed(error.clone()));
                         send(ServiceEvent::Failed { reason: error, elapsed: started.elapsed() });
-                        stopping = true;
+                        phase = Phase::Stopping;
                     }
                     Ok(Status::Exited { code, signal }) => {
                         let st = match (code, signal) {
@@ -373,9 +493,12 @@ async fn run(
                             (None, Some(s)) => ExitStatus::Signal(s),
                             _ => ExitStatus::Unknown,
                         };
-                        main_exit = Some(st);
-                        state.send_replace(ServiceState::Exited(st));
-                        send(ServiceEvent::Exited { status: st, elapsed: started.elapsed() });
+                        phase = match std::mem::replace(&mut phase, Phase::Exited) {
+                            Phase::Spawning { pending } | Phase::AwaitingReady { pending } if pending.plugin => {
+                                Phase::Exiting { status: st, pending }
+                            }
+                            _ => exited(st),
+                        };
                     }
                     Ok(Status::Escalated) => {
                         launch.hub.warning(&format!("{} did not stop within its grace period; sent SIGKILL", launch.spec.name));
@@ -385,12 +508,17 @@ async fn run(
                 // The supervisor is gone: its end of the channel closed with it.
                 Ok(None) | Err(_) => {
                     status_open = false;
-                    if main_exit.is_none() {
+                    if !matches!(phase, Phase::Exited | Phase::Exiting { .. }) {
                         // It died before its service (it was killed): the tree it watched
                         // is the host's to stop now.
                         kill_orphaned_group(*pid_tx.borrow(), &launch);
+                        if !matches!(*state.borrow(), ServiceState::Failed(_)) {
+                            // Its exit was never reported: it ended in an unknown way.
+                            state.send_replace(ServiceState::Exited(ExitStatus::Unknown));
+                            send(ServiceEvent::Exited { status: ExitStatus::Unknown, elapsed: started.elapsed() });
+                        }
+                        phase = Phase::Exited;
                     }
-                    unknown_exit_if_silent(&mut main_exit, &state, &send, started);
                     if out_open || err_open {
                         drain_deadline = Some(Box::pin(tokio::time::sleep(DRAIN_AFTER_EXIT)));
                     }
@@ -401,7 +529,9 @@ async fn run(
                     if !matches!(state.borrow().clone(), ServiceState::Exited(_) | ServiceState::Failed(_)) {
                         state.send_replace(ServiceState::Stopping);
                     }
-                    stopping = true;
+                    if !matches!(phase, Phase::Exited | Phase::Exiting { .. }) {
+                        phase = Phase::Stopping;
+                    }
                     if let Some(w) = control.as_mut() {
                         let _ = w.write_all(c.as_line()).await;
                     }
@@ -409,39 +539,30 @@ async fn run(
                 // The orchestrator is gone: closing the control direction makes the supervisor stop the tree.
                 None => control = None,
             },
-            res = async { pending.probes.as_mut().expect("guarded").await }, if pending.probes.is_some() && !stopping => {
-                pending.probes = None;
-                if let Err(reason) = res {
-                    fail_and_stop(&reason, &mut control, &state, &send, started, &mut stopping).await;
-                }
-            },
-            res = async { pending.plugin_call.as_mut().expect("guarded").await }, if pending.plugin_call.is_some() && !stopping => {
-                pending.plugin_call = None;
-                match res {
-                    Ok(true) => {
-                        pending.plugin = false;
-                        pending.plugin_lines.clear();
+            step = phase.next_step(), if phase.awaits() => {
+                let failed = match step {
+                    Step::Probes(res) | Step::Client(res) => res.err(),
+                    Step::PluginCall(Ok(true)) => {
+                        if let Some(pending) = phase.pending_mut() {
+                            pending.plugin = false;
+                            pending.plugin_lines.clear();
+                        }
+                        None
                     }
-                    Ok(false) => {}
-                    Err(reason) => fail_and_stop(&reason, &mut control, &state, &send, started, &mut stopping).await,
-                }
-            },
-            res = async { pending.client.as_mut().expect("guarded").await }, if pending.client.is_some() && !stopping => {
-                pending.client = None;
-                if let Err(reason) = res {
-                    fail_and_stop(&reason, &mut control, &state, &send, started, &mut stopping).await;
-                }
-            },
-            res = async { poststart.as_mut().expect("guarded").await }, if poststart.is_some() => {
-                poststart = None;
-                match res {
-                    Ok(()) if main_exit.is_none() && !stopping => {
-                        is_ready = true;
-                        state.send_replace(ServiceState::Ready);
-                        send(ServiceEvent::Ready { elapsed: started.elapsed() });
+                    Step::PluginCall(Ok(false)) => None,
+                    Step::PluginCall(Err(reason)) => Some(reason),
+                    Step::PostStart(Ok(())) => {
+                        phase = ready();
+                        None
                     }
-                    Ok(()) => {}
-                    Err(reason) => fail_and_stop(&reason, &mut control, &state, &send, started, &mut stopping).await,
+                    Step::PostStart(Err(reason)) => Some(reason),
+                };
+                if let Some(reason) = failed {
+                    fail_and_stop(&reason, &mut control, &state, &send, started).await;
+                    phase = match phase {
+                        Phase::Exiting { .. } => Phase::Exited,
+                        _ => Phase::Stopping,
+                    };
                 }
             },
             _ = async { drain_deadline.as_mut().expect("guarded").await }, if drain_deadline.is_some() => {
@@ -462,7 +583,8 @@ async fn run(
 }
 
 /// Handles one read from a service pipe: splits it into lines, stores them, and checks
-/// each against the log and plugin readiness conditions while the service is not ready.
+/// each against the log and plugin readiness conditions while the service's start awaits
+/// them (`pending`).
 /// EOF (or a read error) closes the pipe and flushes its partial last line. Returns why
 /// the service failed, if a plugin's `ready-check` did.
 #[expect(
@@ -476,12 +598,11 @@ fn ingest(
     read: std::io::Result<usize>,
     buf: &[u8],
     open: &mut bool,
-    is_ready: bool,
-    pending: &mut Outstanding,
+    mut pending: Option<&mut Outstanding>,
 ) {
     let mut emit = |text: String| {
         let line = launch.sink.push(stream, text);
-        if !is_ready {
+        if let Some(pending) = pending.as_deref_mut() {
             check_line(&line, pending);
         }
     };
@@ -526,39 +647,18 @@ fn kill_orphaned_group(pid: Option<u32>, launch: &Launch) {
     }
 }
 
-/// Once the supervisor is gone (its status channel drained to EOF), a service whose exit
-/// was never reported ended in an unknown way (its supervisor was killed).
-fn unknown_exit_if_silent(
-    main_exit: &mut Option<ExitStatus>,
-    state: &watch::Sender<ServiceState>,
-    send: &impl Fn(ServiceEvent),
-    started: Instant,
-) {
-    if main_exit.is_some() || matches!(*state.borrow(), ServiceState::Failed(_)) {
-        return;
-    }
-    *main_exit = Some(ExitStatus::Unknown);
-    state.send_replace(ServiceState::Exited(ExitStatus::Unknown));
-    send(ServiceEvent::Exited {
-        status: ExitStatus::Unknown,
-        elapsed: started.elapsed(),
-    });
-}
-
 async fn fail_and_stop(
     reason: &str,
     control: &mut Option<tokio::net::unix::OwnedWriteHalf>,
     state: &watch::Sender<ServiceState>,
     send: &impl Fn(ServiceEvent),
     started: Instant,
-    stopping: &mut bool,
 ) {
     state.send_replace(ServiceState::Failed(reason.to_owned()));
     send(ServiceEvent::Failed {
         reason: reason.to_owned(),
         elapsed: started.elapsed(),
     });
-    *stopping = true;
     if let Some(w) = control.as_mut() {
         let _ = w.write_all(Control::Stop.as_line()).await;
     }

@@ -193,3 +193,27 @@ fn a_plugin_writing_from_configure_fails_only_its_service() {
         "{stderr}"
     );
 }
+
+/// A server that prints its fatal line and exits at once (a bad option, an app that does
+/// not load): the start fails with the kind's verdict on that line, not with the bare exit,
+/// although the exit reaches the host before the plugin has judged the line.
+#[test]
+fn a_fatal_last_line_fails_the_start_with_the_kinds_verdict() {
+    let p = Project::new();
+    let home = tempfile::tempdir().expect("tempdir");
+    install_misbehave(&p, home.path());
+    p.bundle_file(
+        "[services.m]\nkind = \"misbehave\"\ngrants = [\"echo\"]\nconfig = { mode = \"ready-fail\", main = \"echo\", main_args = [\"fatal: unknown option --frobnicate\"] }\n",
+    );
+    // Five starts, the same answer each time: `echo` exits before the line is judged.
+    let firsts: Vec<String> = (0..5)
+        .map(|_| {
+            let out = teamster(&p, home.path(), &["up", "-q"]);
+            assert_eq!(out.status.code(), Some(4), "{out:?}");
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            redact_seconds(stderr.lines().next().unwrap_or_default())
+        })
+        .collect();
+    assert!(firsts.iter().all(|f| f == &firsts[0]), "{firsts:#?}");
+    insta::assert_snapshot!(firsts[0], @"error: service `m` failed after <T>s: plugin `misbehave` failed in `ready-check`: the server gave up: fatal: unknown option --frobnicate");
+}
