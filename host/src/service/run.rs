@@ -587,10 +587,6 @@ async fn run(
 /// them (`pending`).
 /// EOF (or a read error) closes the pipe and flushes its partial last line. Returns why
 /// the service failed, if a plugin's `ready-check` did.
-#[expect(
-    clippy::too_many_arguments,
-    reason = "the pieces of one pipe's state in the select loop"
-)]
 fn ingest(
     launch: &Launch,
     stream: Stream,
