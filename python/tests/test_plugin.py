@@ -163,6 +163,9 @@ command = ["sh", "-c", "echo marker-for-the-report; echo on-stderr >&2; exec sle
     assert "[echo]" in run.stdout, run
     assert "out | marker-for-the-report" in run.stdout, run
     assert "err | on-stderr" in run.stdout, run
+    # ... and the run's timeline, with its critical chain.
+    assert "teamster: timeline" in run.stdout, run
+    assert "critical chain" in run.stdout, run
 
 
 def test_a_bundle_error_fails_the_fixture_with_the_hosts_message(project: Project) -> None:

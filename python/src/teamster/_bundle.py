@@ -603,6 +603,12 @@ class Bundle:
         if self._printer is not None:
             self._printer.paused.clear()
 
+    def timeline(self, svg: bool = False) -> Dict[str, Any]:
+        """Every phase every service went through so far (``events``), the text chart with
+        its critical chain (``text``), the chain itself (``critical_chain``) and, with
+        ``svg=True``, the picture as a self-contained SVG (``svg``)."""
+        return dict(self._call("timeline", {"svg": svg}))
+
     def connect_to_kernel(
         self,
         service: Union[Service, str],

@@ -277,6 +277,17 @@ def pytest_runtest_makereport(
     text = _last_lines(bundle, state.log_lines)  # type: ignore[arg-type]
     if text:
         report.sections.append(("teamster: last log lines", text))
+    chart = _timeline_text(bundle)  # type: ignore[arg-type]
+    if chart:
+        report.sections.append(("teamster: timeline", chart))
+
+
+def _timeline_text(bundle: Bundle) -> str:
+    """The run's phases as a chart, with the critical chain: which waits made it slow."""
+    try:
+        return str(bundle.timeline().get("text", "")).rstrip()
+    except Exception as exc:  # a report must never fail the run
+        return f"(cannot read the bundle's timeline: {exc})"
 
 
 def _last_lines(bundle: Bundle, n: int) -> str:
