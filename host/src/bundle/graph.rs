@@ -7,6 +7,53 @@
 
 use super::spec::{BundleSpec, ServiceSpec};
 
+/// The first cycle of a directed graph whose edges are given per node (`edges[n]`: the
+/// nodes `n` points at, in order), found by a depth-first search from each node in turn,
+/// and named from its smallest node, so that the answer does not depend on where the
+/// search entered the cycle. Both `needs` between services and `${self.…}` references
+/// between `connection` keys are checked with it.
+pub(crate) fn find_cycle(edges: &[Vec<usize>]) -> Option<Vec<usize>> {
+    #[derive(Clone, Copy, PartialEq, Eq)]
+    enum Visit {
+        Unvisited,
+        OnPath,
+        Done,
+    }
+    let mut state = vec![Visit::Unvisited; edges.len()];
+    for root in 0..edges.len() {
+        if state[root] != Visit::Unvisited {
+            continue;
+        }
+        // Each frame is a node and the position of the next edge to follow.
+        let mut stack: Vec<(usize, usize)> = vec![(root, 0)];
+        state[root] = Visit::OnPath;
+        while let Some(frame) = stack.last_mut() {
+            let (node, next) = *frame;
+            let Some(&target) = edges[node].get(next) else {
+                state[node] = Visit::Done;
+                stack.pop();
+                continue;
+            };
+            frame.1 += 1;
+            match state[target] {
+                Visit::Unvisited => {
+                    state[target] = Visit::OnPath;
+                    stack.push((target, 0));
+                }
+                Visit::Done => {}
+                Visit::OnPath => {
+                    let start = stack.iter().position(|(n, _)| *n == target).unwrap_or(0);
+                    let mut cycle: Vec<usize> = stack[start..].iter().map(|(n, _)| *n).collect();
+                    let first = (0..cycle.len()).min_by_key(|&i| cycle[i]).unwrap_or(0);
+                    cycle.rotate_left(first);
+                    return Some(cycle);
+                }
+            }
+        }
+    }
+    None
+}
+
 impl BundleSpec {
     /// Every service after all the services it needs, otherwise in declaration order.
     ///
@@ -109,5 +156,19 @@ mod tests {
         spec.services[1].needs.push("a".into());
         spec.services[2].needs.push("nowhere".into());
         assert_eq!(names(spec.topo_order()), ["c", "a", "b"]);
+    }
+
+    #[test]
+    fn a_cycle_is_named_from_its_smallest_node_wherever_the_search_enters() {
+        assert_eq!(super::find_cycle(&[vec![1], vec![2], vec![]]), None);
+        assert_eq!(
+            super::find_cycle(&[vec![], vec![2], vec![3], vec![1]]),
+            Some(vec![1, 2, 3])
+        );
+        assert_eq!(
+            super::find_cycle(&[vec![2], vec![0], vec![1]]),
+            Some(vec![0, 2, 1])
+        );
+        assert_eq!(super::find_cycle(&[vec![0]]), Some(vec![0]));
     }
 }

@@ -783,14 +783,6 @@ fn check_key(
     })
 }
 
-/// How far the search for `${self.…}` cycles has got with a key.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Visit {
-    Unvisited,
-    OnPath,
-    Done,
-}
-
 /// Reports a cycle among `connection` keys through `${self.…}`, named from the key written
 /// first and located at its reference to the next key.
 fn check_own_cycles(service: &ServiceSpec, locate: &dyn Locate) -> Result<(), BundleError> {
@@ -810,69 +802,30 @@ fn check_own_cycles(service: &ServiceSpec, locate: &dyn Locate) -> Result<(), Bu
                 .unwrap_or_default()
         })
         .collect();
-    let mut state = vec![Visit::Unvisited; table.len()];
-    for root in 0..table.len() {
-        if let Some(cycle) = find_cycle(root, &edges, &mut state) {
-            let first = cycle.iter().copied().min().unwrap_or(root);
-            let position = cycle.iter().position(|k| *k == first).unwrap_or(0);
-            let mut keys = cycle.clone();
-            keys.rotate_left(position);
-            let next = keys[1 % keys.len()];
-            let reference = edges[first]
-                .iter()
-                .find(|(target, _)| *target == next)
-                .map(|(_, r)| (r.offset, r.offset + r.len))
-                .unwrap_or((0, 0));
-            return Err(reference_error(
-                service,
-                Place::Connection(first),
-                &table[first].1,
-                reference,
-                ReferenceError::OwnCycle {
-                    keys: keys.iter().map(|&k| table[k].0.clone()).collect(),
-                },
-                locate,
-            ));
-        }
+    let targets: Vec<Vec<usize>> = edges
+        .iter()
+        .map(|e| e.iter().map(|(target, _)| *target).collect())
+        .collect();
+    if let Some(keys) = super::graph::find_cycle(&targets) {
+        let first = keys[0];
+        let next = keys[1 % keys.len()];
+        let reference = edges[first]
+            .iter()
+            .find(|(target, _)| *target == next)
+            .map(|(_, r)| (r.offset, r.offset + r.len))
+            .unwrap_or((0, 0));
+        return Err(reference_error(
+            service,
+            Place::Connection(first),
+            &table[first].1,
+            reference,
+            ReferenceError::OwnCycle {
+                keys: keys.iter().map(|&k| table[k].0.clone()).collect(),
+            },
+            locate,
+        ));
     }
     Ok(())
-}
-
-/// Depth-first search from `node`; returns the keys of the first cycle met, in order.
-fn find_cycle(
-    node: usize,
-    edges: &[Vec<(usize, Reference)>],
-    state: &mut [Visit],
-) -> Option<Vec<usize>> {
-    if state[node] != Visit::Unvisited {
-        return None;
-    }
-    let mut path = vec![node];
-    let mut next_edge = vec![0usize];
-    state[node] = Visit::OnPath;
-    while let Some(&current) = path.last() {
-        let position = next_edge.last_mut()?;
-        let Some((target, _)) = edges[current].get(*position) else {
-            state[current] = Visit::Done;
-            path.pop();
-            next_edge.pop();
-            continue;
-        };
-        *position += 1;
-        match state[*target] {
-            Visit::Unvisited => {
-                state[*target] = Visit::OnPath;
-                path.push(*target);
-                next_edge.push(0);
-            }
-            Visit::OnPath => {
-                let start = path.iter().position(|k| k == target).unwrap_or(0);
-                return Some(path[start..].to_vec());
-            }
-            Visit::Done => {}
-        }
-    }
-    None
 }
 
 /// The connection info that services have published, by service name.

@@ -421,15 +421,7 @@ fn sorted<'a>(names: impl Iterator<Item = &'a str>) -> Vec<&'a str> {
     names
 }
 
-/// How far the depth-first search has got with a service.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Visit {
-    Unvisited,
-    OnPath,
-    Done,
-}
-
-/// Finds a `needs` cycle with a depth-first search and names it starting from the service
+/// Finds a `needs` cycle ([`find_cycle`](super::graph::find_cycle)), named from the service
 /// declared first, so the message does not depend on where the search happened to enter.
 fn check_cycles(
     spec: &BundleSpec,
@@ -446,39 +438,10 @@ fn check_cycles(
                 .collect()
         })
         .collect();
-    let mut state = vec![Visit::Unvisited; spec.services.len()];
-    for root in 0..spec.services.len() {
-        if state[root] != Visit::Unvisited {
-            continue;
-        }
-        // Each frame is a service and the position of the next edge to follow.
-        let mut stack: Vec<(usize, usize)> = vec![(root, 0)];
-        state[root] = Visit::OnPath;
-        while let Some(frame) = stack.last_mut() {
-            let (node, next) = *frame;
-            let Some(&target) = edges[node].get(next) else {
-                state[node] = Visit::Done;
-                stack.pop();
-                continue;
-            };
-            frame.1 += 1;
-            match state[target] {
-                Visit::Unvisited => {
-                    state[target] = Visit::OnPath;
-                    stack.push((target, 0));
-                }
-                Visit::Done => {}
-                Visit::OnPath => {
-                    let start = stack.iter().position(|(n, _)| *n == target).unwrap_or(0);
-                    let mut cycle: Vec<usize> = stack[start..].iter().map(|(n, _)| *n).collect();
-                    let first = (0..cycle.len()).min_by_key(|&i| cycle[i]).unwrap_or(0);
-                    cycle.rotate_left(first);
-                    return Err(cycle_error(spec, &cycle, locate));
-                }
-            }
-        }
+    match super::graph::find_cycle(&edges) {
+        Some(cycle) => Err(cycle_error(spec, &cycle, locate)),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 /// Names the cycle. When one of its needs is implied by a reference, the message points at

@@ -243,6 +243,14 @@ command = ["sh", "-c", "echo $$ > {b}; exec sleep 1000"]
         signal(*pid, Signal::SIGKILL);
     }
     host.wait().unwrap();
+    // The run counts as dead once nothing holds its lock: the killed processes release
+    // what they inherited when the kernel has finished them, a moment after the signal.
+    for pid in std::iter::once(&spawner).chain(&supervisors) {
+        assert!(
+            wait_for(Duration::from_secs(10), || !alive(*pid)),
+            "pid {pid} outlived its SIGKILL"
+        );
+    }
     let cgroups = std::fs::read_to_string(p.path().join(".teamster/current/run.json"))
         .unwrap()
         .contains("\"cgroup\"");
