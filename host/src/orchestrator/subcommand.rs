@@ -14,6 +14,7 @@ use crate::service::hooks::{CommandSpec, HookError};
 
 /// Why a sub-command could not run.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum SubcommandError {
     /// The service has no kind, so it offers no sub-commands.
     #[error("service `{service}` has no kind, so it offers no sub-commands")]
