@@ -97,16 +97,34 @@ async fn an_app_that_does_not_import_fails_the_start_with_celerys_words() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn beat_runs_a_daily_task_after_a_day_of_time_travel() {
     let p = Project::new();
-    let running = p.start(&bundle(&p, "beat = true")).await;
+    // At debug level beat says when it wakes up next: each line is one look at the schedule.
+    let running = p
+        .start(&bundle(
+            &p,
+            "beat = true\nextra_args = [\"--loglevel=DEBUG\"]",
+        ))
+        .await;
     let worker = &running["worker"];
-    worker
-        .logs()
-        .until("beat: Starting...", Duration::from_secs(20), 1000)
-        .await
-        .unwrap_or_else(|e| panic!("{}", teamster::error_chain(&e)));
     let ran = p.file("daily.log");
-    // Not due yet: a day has not passed since beat started.
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // Not due yet: beat has looked at its schedule twice since it started, a day has not
+    // passed, and the task did not run.
+    let ticks = || {
+        worker
+            .logs()
+            .lines()
+            .map(|lines| {
+                lines
+                    .iter()
+                    .filter(|l| l.text.contains("beat: Waking up in"))
+                    .count()
+            })
+            .unwrap_or(0)
+    };
+    assert!(
+        eventually(Duration::from_secs(20), || ticks() >= 2).await,
+        "beat did not tick twice: {:?}",
+        worker.logs().tail(20)
+    );
     assert!(!ran.exists(), "the daily task ran before any travel");
 
     running
