@@ -110,7 +110,8 @@ impl Subcommand {
     ///
     /// It is set up as [`run`](Self::run) sets it up (environment, directory, user, its own
     /// process group, default signal state), but only its leader is killed when its handle
-    /// drops: killing the whole group needs the handle `run` and `output` keep.
+    /// drops. [`spawn`](Self::spawn) gives the same control of stdio with a handle that
+    /// kills the whole group.
     pub fn command(&self) -> Result<tokio::process::Command, SubcommandError> {
         self.builder()?
             .into_tokio()
@@ -151,8 +152,11 @@ impl Subcommand {
         }
     }
 
-    /// Starts it with `stdin`, `stdout` and `stderr`.
-    fn spawn(
+    /// Starts it with `stdin`, `stdout` and `stderr` (its [`stdin`](Self::stdin) bytes are
+    /// not fed: pass `Stdio::piped()` and write them yourself). Dropping the handle kills
+    /// its whole process group, whatever the sub-command left running in it; the child
+    /// itself is the handle's `Deref` target (`wait`, `stdout`, …).
+    pub fn spawn(
         &self,
         stdin: Stdio,
         stdout: Stdio,

@@ -105,3 +105,44 @@ async fn a_builder_error_is_a_start_error() {
         teamster::error_chain(&err)
     );
 }
+
+/// `Subcommand::spawn` hands over stdio like `command`, with a handle that takes the
+/// sub-command's whole process group along when it drops.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_spawned_subcommand_takes_its_whole_group_when_dropped() {
+    let p = Project::new();
+    let pid_file = p.file("background.pid");
+    let running = p
+        .start(&format!(
+            r#"
+[services.app]
+kind = "generic"
+[services.app.config]
+command = "echo up; exec sleep 600"
+ready_line = "up"
+subcommands = {{ background = "sleep 600 & echo $! > '{}'; wait; true" }}
+"#,
+            pid_file.display()
+        ))
+        .await;
+    let child = running["app"]
+        .subcommand("background", &[] as &[&str])
+        .unwrap_or_else(|e| panic!("{}", teamster::error_chain(&e)))
+        .spawn(
+            std::process::Stdio::null(),
+            std::process::Stdio::null(),
+            std::process::Stdio::null(),
+        )
+        .unwrap_or_else(|e| panic!("{}", teamster::error_chain(&e)));
+    let background = crate::fixture::read_pid(&pid_file).await;
+    assert!(crate::fixture::alive(background));
+    drop(child);
+    assert!(
+        crate::fixture::eventually(Duration::from_secs(5), || !crate::fixture::alive(
+            background
+        ))
+        .await,
+        "the sub-command's background process outlived the handle"
+    );
+    running.stop().await;
+}
