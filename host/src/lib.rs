@@ -31,6 +31,7 @@ mod proptests;
 
 // What a test needs, at the crate root: start a bundle, wait on its logs, travel in time,
 // and read what went wrong.
+pub use bundle::signal::StopSignal;
 pub use bundle::spec::{BundleSpec, ClockKind, Readiness, ServiceSpec};
 pub use bundle::{BundleBuilder, BundleError, ServiceBuilder};
 pub use clock::{Travel, TravelParseError, TravelReport};

@@ -9,7 +9,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use nix::sys::signal::Signal;
+use super::signal::StopSignal;
 
 use super::error::{BundleError, KeyPath, Location};
 use super::interpolate::{REFERENCE_IN_DIRECTORY, add_implied_needs};
@@ -240,7 +240,7 @@ impl ServiceBuilder {
     }
 
     /// The signal that asks for a graceful stop (default `SIGTERM`).
-    pub fn stop_signal(mut self, signal: Signal) -> Self {
+    pub fn stop_signal(mut self, signal: StopSignal) -> Self {
         self.spec.stop_signal = signal;
         self
     }

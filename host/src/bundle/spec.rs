@@ -8,8 +8,6 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use nix::sys::signal::Signal;
-
 /// Default deadline for the whole bundle to become ready.
 pub const DEFAULT_STARTUP_TIMEOUT: Duration = Duration::from_secs(15);
 /// Default grace between the stop signal and SIGKILL, per service.
@@ -79,7 +77,7 @@ pub struct ServiceSpec {
     /// Services that must be ready before this one starts.
     pub needs: Vec<String>,
     /// Signal sent to the process group to ask for a graceful stop.
-    pub stop_signal: Signal,
+    pub stop_signal: super::signal::StopSignal,
     /// When the host runs as root, the user the service runs as.
     pub user: Option<String>,
     /// Whether the service sees the bundle's (possibly travelled) clock.
@@ -288,7 +286,7 @@ impl ServiceSpec {
             env: Vec::new(),
             inherit_env: true,
             needs: Vec::new(),
-            stop_signal: Signal::SIGTERM,
+            stop_signal: super::signal::StopSignal::TERM,
             user: None,
             faketime: true,
             ready: Vec::new(),

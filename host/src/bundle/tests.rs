@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use nix::sys::signal::Signal;
+use super::signal::StopSignal;
 use serde_json::json;
 
 use super::spec::{
@@ -127,7 +127,7 @@ fn every_service_key() {
     );
     assert!(!web.inherit_env);
     assert_eq!(web.needs, ["db"]);
-    assert_eq!(web.stop_signal, Signal::SIGINT);
+    assert_eq!(web.stop_signal, StopSignal::INT);
     assert_eq!(web.user.as_deref(), Some("www"));
     assert!(!web.faketime);
     assert_eq!(
@@ -149,7 +149,7 @@ fn service_defaults() {
             ..ServiceSpec::new("web")
         }
     );
-    assert_eq!(web.stop_signal, Signal::SIGTERM);
+    assert_eq!(web.stop_signal, StopSignal::TERM);
     assert!(web.inherit_env && web.faketime && web.ready.is_empty());
 }
 
@@ -208,10 +208,10 @@ command = "sh -c 'echo \"hello world\"' --flag=a\\ b""#,
 #[test]
 fn stop_signals_in_every_spelling() {
     for (text, signal) in [
-        ("\"SIGINT\"", Signal::SIGINT),
-        ("\"QUIT\"", Signal::SIGQUIT),
-        ("\"hup\"", Signal::SIGHUP),
-        ("9", Signal::SIGKILL),
+        ("\"SIGINT\"", StopSignal::INT),
+        ("\"QUIT\"", StopSignal::QUIT),
+        ("\"hup\"", StopSignal::HUP),
+        ("9", StopSignal::KILL),
     ] {
         let spec = parse(&format!(
             "[services.web]\ncommand = \"srv\"\nstop_signal = {text}\n"
@@ -501,7 +501,7 @@ fn the_builder_and_the_file_produce_the_same_spec() {
                 .env("PORT", "8000")
                 .inherit_env(false)
                 .needs("db")
-                .stop_signal(Signal::SIGINT)
+                .stop_signal(StopSignal::INT)
                 .user("www")
                 .faketime(false)
                 .shutdown_timeout(Duration::from_secs(10))

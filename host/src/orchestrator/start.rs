@@ -499,7 +499,7 @@ impl Starter {
             env: env.clone(),
             cwd: cwd.to_string_lossy().into_owned(),
             user: spec.user.clone(),
-            stop_signal: spec.stop_signal as i32,
+            stop_signal: spec.stop_signal.number(),
             grace_ms: grace.as_millis() as u64,
             cgroup: self
                 .run

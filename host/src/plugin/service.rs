@@ -7,10 +7,9 @@
 //! (a `result` error string) is an ordinary outcome and does not poison anything.
 
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 use std::sync::{Arc, Mutex};
 
-use nix::sys::signal::Signal;
+use crate::bundle::signal::StopSignal;
 use wasmtime::Store;
 
 use super::bindings::{ServiceKind, types};
@@ -53,7 +52,7 @@ pub struct ProcessSpecOut {
     /// Working directory, resolved against the project directory.
     pub directory: Option<PathBuf>,
     /// The graceful-stop signal, if the plugin chose one.
-    pub stop_signal: Option<Signal>,
+    pub stop_signal: Option<StopSignal>,
     /// Readiness conditions (all must hold).
     pub ready: Vec<Readiness>,
 }
@@ -321,15 +320,10 @@ fn guest_result<T>(r: Result<T, String>) -> Result<T, CallError> {
     r.map_err(CallError::Guest)
 }
 
-/// Accepts `SIGINT`, `INT` and `int`.
-fn parse_signal(name: &str) -> Result<Signal, CallError> {
-    let upper = name.to_ascii_uppercase();
-    let full = if upper.starts_with("SIG") {
-        upper
-    } else {
-        format!("SIG{upper}")
-    };
-    Signal::from_str(&full).map_err(|_| CallError::Invalid(format!("unknown stop signal `{name}`")))
+/// Accepts every spelling a bundle's `stop_signal` accepts (`SIGINT`, `INT`, `int`, 2).
+fn parse_signal(name: &str) -> Result<StopSignal, CallError> {
+    name.parse()
+        .map_err(|e| CallError::Invalid(format!("bad stop signal `{name}`: {e}")))
 }
 
 impl ServiceHooks for PluginService {

@@ -50,7 +50,7 @@ fn generic_kind_runs_end_to_end_on_a_real_process() {
         spec.command
     );
     assert_eq!(spec.env, [("GREETING".to_string(), "hi".to_string())]);
-    assert_eq!(spec.stop_signal, Some(nix::sys::signal::Signal::SIGINT));
+    assert_eq!(spec.stop_signal, Some(crate::StopSignal::INT));
     assert!(matches!(spec.ready[..], [Readiness::Plugin]));
 
     svc.setup().expect("setup");
