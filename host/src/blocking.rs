@@ -97,7 +97,9 @@ impl Running {
             .service(service)
             .unwrap_or_else(|| panic!("no service named `{service}` in this bundle"))
             .logs();
-        self.rt.block_on(logs.until(predicate, timeout, usize::MAX))
+        self.rt.block_on(std::future::IntoFuture::into_future(
+            logs.until(predicate, timeout).lines_back(usize::MAX),
+        ))
     }
 
     /// Moves the clock of every service with `faketime` on.

@@ -110,12 +110,13 @@ pub async fn find(
                 });
             // Every line there was had no announcement: looking a little way back again
             // covers one printed between the read above and the start of the wait.
-            logs.until(predicate, timeout, 64).await.map_err(|source| {
-                KernelError::NoAnnouncement {
+            logs.until(predicate, timeout)
+                .lines_back(64)
+                .await
+                .map_err(|source| KernelError::NoAnnouncement {
                     service: service.to_owned(),
                     source,
-                }
-            })?
+                })?
         }
     };
     let name = announced_file(&line.text)

@@ -47,7 +47,8 @@ async fn redis_and_a_web_server_for_one_test() {
     // A wait on the logs: the line is already there, or comes within the timeout.
     let line = bundle["web"]
         .logs()
-        .until("Serving HTTP", Duration::from_secs(10), usize::MAX)
+        .until("Serving HTTP", Duration::from_secs(10))
+        .lines_back(usize::MAX)
         .await
         .expect("the server's banner");
     assert!(line.text.contains("127.0.0.1"), "{}", line.text);

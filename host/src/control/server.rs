@@ -1313,7 +1313,8 @@ async fn logs_wait(inner: &Arc<Inner>, params: Option<Value>) -> Result<Value, R
     match (p.contains, p.regex, p.json_contains) {
         (Some(text), None, None) => {
             let line = logs
-                .until(text, timeout, p.lines_back)
+                .until(text, timeout)
+                .lines_back(p.lines_back)
                 .await
                 .map_err(wait_error)?;
             Ok(json!({"line": line_json(&line)}))
@@ -1322,14 +1323,16 @@ async fn logs_wait(inner: &Arc<Inner>, params: Option<Value>) -> Result<Value, R
             let regex = regex::Regex::new(&pattern)
                 .map_err(|e| RpcError::params(format!("`regex` is not a valid regex: {e}")))?;
             let line = logs
-                .until(regex, timeout, p.lines_back)
+                .until(regex, timeout)
+                .lines_back(p.lines_back)
                 .await
                 .map_err(wait_error)?;
             Ok(json!({"line": line_json(&line)}))
         }
         (None, None, Some(pattern)) => {
             let found = logs
-                .until_json(pattern, timeout, p.lines_back)
+                .until_json(pattern, timeout)
+                .lines_back(p.lines_back)
                 .await
                 .map_err(wait_error)?;
             Ok(json!({"line": json_line_json(&found)}))

@@ -23,7 +23,7 @@
 //!     sink.push(Stream::Out, line);
 //! });
 //! let web = hub.service("web").expect("declared above");
-//! let ready = web.out().until("listening", Duration::from_secs(5), 100).await?;
+//! let ready = web.out().until("listening", Duration::from_secs(5)).lines_back(100).await?;
 //! assert_eq!(ready.text, "listening on :8080");
 //! # Ok(()) }
 //! ```
@@ -45,7 +45,8 @@ pub use error::{LogError, LogWaitError};
 pub use hub::{LogConfig, LogHub, ServiceSink};
 pub use line::{DEFAULT_MAX_LINE_LEN, LineSplitter};
 pub use query::{
-    Described, Follow, JsonLine, JsonPredicate, LinePredicate, Logs, json_where, line_where,
+    Described, Follow, JsonLine, JsonPredicate, LinePredicate, Logs, Until, UntilJson, json_where,
+    line_where,
 };
 pub use store::{WindowLimits, read_dir};
 

@@ -210,33 +210,39 @@ impl Logs {
         follow
     }
 
-    /// Waits for the first line, among the last `lines_back` and the new ones, that
-    /// matches `predicate`.
-    pub async fn until<P: LinePredicate>(
-        &self,
-        predicate: P,
-        timeout: Duration,
-        lines_back: usize,
-    ) -> Result<LogLine, LogWaitError> {
-        self.wait(predicate.describe(), timeout, lines_back, |line| {
-            predicate.matches(&line).then_some(line)
-        })
-        .await
+    /// Waits up to `timeout` for the first new line that matches `predicate` (a substring,
+    /// a `regex::Regex`, or [`line_where`]); `.lines_back(n)` also looks at the last `n`
+    /// lines already there:
+    ///
+    /// ```no_run
+    /// # async fn f(web: teamster::Logs) -> Result<(), teamster::LogWaitError> {
+    /// # use std::time::Duration;
+    /// let line = web.until("listening", Duration::from_secs(5)).lines_back(100).await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn until<P: LinePredicate>(&self, predicate: P, timeout: Duration) -> Until<'_, P> {
+        Until {
+            logs: self,
+            predicate,
+            timeout,
+            lines_back: 0,
+        }
     }
 
-    /// Waits for the first JSON line, among the last `lines_back` and the new ones, whose
-    /// value matches `predicate`.
-    pub async fn until_json<P: JsonPredicate>(
+    /// Waits up to `timeout` for the first new JSON line whose value matches `predicate`
+    /// (a JSON value it must contain, or [`json_where`]); `.lines_back(n)` as for
+    /// [`until`](Self::until).
+    pub fn until_json<P: JsonPredicate>(
         &self,
         predicate: P,
         timeout: Duration,
-        lines_back: usize,
-    ) -> Result<JsonLine, LogWaitError> {
-        let what = predicate.describe();
-        self.wait(what, timeout, lines_back, |line| {
-            parse_json(line).filter(|j| predicate.matches(&j.value))
-        })
-        .await
+    ) -> UntilJson<'_, P> {
+        UntilJson {
+            logs: self,
+            predicate,
+            timeout,
+            lines_back: 0,
+        }
     }
 
     async fn wait<T>(
@@ -281,6 +287,86 @@ impl Logs {
                 last_lines: self.tail(LAST_LINES_IN_ERRORS).map_err(read_error)?,
             }),
         }
+    }
+}
+
+/// A wait for a log line, made by [`Logs::until`]; `.await` it.
+#[must_use = "a wait does nothing until it is awaited"]
+#[derive(Debug)]
+pub struct Until<'a, P> {
+    logs: &'a Logs,
+    predicate: P,
+    timeout: Duration,
+    lines_back: usize,
+}
+
+impl<P> Until<'_, P> {
+    /// Also looks at the last `n` lines already there (`usize::MAX`: every line so far),
+    /// oldest first; by default only new lines count.
+    pub fn lines_back(mut self, n: usize) -> Self {
+        self.lines_back = n;
+        self
+    }
+}
+
+impl<'a, P: LinePredicate + 'a> std::future::IntoFuture for Until<'a, P> {
+    type Output = Result<LogLine, LogWaitError>;
+    type IntoFuture =
+        std::pin::Pin<Box<dyn std::future::Future<Output = Self::Output> + Send + 'a>>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        let Until {
+            logs,
+            predicate,
+            timeout,
+            lines_back,
+        } = self;
+        Box::pin(async move {
+            logs.wait(predicate.describe(), timeout, lines_back, |line| {
+                predicate.matches(&line).then_some(line)
+            })
+            .await
+        })
+    }
+}
+
+/// A wait for a JSON log line, made by [`Logs::until_json`]; `.await` it.
+#[must_use = "a wait does nothing until it is awaited"]
+#[derive(Debug)]
+pub struct UntilJson<'a, P> {
+    logs: &'a Logs,
+    predicate: P,
+    timeout: Duration,
+    lines_back: usize,
+}
+
+impl<P> UntilJson<'_, P> {
+    /// Also looks at the last `n` lines already there, as [`Until::lines_back`].
+    pub fn lines_back(mut self, n: usize) -> Self {
+        self.lines_back = n;
+        self
+    }
+}
+
+impl<'a, P: JsonPredicate + 'a> std::future::IntoFuture for UntilJson<'a, P> {
+    type Output = Result<JsonLine, LogWaitError>;
+    type IntoFuture =
+        std::pin::Pin<Box<dyn std::future::Future<Output = Self::Output> + Send + 'a>>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        let UntilJson {
+            logs,
+            predicate,
+            timeout,
+            lines_back,
+        } = self;
+        Box::pin(async move {
+            let what = predicate.describe();
+            logs.wait(what, timeout, lines_back, |line| {
+                parse_json(line).filter(|j| predicate.matches(&j.value))
+            })
+            .await
+        })
     }
 }
 

@@ -270,19 +270,20 @@ async fn until_finds_a_line_in_history_or_among_new_lines() {
     let timeout = Duration::from_secs(10);
     // Far enough back, the old line counts (it is read back from the files).
     let found = web
-        .until("ready", timeout, 100)
+        .until("ready", timeout)
+        .lines_back(100)
         .await
         .expect("found in history");
     assert_eq!(found.text, "ready 1");
     // Not far enough back: only a new line will do.
-    let (found, pushed) = tokio::join!(web.until("ready", timeout, 5), async {
+    let (found, pushed) = tokio::join!(web.until("ready", timeout).lines_back(5), async {
         sink.push(Stream::Out, "ready 2".into())
     });
     assert_eq!(found.expect("found new line"), pushed);
     // The stream filter applies to new lines too.
     let web_out = web.out();
     let (found, _) = tokio::join!(
-        web_out.until(regex::Regex::new("^ok$").expect("regex"), timeout, 0),
+        web_out.until(regex::Regex::new("^ok$").expect("regex"), timeout),
         async {
             sink.push(Stream::Err, "ok".into());
             sink.push(Stream::Out, "ok".into())
@@ -301,7 +302,8 @@ async fn until_times_out_naming_what_it_waited_for_and_the_last_lines() {
     let error = hub
         .service("web")
         .expect("web")
-        .until("listening", Duration::from_millis(50), 10)
+        .until("listening", Duration::from_millis(50))
+        .lines_back(10)
         .await
         .expect_err("timeout");
     insta::assert_snapshot!(error.to_string(), @r#"
@@ -316,8 +318,8 @@ async fn until_times_out_naming_what_it_waited_for_and_the_last_lines() {
         .until(
             line_where("a greeting", |l| l.text.starts_with("hi")),
             Duration::from_millis(1),
-            10,
         )
+        .lines_back(10)
         .await
         .expect_err("timeout");
     insta::assert_snapshot!(error.to_string(), @"timed out after 1ms waiting for a greeting in stdout of `teamster` (it printed nothing)");
@@ -332,16 +334,17 @@ async fn until_json_matches_by_value() {
     let api = hub.service("api").expect("api");
     let timeout = Duration::from_secs(10);
     let found = api
-        .until_json(json!({"event": "ready"}), timeout, 10)
+        .until_json(json!({"event": "ready"}), timeout)
+        .lines_back(10)
         .await
         .expect("found");
     assert_eq!(found.value["port"], 1);
     let (found, _) = tokio::join!(
         api.until_json(
             json_where("port above 1", |v| v["port"].as_u64() > Some(1)),
-            timeout,
-            10
-        ),
+            timeout
+        )
+        .lines_back(10),
         async {
             sink.push(Stream::Out, "not json".into());
             sink.push(Stream::Out, r#"{"event":"ready","port":2}"#.into());
@@ -349,7 +352,8 @@ async fn until_json_matches_by_value() {
     );
     assert_eq!(found.expect("found").value["port"], 2);
     let error = api
-        .until_json(json!({"event": "gone"}), Duration::from_millis(1), 10)
+        .until_json(json!({"event": "gone"}), Duration::from_millis(1))
+        .lines_back(10)
         .await
         .expect_err("timeout");
     assert!(
@@ -365,7 +369,7 @@ async fn until_fails_when_the_hub_closes() {
     let dir = tempfile::tempdir().expect("tempdir");
     let hub = LogHub::new(config(dir.path(), 4), &["web"]).expect("hub");
     let web = hub.service("web").expect("web");
-    let (result, ()) = tokio::join!(web.until("never", Duration::from_secs(10), 0), async {
+    let (result, ()) = tokio::join!(web.until("never", Duration::from_secs(10)), async {
         hub.close()
     });
     insta::assert_snapshot!(result.expect_err("closed").to_string(), @r#"logs of `web` ended while waiting for a line containing "never""#);
@@ -497,7 +501,8 @@ async fn unreadable_files_are_reported_not_waited_out() {
     let web = hub.service("web").expect("web");
 
     let error = web
-        .until("absent", Duration::from_secs(30), 100)
+        .until("absent", Duration::from_secs(30))
+        .lines_back(100)
         .await
         .expect_err("read error");
     insta::assert_snapshot!(error.to_string(), @"cannot read the logs of `web`");

@@ -31,7 +31,8 @@ async fn a_current_thread_runtime_starts_a_kind_and_runs_its_subcommand() {
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "PONG");
     running["chatty"]
         .logs()
-        .until("marker", Duration::from_secs(30), usize::MAX)
+        .until("marker", Duration::from_secs(30))
+        .lines_back(usize::MAX)
         .await
         .expect("the chatty service's output was drained");
     running.stop().await;

@@ -24,14 +24,14 @@ async fn until_and_follow_see_new_lines() {
         .until_json(
             serde_json::json!({"event": "done"}),
             Duration::from_secs(10),
-            0,
         )
         .await
         .expect("json line");
     assert_eq!(json.value["n"], 3);
     let line = logs
         .err()
-        .until("after", Duration::from_secs(10), 10)
+        .until("after", Duration::from_secs(10))
+        .lines_back(10)
         .await
         .expect("stderr line");
     assert_eq!(line.text, "after");

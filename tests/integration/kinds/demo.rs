@@ -48,8 +48,8 @@ async fn the_demo_bundle_serves_drive_py_and_leaves_nothing_behind() {
         .until_json(
             serde_json::json!({"subject": "Welcome"}),
             Duration::from_secs(10),
-            100,
         )
+        .lines_back(100)
         .await
         .unwrap_or_else(|e| panic!("{}", teamster::error_chain(&e)));
     assert_eq!(

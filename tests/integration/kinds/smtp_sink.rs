@@ -40,8 +40,8 @@ with smtplib.SMTP("127.0.0.1", int(sys.argv[1]), timeout=10) as s:
         .until_json(
             serde_json::json!({"subject": "Welcome aboard"}),
             Duration::from_secs(10),
-            10,
         )
+        .lines_back(10)
         .await
         .unwrap_or_else(|e| panic!("{}", teamster::error_chain(&e)));
     assert_eq!(

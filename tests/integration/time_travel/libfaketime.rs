@@ -24,7 +24,6 @@ async fn tick(p: &Project, r: &teamster::Running) -> i64 {
         .until(
             teamster::logs::line_where("a timestamp", |l| l.text.parse::<i64>().is_ok()),
             Duration::from_secs(10),
-            0,
         )
         .await;
     line.expect("a timestamp").text.parse().expect("number")

@@ -54,11 +54,8 @@ impl Reporter {
         std::fs::rename(&tmp, self.project.file(&format!("{service}/ask.{n}"))).expect("ask");
         running[service]
             .logs()
-            .until(
-                format!("answer {n} ").as_str(),
-                Duration::from_secs(30),
-                1000,
-            )
+            .until(format!("answer {n} ").as_str(), Duration::from_secs(30))
+            .lines_back(1000)
             .await
             .expect("answer")
     }
