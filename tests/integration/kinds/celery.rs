@@ -22,6 +22,10 @@ fn app_dir() -> PathBuf {
 fn bundle(p: &Project, extra: &str) -> String {
     format!(
         r#"
+# Celery's start is mostly Python importing it: on 2 busy cores, with other suites
+# starting their own interpreters, that alone has taken more than the default 15 s.
+startup_timeout = "90s"
+
 [services.cache]
 kind = "redis"
 
