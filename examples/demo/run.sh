@@ -13,16 +13,21 @@ if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 echo "==> installing PostgreSQL, Redis and Python packages"
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
-$SUDO apt-get install -y -qq --no-install-recommends postgresql redis-server python3 python3-pip >/dev/null
+$SUDO apt-get install -y -qq --no-install-recommends postgresql redis-server python3 python3-pip \
+    python3-venv ca-certificates >/dev/null
 $SUDO service postgresql stop >/dev/null 2>&1 || true
 $SUDO service redis-server stop >/dev/null 2>&1 || true
 rustup target add wasm32-wasip2
-python3 -m pip install --quiet --disable-pip-version-check -r tests/requirements.txt
+# A venv of its own: Debian's own Python refuses `pip install` outside one (PEP 668).
+venv="$root/target/demo-venv"
+if [ ! -x "$venv/bin/python3" ]; then python3 -m venv "$venv"; fi
+"$venv/bin/python3" -m pip install --quiet --disable-pip-version-check -r tests/requirements.txt
+export PATH="$venv/bin:$PATH"
 
 echo "==> building teamster"
-cargo build --release --locked
-teamster="$root/target/release/teamster"
-if [ -n "${CARGO_TARGET_DIR:-}" ]; then teamster="$CARGO_TARGET_DIR/release/teamster"; fi
+# The debug build is the one the tests use: after the test command, this is no extra build.
+cargo build --locked
+teamster="${CARGO_TARGET_DIR:-$root/target}/debug/teamster"
 
 echo "==> starting the demo bundle"
 cd "$demo"
