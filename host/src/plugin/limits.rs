@@ -52,8 +52,12 @@ impl Default for Limits {
         Limits {
             memory_bytes: 64 * 1024 * 1024,
             instances: 1000,
+            // Fuel is what stops a runaway `ready-check` (50 M instructions are tens of
+            // milliseconds of CPU). The wall-clock deadline only catches what fuel does not
+            // count, and it must not fire because a busy CI runner left the thread
+            // unscheduled: at 100 ms it did, failing healthy starts.
             ready_check: CallLimits {
-                deadline: Duration::from_millis(100),
+                deadline: Duration::from_secs(1),
                 fuel: 50_000_000,
             },
             quick: CallLimits {

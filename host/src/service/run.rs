@@ -183,7 +183,7 @@ impl Outstanding {
     /// to judge and no call is in flight.
     ///
     /// Plugin code never runs on the runtime's threads, `ready-check` included: a call
-    /// that spins to its deadline (100 ms) would stall every other service of the bundle
+    /// that spins to its deadline would stall every other service of the bundle
     /// on a current-thread runtime. One call takes every line waiting at the time, so the
     /// hop to a blocking thread (tens of microseconds) is paid per burst, not per line,
     /// and only until the service is ready.
