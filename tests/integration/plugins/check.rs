@@ -116,7 +116,7 @@ fn check_asks_installed_kinds_too() {
         report.push('\n');
     }
     insta::assert_snapshot!(report, @r#"
-    error: bundle.toml:3:19: invalid config for service `m` of kind `misbehave`: `mode` must be one of "fine", "loop-ready", "loop-setup", "memory-bomb", "log-spam", "run", "run-slow", "read-outside", "panic", "ready-fail", "cache", not "wild"
+    error: bundle.toml:3:19: invalid config for service `m` of kind `misbehave`: `mode` must be one of "fine", "loop-ready", "loop-setup", "memory-bomb", "log-spam", "run", "run-slow", "read-outside", "panic", "ready-fail", "cache", "spin-ready", not "wild"
     error: bundle.toml:3:11: `grants` of service `m` names `rm`, which kind `misbehave` does not declare; it declares: `echo`, `sleep`
     error: bundle.toml:2:8: unknown kind `misbehav` of service `m` (did you mean `misbehave`?); known kinds: `generic`, `postgres`, `redis`, `django`, `smtp-sink`, `chromedriver`, `celery`, `misbehave`; install a plugin with `teamster plugin install <file.wasm>`
     "#);

@@ -2,5 +2,6 @@
 
 mod check;
 mod generic;
+mod off_runtime;
 mod scaffold;
 mod third_party;

@@ -1,9 +1,11 @@
 //! A plugin that misbehaves on demand, so host tests can check that every limit holds and
 //! that each failure reads clearly. The `mode` config key picks the misbehaviour.
 
+use std::time::{Duration, Instant};
+
 use serde::Deserialize;
 use teamster_plugin_sdk::{
-    Command, Error, Info, Kind, Process, Readiness, Service, Stream, Verdict, cache, log,
+    Command, Error, Info, Kind, Process, Readiness, Service, Stream, Verdict, cache, fs, log,
 };
 
 /// Which misbehaviour to show.
@@ -14,6 +16,11 @@ enum Mode {
     Fine,
     /// Spins forever in `ready-check`.
     LoopReady,
+    /// Spins in `ready-check` for `spin_ms` (default 700) of wall-clock time, sleeping a
+    /// millisecond a turn so that its fuel outlasts the spin, then answers "not yet". It
+    /// writes `spinning` into its data directory when the spin begins and `spun` when it
+    /// ends, so a test can tell what happened during the call.
+    SpinReady,
     /// Spins forever in `setup`.
     LoopSetup,
     /// Allocates without bound in `setup`.
@@ -48,6 +55,8 @@ struct Config {
     main_args: Vec<String>,
     /// A readiness probe `configure` adds, as program and arguments.
     probe: Option<Vec<String>>,
+    /// How long `ready-check` spins in `spin-ready` mode, in milliseconds.
+    spin_ms: Option<u64>,
 }
 
 struct Misbehave;
@@ -62,7 +71,8 @@ impl Kind for Misbehave {
             .config_schema(
                 r#"{"type":"object","required":["mode"],"additionalProperties":false,
                 "properties":{"mode":{"enum":["fine","loop-ready","loop-setup","memory-bomb",
-                "log-spam","run","run-slow","read-outside","panic","ready-fail","cache"]},"program":{"type":"string"},
+                "log-spam","run","run-slow","read-outside","panic","ready-fail","cache","spin-ready"]},
+                "program":{"type":"string"},"spin_ms":{"type":"integer","minimum":0},
                 "path":{"type":"string"},"main":{"type":"string"},
                 "main_args":{"type":"array","items":{"type":"string"}},
                 "probe":{"type":"array","items":{"type":"string"}}}}"#,
@@ -122,7 +132,7 @@ impl Kind for Misbehave {
             }
             Mode::ReadOutside => {
                 let path = svc.config.path.as_deref().unwrap_or("/etc/passwd");
-                let text = teamster_plugin_sdk::fs::read_to_string(path)?;
+                let text = fs::read_to_string(path)?;
                 log::info(format!("read {} bytes from {path}", text.len()));
                 Ok(())
             }
@@ -131,21 +141,32 @@ impl Kind for Misbehave {
                     .cache_dir
                     .as_deref()
                     .ok_or_else(|| Error::msg("no cache directory"))?;
-                let entry = cache::entry(dir, "entry", |tmp| {
-                    teamster_plugin_sdk::fs::write(tmp, &svc.name)
-                })?;
-                let text = teamster_plugin_sdk::fs::read_to_string(entry.path())?;
+                let entry = cache::entry(dir, "entry", |tmp| fs::write(tmp, &svc.name))?;
+                let text = fs::read_to_string(entry.path())?;
                 let how = if entry.built() { "built" } else { "found" };
                 log::info(format!("cache entry {how}: {text}"));
                 Ok(())
             }
-            Mode::Fine | Mode::LoopReady | Mode::Panic | Mode::ReadyFail => Ok(()),
+            Mode::Fine | Mode::LoopReady | Mode::SpinReady | Mode::Panic | Mode::ReadyFail => {
+                Ok(())
+            }
         }
     }
 
     fn ready_verdict(svc: &Service<Config>, _stream: Stream, line: &str) -> Verdict {
         match svc.config.mode {
             Mode::LoopReady => spin(),
+            Mode::SpinReady => {
+                let spin_for = Duration::from_millis(svc.config.spin_ms.unwrap_or(700));
+                // A failed write shows as a missing marker in the test that reads it.
+                let _ = fs::write(svc.data_path("spinning"), line);
+                let started = Instant::now();
+                while started.elapsed() < spin_for {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                let _ = fs::write(svc.data_path("spun"), line);
+                Verdict::NotYet
+            }
             Mode::ReadyFail if line.contains("fatal") => {
                 Verdict::Failed(format!("the server gave up: {line}"))
             }
