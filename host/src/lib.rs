@@ -4,6 +4,8 @@
 //! See `ARCHITECTURE.md` at the repository root for how data flows from a bundle file to
 //! running services and which module owns what.
 
+// Where services run: the launch seam and its local implementation (see docs/backends.md).
+mod backend;
 pub mod blocking;
 pub mod bundle;
 // The binary's command line and the supervisor processes it becomes: public only because

@@ -13,13 +13,13 @@ use super::error::{REPORT_LINES, Reports, ServiceReport, StartError};
 use super::event::{Event, EventStream};
 use super::run_dir::RunDir;
 use super::running::{Running, Shared};
+use crate::backend::{LaunchSpec, LocalBackend, StopPolicy};
 use crate::bundle::spec::{BundleSpec, ServiceSpec};
 use crate::logs::{ConsoleMode, LogConfig, LogHub};
 use crate::ready::ProbeContext;
 use crate::service::client::{ClientSide, NoClient};
 use crate::service::hooks::ServiceHooks;
 use crate::service::run::{Launch, ServiceEvent, ServiceLink, launch};
-use crate::supervisor::protocol::SuperviseSpec;
 use crate::timeline::{Phase, Recorder};
 
 /// Default maximum length of one log line before it is split.
@@ -493,22 +493,23 @@ impl Starter {
             }
         }
         let grace = spec.shutdown_timeout.unwrap_or(self.spec.shutdown_timeout);
-        let supervise = SuperviseSpec {
-            name: spec.name.clone(),
-            argv: spec.command.clone(),
+        let launch_spec = LaunchSpec {
+            service: spec.name.clone(),
+            command: spec.command.clone(),
             env: env.clone(),
-            cwd: cwd.to_string_lossy().into_owned(),
+            cwd: cwd.clone(),
             user: spec.user.clone(),
-            stop_signal: spec.stop_signal.number(),
-            grace_ms: grace.as_millis() as u64,
+            stop: StopPolicy {
+                signal: spec.stop_signal,
+                grace,
+            },
             cgroup: self
                 .run
                 .cgroup()
-                .and_then(|g| crate::process::cgroup::create_service_group(g, &spec.name))
-                .map(|g| g.to_string_lossy().into_owned()),
+                .and_then(|g| crate::process::cgroup::create_service_group(g, &spec.name)),
         };
         let slot = &mut self.slots[i];
-        slot.cgroup = supervise.cgroup.clone().map(PathBuf::from);
+        slot.cgroup = launch_spec.cgroup.clone();
         slot.env = env.clone();
         let probe = ProbeContext {
             env,
@@ -526,11 +527,11 @@ impl Starter {
                 sink: self.hub.sink(&spec.name).expect("every service has a sink"),
                 hub: self.hub.clone(),
                 spec,
-                supervise,
+                launch_spec,
+                backend: Arc::new(LocalBackend::new(self.bin.clone())),
                 hooks: slot.hooks.clone(),
                 client: self.client.clone(),
                 probe,
-                bin: self.bin.clone(),
                 max_line_len: DEFAULT_MAX_LINE_LEN,
             },
             self.ev_tx.clone(),

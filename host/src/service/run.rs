@@ -1,38 +1,39 @@
 //! The one select loop that drives a service from setup to its last log line.
 //!
-//! Everything about one service happens here, in one task: reading both pipes (in every
-//! phase, so a child can never block on a full pipe), status lines from the supervisor,
+//! Everything about one service happens here, in one task: reading both output streams (in
+//! every phase, so a child can never block on a full pipe), the backend's status stream,
 //! log-line readiness (event-driven, checked on each line as it arrives), network and
-//! command probes, the plugin hooks, and stop requests. Every branch is cancel-safe:
-//! `read` into a buffer, `next_line`, `recv` and `wait` lose nothing when another branch
-//! wins.
+//! command probes, the plugin hooks, and stop requests. Every branch is cancel-safe: the
+//! streams' `next`, `recv` and the phase's futures lose nothing when another branch wins.
+//!
+//! Where the service runs is the backend's business ([`crate::backend`]): this task hands
+//! it a [`LaunchSpec`] and gets back streams and a control sender, so it never names a
+//! socket, a supervisor or a wire format.
 //!
 //! Where the start is lives in one [`Phase`] value whose variants hold what they wait
 //! for (the outstanding readiness conditions, the poststart hooks), so nothing can be
 //! awaited in a phase where it no longer counts, and the futures of a start step leave
-//! with the phase: a stop or an exit drops them. The pipes are read in every phase; they
-//! are not part of it.
+//! with the phase: a stop or an exit drops them. The output is read in every phase; it is
+//! not part of it.
 
 use std::future::Future;
-use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::sync::{mpsc, watch};
+use tokio_stream::StreamExt as _;
 
+use crate::backend::{Backend, Control, LaunchSpec, LaunchStatus, Launched};
 use crate::bundle::spec::{ClientHook, Readiness, ServiceSpec};
 use crate::logs::{LineSplitter, LogLine, ServiceSink, Stream};
 use crate::ready::{LogMatcher, ProbeContext};
 use crate::service::client::ClientSide;
 use crate::service::hooks::{HookError, ServiceHooks};
 use crate::service::state::{ExitStatus, ServiceState};
-use crate::supervisor::protocol::{Control, Status, SuperviseSpec};
-use crate::supervisor::spawn_supervisor;
 
-/// How long to keep reading pipes after the supervisor exited: a process that escaped the
-/// tree could hold them open forever.
+/// How long to keep reading the output after the backend's side ended (the supervisor
+/// exited): a process that escaped the tree could hold the pipes open forever.
 const DRAIN_AFTER_EXIT: Duration = Duration::from_secs(2);
 
 /// What a service task reports to the orchestrator.
@@ -40,11 +41,11 @@ const DRAIN_AFTER_EXIT: Duration = Duration::from_secs(2);
 pub(crate) enum ServiceEvent {
     /// Its `setup` hooks run (for the run's timeline).
     SettingUp,
-    /// Its supervisor is being started (for the run's timeline).
+    /// The backend is launching it (for the run's timeline).
     Spawning,
     /// Every readiness condition holds; `poststart` runs (for the run's timeline).
     Poststart,
-    /// The supervisor started and the service process exists.
+    /// The backend launched it and the service process exists.
     Spawned { pid: u32 },
     /// Every readiness condition holds and poststart ran.
     Ready { elapsed: Duration },
@@ -63,14 +64,16 @@ pub(crate) enum ServiceEvent {
 pub(crate) struct Launch {
     pub index: usize,
     pub spec: Arc<ServiceSpec>,
-    pub supervise: SuperviseSpec,
+    /// What the backend starts.
+    pub launch_spec: LaunchSpec,
+    /// Where it runs.
+    pub backend: Arc<dyn Backend>,
     pub sink: ServiceSink,
     pub hub: crate::logs::LogHub,
     pub hooks: Option<Arc<dyn ServiceHooks>>,
     /// Judges `ready = { client = true }` and runs `client_hooks`.
     pub client: Arc<dyn ClientSide>,
     pub probe: ProbeContext,
-    pub bin: PathBuf,
     pub max_line_len: usize,
 }
 
@@ -144,7 +147,6 @@ fn client_readiness(launch: &Launch) -> BoxFut<Result<(), String>> {
     let name = launch.spec.name.clone();
     let logs = launch.hub.service(&name);
     Box::pin(async move {
-        use tokio_stream::StreamExt as _;
         let Some(logs) = logs else {
             return Err(format!("no logs for `{name}`"));
         };
@@ -214,10 +216,11 @@ impl Outstanding {
     }
 }
 
-/// Where a service's start is, once its supervisor runs. Each variant holds what that phase
-/// waits for, so a condition cannot be awaited in a phase where it no longer counts.
+/// Where a service's start is, once the backend has launched it. Each variant holds what
+/// that phase waits for, so a condition cannot be awaited in a phase where it no longer
+/// counts.
 enum Phase {
-    /// The supervisor has not confirmed that the process exists; the readiness conditions
+    /// The backend has not confirmed that the process exists; the readiness conditions
     /// already gather what they see (output can arrive before the confirmation).
     Spawning { pending: Outstanding },
     /// The process exists; the conditions still outstanding.
@@ -227,7 +230,7 @@ enum Phase {
     /// Ready.
     Ready,
     /// A stop was asked for, or a start step failed: nothing more is awaited but the end of
-    /// the tree (which the supervisor stops) and of its pipes.
+    /// the tree (which the backend stops) and of its output.
     Stopping,
     /// The main process ended before the service was ready, while its plugin still had
     /// lines to judge: the rest of its output is read and judged before the exit is
@@ -237,8 +240,8 @@ enum Phase {
         status: ExitStatus,
         pending: Outstanding,
     },
-    /// The main process ended (or its supervisor vanished without saying how); the pipes
-    /// drain until every holder has closed them.
+    /// The main process ended (or the backend's side vanished without saying how); the
+    /// output drains until every holder has closed it.
     Exited,
 }
 
@@ -354,8 +357,8 @@ async fn run(
 
     state.send_replace(ServiceState::Starting);
     send(ServiceEvent::Spawning);
-    let sup = match spawn_supervisor(&launch.bin, &launch.supervise) {
-        Ok(s) => s,
+    let launched = match launch.backend.launch(&launch.launch_spec).await {
+        Ok(l) => l,
         Err(e) => {
             let reason = crate::error_chain(&e);
             state.send_replace(ServiceState::Failed(reason.clone()));
@@ -367,10 +370,13 @@ async fn run(
             return;
         }
     };
-    let mut control = Some(sup.control);
-    let mut stdout = sup.stdout;
-    let mut stderr = sup.stderr;
-    let mut status_lines = BufReader::new(sup.status).lines();
+    let Launched {
+        mut stdout,
+        mut stderr,
+        mut status,
+        control,
+    } = launched;
+    let mut control = Some(control);
 
     let mut pending = Outstanding {
         logs: Vec::new(),
@@ -417,8 +423,6 @@ async fn run(
 
     let mut out_split = LineSplitter::new(launch.max_line_len);
     let mut err_split = LineSplitter::new(launch.max_line_len);
-    let mut obuf = vec![0u8; 64 * 1024];
-    let mut ebuf = vec![0u8; 64 * 1024];
     let (mut out_open, mut err_open, mut status_open) = (true, true, true);
     let mut drain_deadline: Option<Pin<Box<tokio::time::Sleep>>> = None;
 
@@ -456,62 +460,56 @@ async fn run(
         {
             phase = exited(*status);
         }
-        // Done when the supervisor is gone and every pipe, its status channel included, is
-        // drained: its last status line may arrive after the output pipes' EOF.
+        // Done when the backend's side is gone and every stream, the status stream included,
+        // is drained: its last status may arrive after the output's end.
         if !out_open && !err_open && !status_open && !matches!(phase, Phase::Exiting { .. }) {
             break;
         }
 
         tokio::select! {
-            n = stdout.read(&mut obuf), if out_open => {
-                ingest(&launch, Stream::Out, &mut out_split, n, &obuf, &mut out_open, phase.pending_mut());
+            chunk = stdout.next(), if out_open => {
+                ingest(&launch, Stream::Out, &mut out_split, chunk, &mut out_open, phase.pending_mut());
             },
-            n = stderr.read(&mut ebuf), if err_open => {
-                ingest(&launch, Stream::Err, &mut err_split, n, &ebuf, &mut err_open, phase.pending_mut());
+            chunk = stderr.next(), if err_open => {
+                ingest(&launch, Stream::Err, &mut err_split, chunk, &mut err_open, phase.pending_mut());
             },
-            line = status_lines.next_line(), if status_open => match line {
-                Ok(Some(line)) => match serde_json::from_str::<Status>(&line) {
-                    Ok(Status::Spawned { pid }) => {
-                        pid_tx.send_replace(Some(pid));
-                        send(ServiceEvent::Spawned { pid });
-                        // Nothing is ready before the supervisor has confirmed that the
-                        // process exists; what was seen before counts.
-                        if let Phase::Spawning { .. } = phase
-                            && let Phase::Spawning { pending } = std::mem::replace(&mut phase, Phase::Stopping)
-                        {
-                            phase = Phase::AwaitingReady { pending };
+            st = status.next(), if status_open => match st {
+                Some(LaunchStatus::Spawned { pid }) => {
+                    pid_tx.send_replace(Some(pid));
+                    send(ServiceEvent::Spawned { pid });
+                    // Nothing is ready before the backend has confirmed that the process
+                    // exists; what was seen before counts.
+                    if let Phase::Spawning { .. } = phase
+                        && let Phase::Spawning { pending } = std::mem::replace(&mut phase, Phase::Stopping)
+                    {
+                        phase = Phase::AwaitingReady { pending };
+                    }
+                }
+                Some(LaunchStatus::SpawnFailed { error }) => {
+                    state.send_replace(ServiceState::Failed(error.clone()));
+                    send(ServiceEvent::Failed { reason: error, elapsed: started.elapsed() });
+                    phase = Phase::Stopping;
+                }
+                Some(LaunchStatus::Exited(st)) => {
+                    phase = match std::mem::replace(&mut phase, Phase::Exited) {
+                        Phase::Spawning { pending } | Phase::AwaitingReady { pending } if pending.plugin => {
+                            Phase::Exiting { status: st, pending }
                         }
-                    }
-                    Ok(Status::SpawnFailed { error }) => {
-                        state.send_replace(ServiceState::Failed(error.clone()));
-                        send(ServiceEvent::Failed { reason: error, elapsed: started.elapsed() });
-                        phase = Phase::Stopping;
-                    }
-                    Ok(Status::Exited { code, signal }) => {
-                        let st = match (code, signal) {
-                            (Some(c), _) => ExitStatus::Code(c),
-                            (None, Some(s)) => ExitStatus::Signal(s),
-                            _ => ExitStatus::Unknown,
-                        };
-                        phase = match std::mem::replace(&mut phase, Phase::Exited) {
-                            Phase::Spawning { pending } | Phase::AwaitingReady { pending } if pending.plugin => {
-                                Phase::Exiting { status: st, pending }
-                            }
-                            _ => exited(st),
-                        };
-                    }
-                    Ok(Status::Escalated) => {
-                        launch.hub.warning(&format!("{} did not stop within its grace period; sent SIGKILL", launch.spec.name));
-                    }
-                    Err(_) => {}
-                },
-                // The supervisor is gone: its end of the channel closed with it.
-                Ok(None) | Err(_) => {
+                        _ => exited(st),
+                    };
+                }
+                Some(LaunchStatus::Escalated) => {
+                    launch.hub.warning(&format!("{} did not stop within its grace period; sent SIGKILL", launch.spec.name));
+                }
+                Some(LaunchStatus::Orphaned { cleanup }) => {
+                    launch.hub.warning(&format!("{}: {cleanup}", launch.spec.name));
+                }
+                // The backend's side is gone (the supervisor exited).
+                None => {
                     status_open = false;
                     if !matches!(phase, Phase::Exited | Phase::Exiting { .. }) {
-                        // It died before its service (it was killed): the tree it watched
-                        // is the host's to stop now.
-                        kill_orphaned_group(*pid_tx.borrow(), &launch);
+                        // It ended before its service reported an exit (it was killed; the
+                        // backend has killed what the service left).
                         if !matches!(*state.borrow(), ServiceState::Failed(_)) {
                             // Its exit was never reported: it ended in an unknown way.
                             state.send_replace(ServiceState::Exited(ExitStatus::Unknown));
@@ -532,11 +530,11 @@ async fn run(
                     if !matches!(phase, Phase::Exited | Phase::Exiting { .. }) {
                         phase = Phase::Stopping;
                     }
-                    if let Some(w) = control.as_mut() {
-                        let _ = w.write_all(c.as_line()).await;
+                    if let Some(control) = &control {
+                        let _ = control.send(c);
                     }
                 }
-                // The orchestrator is gone: closing the control direction makes the supervisor stop the tree.
+                // The orchestrator is gone: dropping the control sender makes the backend stop the tree.
                 None => control = None,
             },
             step = phase.next_step(), if phase.awaits() => {
@@ -558,7 +556,7 @@ async fn run(
                     Step::PostStart(Err(reason)) => Some(reason),
                 };
                 if let Some(reason) = failed {
-                    fail_and_stop(&reason, &mut control, &state, &send, started).await;
+                    fail_and_stop(&reason, control.as_ref(), &state, &send, started);
                     phase = match phase {
                         Phase::Exiting { .. } => Phase::Exited,
                         _ => Phase::Stopping,
@@ -572,7 +570,7 @@ async fn run(
             },
         }
     }
-    // Keep the partial lines of a pipe that was cut short.
+    // Keep the partial lines of an output stream that was cut short.
     out_split.finish(|t| {
         launch.sink.push(Stream::Out, t);
     });
@@ -582,17 +580,14 @@ async fn run(
     send(ServiceEvent::Finished);
 }
 
-/// Handles one read from a service pipe: splits it into lines, stores them, and checks
+/// Handles one chunk of a service's output: splits it into lines, stores them, and checks
 /// each against the log and plugin readiness conditions while the service's start awaits
-/// them (`pending`).
-/// EOF (or a read error) closes the pipe and flushes its partial last line. Returns why
-/// the service failed, if a plugin's `ready-check` did.
+/// them (`pending`). The stream's end (`None`) closes it and flushes its partial last line.
 fn ingest(
     launch: &Launch,
     stream: Stream,
     split: &mut LineSplitter,
-    read: std::io::Result<usize>,
-    buf: &[u8],
+    chunk: Option<bytes::Bytes>,
     open: &mut bool,
     mut pending: Option<&mut Outstanding>,
 ) {
@@ -602,12 +597,12 @@ fn ingest(
             check_line(&line, pending);
         }
     };
-    match read {
-        Ok(0) | Err(_) => {
+    match chunk {
+        Some(bytes) => split.feed(&bytes, &mut emit),
+        None => {
             *open = false;
             split.finish(&mut emit);
         }
-        Ok(n) => split.feed(&buf[..n], &mut emit),
     }
 }
 
@@ -622,30 +617,10 @@ fn check_line(line: &LogLine, pending: &mut Outstanding) {
     }
 }
 
-/// SIGKILLs the process group (and the cgroup, if any) of a service whose supervisor died
-/// before it: the service's main process leads its own group (the supervisor made it a
-/// session leader), so the group is everything the supervisor would have stopped, short of
-/// a process that left it, which only the cgroup still holds.
-fn kill_orphaned_group(pid: Option<u32>, launch: &Launch) {
-    let Some(pid) = pid.and_then(|p| i32::try_from(p).ok()) else {
-        return;
-    };
-    // The service's cgroup also holds what left the group (a daemon that called setsid).
-    if let Some(cgroup) = &launch.supervise.cgroup {
-        crate::process::cgroup::kill_and_remove(std::path::Path::new(cgroup));
-    }
-    let group = nix::unistd::Pid::from_raw(pid);
-    if nix::sys::signal::killpg(group, nix::sys::signal::Signal::SIGKILL).is_ok() {
-        launch.hub.warning(&format!(
-            "{}: its supervisor died before it; killed its process group {pid}",
-            launch.spec.name
-        ));
-    }
-}
-
-async fn fail_and_stop(
+/// Fails the start and asks the backend to stop the service.
+fn fail_and_stop(
     reason: &str,
-    control: &mut Option<tokio::net::unix::OwnedWriteHalf>,
+    control: Option<&mpsc::UnboundedSender<Control>>,
     state: &watch::Sender<ServiceState>,
     send: &impl Fn(ServiceEvent),
     started: Instant,
@@ -655,8 +630,8 @@ async fn fail_and_stop(
         reason: reason.to_owned(),
         elapsed: started.elapsed(),
     });
-    if let Some(w) = control.as_mut() {
-        let _ = w.write_all(Control::Stop.as_line()).await;
+    if let Some(control) = control {
+        let _ = control.send(Control::Stop);
     }
 }
 

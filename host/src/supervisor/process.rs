@@ -16,7 +16,8 @@ use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
 
-use super::protocol::{CHANNEL_FD, Control, Status, SuperviseSpec};
+use super::protocol::{CHANNEL_FD, Control, Status, parse_control};
+use crate::backend::LaunchSpec;
 use crate::process::{Group, ProcessBuilder};
 
 /// Where the supervisor is in its life.
@@ -36,7 +37,7 @@ pub fn run_supervisor(spec_json: &str) -> i32 {
     // exactly once here. The service gets /dev/null as fd 0 instead, so it never holds the
     // channel: a process holding it would keep the host from seeing the supervisor's end.
     let channel = unsafe { File::from_raw_fd(CHANNEL_FD) };
-    let spec: SuperviseSpec = match serde_json::from_str(spec_json) {
+    let spec: LaunchSpec = match serde_json::from_str(spec_json) {
         Ok(s) => s,
         Err(e) => {
             report(
@@ -56,7 +57,7 @@ pub fn run_supervisor(spec_json: &str) -> i32 {
         }
     };
     if let Some(group) = &spec.cgroup {
-        crate::process::cgroup::leave_and_remove(std::path::Path::new(group));
+        crate::process::cgroup::leave_and_remove(group);
     }
     code
 }
@@ -69,16 +70,16 @@ fn report(mut channel: &File, msg: &Status) {
     }
 }
 
-fn supervise(spec: &SuperviseSpec, channel: &File) -> Result<(), String> {
+fn supervise(spec: &LaunchSpec, channel: &File) -> Result<(), String> {
     let stop_signal =
-        Signal::try_from(spec.stop_signal).map_err(|e| format!("bad stop signal: {e}"))?;
-    let grace = Duration::from_millis(spec.grace_ms);
+        Signal::try_from(spec.stop.signal.number()).map_err(|e| format!("bad stop signal: {e}"))?;
+    let grace = spec.stop.grace;
 
     nix::sys::prctl::set_child_subreaper(true)
         .map_err(|e| format!("cannot become a subreaper: {e}"))?;
     if let Some(group) = &spec.cgroup {
         // Best effort: without it the process group and the subreaper still hold the tree.
-        let _ = crate::process::cgroup::join(std::path::Path::new(group));
+        let _ = crate::process::cgroup::join(group);
     }
 
     // Signals are handled synchronously through a signalfd; block them first so none is
@@ -106,7 +107,7 @@ fn supervise(spec: &SuperviseSpec, channel: &File) -> Result<(), String> {
 
     // The service in a new session, as its user when the host is root, with every signal at
     // its default (see `process::builder`).
-    let child = ProcessBuilder::from_argv(&spec.argv)
+    let child = ProcessBuilder::from_argv(&spec.command)
         .and_then(|b| {
             b.env_clear()
                 .envs(spec.env.iter().map(|(k, v)| (k, v)))
@@ -184,7 +185,7 @@ fn event_loop(
                     pending.extend_from_slice(&buf[..n]);
                     while let Some(pos) = pending.iter().position(|b| *b == b'\n') {
                         let line: Vec<u8> = pending.drain(..=pos).collect();
-                        match Control::parse(&line[..line.len() - 1]) {
+                        match parse_control(&line[..line.len() - 1]) {
                             Some(Control::Stop) if phase == Phase::Running => {
                                 phase = begin_stop(main_pid, stop_signal, grace);
                             }

@@ -1,4 +1,4 @@
-//! Host side: starting a supervisor and wiring its pipes.
+//! Host side: starting a supervisor and wiring its pipes (the local backend's launch).
 
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
@@ -6,7 +6,7 @@ use std::process::Stdio;
 
 use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf, pipe};
 
-use super::protocol::SuperviseSpec;
+use crate::backend::LaunchSpec;
 use crate::process::{Group, ProcessBuilder, find_program};
 
 /// Why a supervisor could not be started.
@@ -28,6 +28,15 @@ pub enum SupervisorError {
         /// Why.
         #[source]
         source: crate::process::SpawnError,
+    },
+    /// The launch spec could not be written for the supervisor (a path that is not UTF-8).
+    #[error("cannot describe service `{service}` to its supervisor")]
+    Describe {
+        /// The service.
+        service: String,
+        /// Why.
+        #[source]
+        source: serde_json::Error,
     },
     /// Creating the channel or its pipes failed.
     #[error("cannot start the supervisor of service `{service}`")]
@@ -110,13 +119,16 @@ pub fn supervisor_binary() -> Result<PathBuf, SupervisorError> {
 /// reaped by the kernel.
 pub fn spawn_supervisor(
     bin: &std::path::Path,
-    spec: &SuperviseSpec,
+    spec: &LaunchSpec,
 ) -> Result<SpawnedSupervisor, SupervisorError> {
     let err = |source| SupervisorError::Spawn {
-        service: spec.name.clone(),
+        service: spec.service.clone(),
         source,
     };
-    let json = serde_json::to_string(spec).expect("a supervise spec always serializes");
+    let json = serde_json::to_string(spec).map_err(|source| SupervisorError::Describe {
+        service: spec.service.clone(),
+        source,
+    })?;
     // Every descriptor is created close-on-exec, so no other child inherits one; the
     // supervisor gets its copies as fds 0, 1 and 2, which clears the flag on those only.
     let (host_end, sup_end) = std::os::unix::net::UnixStream::pair().map_err(err)?;
@@ -141,7 +153,7 @@ pub fn spawn_supervisor(
                 .inherit_signals()
                 .spawn_tokio()
                 .map_err(|source| SupervisorError::Exec {
-                    service: spec.name.clone(),
+                    service: spec.service.clone(),
                     source,
                 })?;
             child.id().unwrap_or(0)

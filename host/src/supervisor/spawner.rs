@@ -9,7 +9,7 @@
 //! channel on 0, the service's pipes on 1 and 2) in its own process group, so nothing
 //! else changes: it watches the host through its channel, as before.
 //!
-//! The host sends one `SOCK_SEQPACKET` message per service: the supervise spec as JSON,
+//! The host sends one `SOCK_SEQPACKET` message per service: the launch spec as JSON,
 //! with the three descriptors attached (`SCM_RIGHTS`). The spawner answers with the
 //! supervisor's pid, or with an error line. EOF on its stdin (the host's end of the socket
 //! pair) means the host is gone, and the spawner exits; supervisors it forked notice the
