@@ -5,44 +5,49 @@ use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 use teamster_plugin_sdk::{
-    Command, Error, Info, Kind, Process, Readiness, Service, Stream, Verdict, cache, fs, log,
+    Command, Error, Info, JsonSchema, Kind, Process, Readiness, Service, Stream, Verdict, cache,
+    fs, log,
 };
 
-/// Which misbehaviour to show.
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+/// Which misbehaviour to show. The variants have plain comments, not doc comments:
+/// documented variants would make `schemars` write a `oneOf` of constants, which the host's
+/// config check does not read, where undocumented ones give the `enum` it checks.
+#[derive(Debug, Clone, Copy, Deserialize, JsonSchema, PartialEq, Eq)]
+#[schemars(crate = "teamster_plugin_sdk::schemars")]
 #[serde(rename_all = "kebab-case")]
 enum Mode {
-    /// Behaves; `ready-check` accepts lines containing "ready".
+    // Behaves; `ready-check` accepts lines containing "ready".
     Fine,
-    /// Spins forever in `ready-check`.
+    // Spins forever in `ready-check`.
     LoopReady,
-    /// Spins in `ready-check` for `spin_ms` (default 700) of wall-clock time, sleeping a
-    /// millisecond a turn so that its fuel outlasts the spin, then answers "not yet". It
-    /// writes `spinning` into its data directory when the spin begins and `spun` when it
-    /// ends, so a test can tell what happened during the call.
-    SpinReady,
-    /// Spins forever in `setup`.
+    // Spins forever in `setup`.
     LoopSetup,
-    /// Allocates without bound in `setup`.
+    // Allocates without bound in `setup`.
     MemoryBomb,
-    /// Logs without bound in `setup`.
+    // Logs without bound in `setup`.
     LogSpam,
-    /// Runs `program` in `setup`.
+    // Runs `program` in `setup`.
     Run,
-    /// Runs `sleep 0.4` in `setup`, then does a little work.
+    // Runs `sleep 0.4` in `setup`, then does a little work.
     RunSlow,
-    /// Reads a file outside the data directory in `setup`.
+    // Reads a file outside the data directory in `setup`.
     ReadOutside,
-    /// Panics in `configure`.
+    // Panics in `configure`.
     Panic,
-    /// `ready-check` fails the start on a line containing "fatal", with the line.
+    // `ready-check` fails the start on a line containing "fatal", with the line.
     ReadyFail,
-    /// `setup` fills the cache entry `entry` with the service's name and logs whether it
-    /// built or found it (after `path`, if given, as a file to read first).
+    // `setup` fills the cache entry `entry` with the service's name and logs whether it
+    // built or found it (after `path`, if given, as a file to read first).
     Cache,
+    // Spins in `ready-check` for `spin_ms` (default 700) of wall-clock time, sleeping a
+    // millisecond a turn so that its fuel outlasts the spin, then answers "not yet". It
+    // writes `spinning` into its data directory when the spin begins and `spun` when it
+    // ends, so a test can tell what happened during the call.
+    SpinReady,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
+#[schemars(crate = "teamster_plugin_sdk::schemars")]
 #[serde(deny_unknown_fields)]
 struct Config {
     mode: Mode,
@@ -68,15 +73,7 @@ impl Kind for Misbehave {
         Info::new("misbehave", "0.0.1", "Misbehaves on demand (test plugin)")
             .program("echo")
             .program("sleep")
-            .config_schema(
-                r#"{"type":"object","required":["mode"],"additionalProperties":false,
-                "properties":{"mode":{"enum":["fine","loop-ready","loop-setup","memory-bomb",
-                "log-spam","run","run-slow","read-outside","panic","ready-fail","cache","spin-ready"]},
-                "program":{"type":"string"},"spin_ms":{"type":"integer","minimum":0},
-                "path":{"type":"string"},"main":{"type":"string"},
-                "main_args":{"type":"array","items":{"type":"string"}},
-                "probe":{"type":"array","items":{"type":"string"}}}}"#,
-            )
+            .config_schema_of::<Config>()
             .subcommand("program", "Starts the configured `program`")
     }
 
