@@ -3,7 +3,7 @@
 //! teamster starts and supervises processes itself; a plugin only *describes* a kind of
 //! service: what to launch, how to prepare its data directory, when it is ready, which
 //! sub-commands it offers and how to connect to it. This crate hides the component-model
-//! plumbing (`wit-bindgen`, the `teamster:plugin@0.3.0` world in `wit/`) behind one trait,
+//! plumbing (`wit-bindgen`, the `teamster:plugin@0.4.0` world in `wit/`) behind one trait,
 //! [`Kind`], and one macro, [`export_kind!`].
 //!
 //! A plugin runs sandboxed: no environment, no network, and a file system limited to the

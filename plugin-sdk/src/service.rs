@@ -30,6 +30,8 @@ pub struct Info {
     programs: Vec<String>,
     subcommands: Vec<(String, String)>,
     config_schema: Option<String>,
+    setup_ahead: bool,
+    follows_clock: bool,
 }
 
 impl Info {
@@ -46,6 +48,8 @@ impl Info {
             programs: Vec::new(),
             subcommands: Vec::new(),
             config_schema: None,
+            setup_ahead: false,
+            follows_clock: true,
         }
     }
 
@@ -88,6 +92,30 @@ impl Info {
         self.config_schema(crate::schema::schema_of::<C>())
     }
 
+    /// Lets the host run [`crate::Kind::setup`] ahead of time: after a bundle is ready, it
+    /// prepares a spare data directory for the service with `setup`, and the next start of
+    /// the same service (same project, config, user and declared environment) takes it
+    /// over, so that start's `setup` finds its work done. `setup` must then notice that
+    /// and return quickly, as it must on a restart.
+    ///
+    /// Only for a `setup` whose result depends on nothing but the service's name, config,
+    /// user, project directory, declared environment and the kind's version: not on its
+    /// ports, other services or the time. The postgres kind's cluster copy is the example.
+    #[must_use]
+    pub fn setup_ahead(mut self) -> Self {
+        self.setup_ahead = true;
+        self
+    }
+
+    /// Keeps the kind's services on the real clock unless a bundle sets `faketime = true`
+    /// for one: for programs the clock library breaks and that keep no time of their own
+    /// (a browser driver). By default services follow the bundle's clock.
+    #[must_use]
+    pub fn real_clock(mut self) -> Self {
+        self.follows_clock = false;
+        self
+    }
+
     pub(crate) fn into_wit(self) -> types::KindInfo {
         types::KindInfo {
             name: self.name,
@@ -100,6 +128,8 @@ impl Info {
                 .map(|(name, summary)| types::SubcommandInfo { name, summary })
                 .collect(),
             config_schema: self.config_schema,
+            setup_ahead: self.setup_ahead,
+            follows_clock: self.follows_clock,
         }
     }
 }

@@ -256,6 +256,9 @@ impl ServiceBuilder {
     pub fn faketime(mut self, faketime: bool) -> Self {
         self.faketime = Some(faketime);
         self.spec.faketime = faketime;
+        if let Some(kind) = &mut self.spec.kind {
+            kind.faketime_set = true;
+        }
         self
     }
 
@@ -291,16 +294,13 @@ impl ServiceBuilder {
     /// Lets the plugin `kind` configure the service from `config` (a JSON object); a
     /// command then becomes optional.
     pub fn kind(mut self, kind: impl Into<String>, config: serde_json::Value) -> Self {
-        let name = kind.into();
-        // Only a kind that runs on the real clock changes the default; a spec that came
-        // in with `faketime = false` keeps it.
-        if self.faketime.is_none() && !crate::bundle::spec::default_faketime(Some(&name)) {
-            self.spec.faketime = false;
-        }
+        // Without an explicit `faketime`, the kind's default applies at start (it can only
+        // turn the clock off, so a spec that came in with `faketime = false` keeps it).
         self.spec.kind = Some(KindRef {
-            name,
+            name: kind.into(),
             config,
             grants: Vec::new(),
+            faketime_set: self.faketime.is_some(),
         });
         self
     }

@@ -317,9 +317,7 @@ impl Loader<'_> {
             }
             spec.user = Some(user.into_inner());
         }
-        spec.faketime = file.faketime.unwrap_or_else(|| {
-            super::spec::default_faketime(file.kind.as_ref().map(|k| k.get_ref().as_str()))
-        });
+        spec.faketime = file.faketime.unwrap_or(true);
         spec.shutdown_timeout = self.duration(file.shutdown_timeout, || {
             KeyPath::service(&name, "shutdown_timeout")
         })?;
@@ -357,6 +355,7 @@ impl Loader<'_> {
                     name: kind.into_inner(),
                     config,
                     grants: grants.into_iter().map(Spanned::into_inner).collect(),
+                    faketime_set: file.faketime.is_some(),
                 })
             }
         };

@@ -15,19 +15,6 @@ pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
 /// Default number of run directories kept under `<run_root>/runs`.
 pub const DEFAULT_KEEP_RUNS: usize = 10;
 
-/// Kinds whose services run on the real clock unless the bundle says `faketime = true`.
-/// The plugin interface has no field for a kind's clock default yet, so the host keeps
-/// the list of its first-party kinds that need one. `chromedriver`: the preload would be
-/// inherited by Chromium, whose sandbox, zygote and timers do not take to a travelled
-/// clock, while the pages it drives get their time from the app server under test.
-const KINDS_ON_THE_REAL_CLOCK: &[&str] = &["chromedriver"];
-
-/// Whether a service sees the bundle's clock when its `faketime` is not set: yes, unless
-/// its kind is one of [`KINDS_ON_THE_REAL_CLOCK`].
-pub fn default_faketime(kind: Option<&str>) -> bool {
-    !kind.is_some_and(|kind| KINDS_ON_THE_REAL_CLOCK.contains(&kind))
-}
-
 /// Which clock injector a bundle uses for services with `faketime = true`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum ClockKind {
@@ -106,6 +93,10 @@ pub struct KindRef {
     /// Programs this bundle grants the plugin on top of its install-time grants
     /// (`grants = ["psql"]`); each must be one the plugin declares.
     pub grants: Vec<String>,
+    /// Whether the bundle set the service's `faketime`. When it did not, the kind's
+    /// default applies at start: a kind that does not follow the clock (`chromedriver`)
+    /// turns [`ServiceSpec::faketime`] off.
+    pub faketime_set: bool,
 }
 
 /// One readiness condition.

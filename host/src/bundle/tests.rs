@@ -104,6 +104,7 @@ fn every_service_key() {
                 "since": "1979-05-27T07:32:00Z",
             }),
             grants: Vec::new(),
+            faketime_set: false,
         })
     );
     assert_eq!(db.effective_shutdown_timeout(&spec), Duration::from_secs(5));
@@ -153,8 +154,10 @@ fn service_defaults() {
     assert!(web.inherit_env && web.faketime && web.ready.is_empty());
 }
 
+/// Whether a kind service's `faketime` was set is kept: the kind's own default (a
+/// `chromedriver` stays on the real clock) applies at start, only where it was not.
 #[test]
-fn a_chromedriver_runs_on_the_real_clock_unless_told_otherwise() {
+fn an_unset_faketime_is_left_to_the_kind() {
     let spec = parse(
         r#"
         [services.browser]
@@ -164,12 +167,16 @@ fn a_chromedriver_runs_on_the_real_clock_unless_told_otherwise() {
         faketime = true
         [services.cache]
         kind = "redis"
+        faketime = false
         "#,
     );
-    let faketime = |name| spec.service(name).expect(name).faketime;
-    assert!(!faketime("browser"));
-    assert!(faketime("travelling"));
-    assert!(faketime("cache"));
+    let clock = |name| {
+        let s = spec.service(name).expect(name);
+        (s.faketime, s.kind.as_ref().expect("a kind").faketime_set)
+    };
+    assert_eq!(clock("browser"), (true, false));
+    assert_eq!(clock("travelling"), (true, true));
+    assert_eq!(clock("cache"), (false, true));
     let built = BundleSpec::builder("/proj")
         .service(ServiceSpec::builder("browser").kind("chromedriver", json!({})))
         .service(
@@ -177,11 +184,20 @@ fn a_chromedriver_runs_on_the_real_clock_unless_told_otherwise() {
                 .faketime(true)
                 .kind("chromedriver", json!({})),
         )
+        .service(
+            ServiceSpec::builder("late")
+                .kind("chromedriver", json!({}))
+                .faketime(true),
+        )
         .build()
         .expect("builds");
-    let faketime = |name| built.service(name).expect(name).faketime;
-    assert!(!faketime("browser"));
-    assert!(faketime("travelling"));
+    let clock = |name| {
+        let s = built.service(name).expect(name);
+        (s.faketime, s.kind.as_ref().expect("a kind").faketime_set)
+    };
+    assert_eq!(clock("browser"), (true, false));
+    assert_eq!(clock("travelling"), (true, true));
+    assert_eq!(clock("late"), (true, true));
 }
 
 #[test]

@@ -210,6 +210,7 @@ pub(crate) fn configure(
         cwd: place.cwd,
         user: spec.user.clone(),
         extra_env: Vec::new(),
+        abort: Default::default(),
     };
     // The bundle's `grants` add to the install-time grants (checked to be declared
     // programs before the start).

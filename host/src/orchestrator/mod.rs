@@ -6,6 +6,7 @@ pub mod event;
 pub mod kinds;
 pub mod run_dir;
 mod running;
+mod spares;
 mod start;
 pub mod subcommand;
 

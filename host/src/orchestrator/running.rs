@@ -185,14 +185,19 @@ impl ServiceHandle {
 
 /// Sends SIGKILL to every service's tree; usable while `stop` is running.
 #[derive(Debug, Clone)]
-pub struct KillSwitch(Vec<mpsc::UnboundedSender<Control>>);
+pub struct KillSwitch {
+    controls: Vec<mpsc::UnboundedSender<Control>>,
+    /// Spare data directories being prepared are called off too.
+    spares: super::spares::CallOff,
+}
 
 impl KillSwitch {
-    /// SIGKILLs every service's process tree now.
+    /// SIGKILLs every service's process tree now, and the helpers preparing spares.
     pub fn kill(&self) {
-        for c in &self.0 {
+        for c in &self.controls {
             let _ = c.send(Control::Kill);
         }
+        self.spares.now();
     }
 }
 
@@ -216,6 +221,8 @@ pub struct Running {
     shared: Arc<Shared>,
     monitor: tokio::task::JoinHandle<()>,
     timeline: Recorder,
+    /// Spare data directories being prepared for the next start.
+    spares: super::spares::Spares,
 }
 
 impl Running {
@@ -300,6 +307,7 @@ impl Running {
             shared,
             monitor,
             timeline,
+            spares: super::spares::Spares::default(),
         }
     }
 
@@ -392,13 +400,22 @@ impl Running {
 
     /// A handle that SIGKILLs everything, for use while [`Running::stop`] runs.
     pub fn kill_switch(&self) -> KillSwitch {
-        KillSwitch(
-            self.links
+        KillSwitch {
+            controls: self
+                .links
                 .iter()
                 .flatten()
                 .map(|l| l.control.clone())
                 .collect(),
-        )
+            spares: self.spares.call_off(),
+        }
+    }
+
+    /// Starts preparing spare data directories for the next start (see `spares`).
+    pub(crate) fn prepare_spares(&mut self, jobs: Vec<super::spares::Job>) {
+        for job in jobs {
+            self.spares.prepare(job);
+        }
     }
 
     /// Resolves when a service exits or fails without having been asked to stop.
@@ -450,6 +467,9 @@ impl Running {
                     .record(&self.spec.services[i].name, Phase::Stopped);
             }
         }
+        // Began when the bundle was ready; what is left of it is short, and the next
+        // start is the faster for it.
+        self.spares.finish().await;
         let _ = self.hub.flush();
         let _ = self.timeline.flush();
         // Every pipe is drained: followers end after the last line.

@@ -146,7 +146,7 @@ impl Bundle {
     /// Starts every service in dependency order and waits until all are ready.
     ///
     /// On failure everything already started is stopped before the error is returned.
-    pub async fn start(self) -> Result<Running, StartError> {
+    pub async fn start(mut self) -> Result<Running, StartError> {
         self.spec.validate().map_err(StartError::Invalid)?;
         if !self.spec.project_dir.is_dir() {
             return Err(StartError::NoProjectDir {
@@ -164,6 +164,16 @@ impl Bundle {
         })
         .await
         .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))?;
+        // A kind that keeps its services on the real clock turns `faketime` off where the
+        // bundle did not set it, before the clock is made for the services that follow it.
+        for (service, kind) in self.spec.services.iter_mut().zip(&kinds) {
+            if let (Some(slot), Some(kind_ref)) = (kind, &service.kind)
+                && !kind_ref.faketime_set
+                && !slot.plugin.describe().follows_clock
+            {
+                service.faketime = false;
+            }
+        }
         let spec = Arc::new(self.spec);
         let mut run = match self.run {
             Some(run) => run,
@@ -218,6 +228,7 @@ impl Bundle {
                 link: None,
                 progress: Progress::Waiting,
                 finished: false,
+                spare: None,
             })
             .collect();
         let mut starter = Starter {
@@ -242,7 +253,11 @@ impl Bundle {
         };
         let outcome = starter.run().await;
         let _ = timeline.flush();
-        let running = Running::assemble(super::running::Parts {
+        let spare_jobs = match outcome {
+            Ok(()) => starter.spare_jobs(),
+            Err(_) => Vec::new(),
+        };
+        let mut running = Running::assemble(super::running::Parts {
             spec,
             run,
             hub,
@@ -266,7 +281,10 @@ impl Bundle {
             timeline: timeline.clone(),
         });
         match outcome {
-            Ok(()) => Ok(running),
+            Ok(()) => {
+                running.prepare_spares(spare_jobs);
+                Ok(running)
+            }
             Err(e) => {
                 running.stop().await;
                 failed_start_picture(&timeline, &e);
@@ -348,6 +366,18 @@ struct Slot {
     progress: Progress,
     /// Its task is over: the tree is gone and the pipes are drained.
     finished: bool,
+    /// Where its next spare data directory goes, for a kind whose `setup` runs ahead.
+    spare: Option<SparePlan>,
+}
+
+/// What preparing a service's next spare data directory takes, noted at its start.
+struct SparePlan {
+    key_dir: PathBuf,
+    /// The spec `setup` saw: interpolated, before `configure`.
+    spec: Arc<ServiceSpec>,
+    /// The environment `setup`'s helpers saw, without the clock.
+    env: Vec<(String, String)>,
+    cwd: PathBuf,
 }
 
 struct Starter {
@@ -425,22 +455,24 @@ impl Starter {
     async fn start_one(&mut self, i: usize) -> Result<(), StartError> {
         let name = self.spec.services[i].name.clone();
         self.timeline.record(&name, Phase::Configuring);
-        let data = self.run.data(&name);
-        std::fs::create_dir_all(&data).map_err(|source| StartError::RunDir {
-            path: data.clone(),
-            source,
-        })?;
-        if let Some(user) = &self.spec.services[i].user {
-            chown_to(&data, user).map_err(|source| StartError::RunDir {
-                path: data.clone(),
-                source,
-            })?;
-        }
         let interpolated = self.slots[i]
             .effective
             .interpolated(&self.published)
             .map_err(StartError::Interpolation)?;
         self.slots[i].effective = Arc::new(interpolated);
+        let data = self.run.data(&name);
+        if !self.take_spare(i, &data) {
+            std::fs::create_dir_all(&data).map_err(|source| StartError::RunDir {
+                path: data.clone(),
+                source,
+            })?;
+            if let Some(user) = &self.spec.services[i].user {
+                chown_to(&data, user).map_err(|source| StartError::RunDir {
+                    path: data.clone(),
+                    source,
+                })?;
+            }
+        }
         if let Some(kind) = &self.slots[i].kind {
             let mut spec = (*self.slots[i].effective).clone();
             // The plugin sees the environment the service would have before it configures
@@ -537,6 +569,79 @@ impl Starter {
             self.ev_tx.clone(),
         ));
         Ok(())
+    }
+
+    /// For a kind that lets `setup` run ahead: takes a spare data directory an earlier
+    /// start prepared as `data`, and notes where the next one goes. False when there was
+    /// none; the service then starts from an empty directory, as without spares.
+    fn take_spare(&mut self, i: usize, data: &std::path::Path) -> bool {
+        let Some(kind) = self.slots[i]
+            .kind
+            .as_ref()
+            .filter(|k| k.plugin.describe().setup_ahead)
+        else {
+            return false;
+        };
+        let spec = self.slots[i].effective.clone();
+        let key_dir = super::spares::key_dir(
+            &self.spec.run_root,
+            &self.spec.project_dir,
+            &kind.plugin,
+            &spec,
+        );
+        let sink = self.hub.sink(&spec.name).expect("every service has a sink");
+        let took = match super::spares::take(&key_dir, data) {
+            Ok(took) => took,
+            Err(e) => {
+                sink.push(
+                    crate::logs::Stream::Err,
+                    format!(
+                        "[teamster] cannot take a spare data directory from `{}`: {e}",
+                        key_dir.display()
+                    ),
+                );
+                false
+            }
+        };
+        if took {
+            sink.push(
+                crate::logs::Stream::Out,
+                "[teamster] data directory: a spare that `setup` prepared after an earlier start"
+                    .to_owned(),
+            );
+        }
+        let (env, cwd) = self.env_and_cwd(&spec, data);
+        self.slots[i].spare = Some(SparePlan {
+            key_dir,
+            spec,
+            env,
+            cwd,
+        });
+        took
+    }
+
+    /// The spares to prepare now that every service is ready.
+    fn spare_jobs(&self) -> Vec<super::spares::Job> {
+        self.slots
+            .iter()
+            .filter_map(|slot| {
+                let plan = slot.spare.as_ref()?;
+                let kind = slot.kind.as_ref()?;
+                let sink = self.hub.sink(&plan.spec.name)?;
+                Some(super::spares::Job {
+                    plugin: kind.plugin.clone(),
+                    key_dir: plan.key_dir.clone(),
+                    spec: plan.spec.clone(),
+                    project_dir: self.spec.project_dir.clone(),
+                    ports: kind.ports(),
+                    env: plan.env.clone(),
+                    cwd: plan.cwd.clone(),
+                    report: Box::new(move |line| {
+                        sink.push(crate::logs::Stream::Err, line);
+                    }),
+                })
+            })
+            .collect()
     }
 
     /// Marks a service ready and makes startable every dependent whose last need it was.
@@ -816,7 +921,7 @@ fn which(program: &str, cwd: &std::path::Path, env: &[(String, String)]) -> Opti
     crate::process::find_program(std::path::Path::new(program), path, cwd)
 }
 
-fn chown_to(path: &std::path::Path, user: &str) -> std::io::Result<()> {
+pub(super) fn chown_to(path: &std::path::Path, user: &str) -> std::io::Result<()> {
     if !nix::unistd::Uid::effective().is_root() {
         return Ok(());
     }

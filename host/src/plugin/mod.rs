@@ -3,7 +3,7 @@
 //! Why plugins: kinds such as postgres or django need logic (prepare a data directory,
 //! recognise a ready line, build a `psql` command line) that third parties should be able to
 //! write and install without recompiling teamster, and that must not be able to harm the
-//! machine. A component targeting the `teamster:plugin@0.3.0` world (see `wit/`) gives both:
+//! machine. A component targeting the `teamster:plugin@0.4.0` world (see `wit/`) gives both:
 //! a stable, versioned interface, and a sandbox with nothing but what the host links.
 //!
 //! ```text
@@ -73,14 +73,14 @@ pub use programs::{Asker, ProgramRefusal};
 pub use registry::{
     Inspection, InstalledPlugin, ListedSource, Manifest, PluginList, PluginSummary, Removed,
 };
-pub use run::RunEnv;
+pub use run::{RunAbort, RunEnv};
 pub use scaffold::{Scaffold, SdkSource, new_scaffold};
 pub use schema::SchemaError;
 pub use service::{PluginService, ProcessSpecOut, ServiceContext};
 pub use service_user::ServiceUser;
 
 /// The version of the plugin interface this host speaks.
-pub const WIT_VERSION: &str = "0.3.0";
+pub const WIT_VERSION: &str = "0.4.0";
 
 /// The WIT package this host speaks, with its version.
-pub const WIT_PACKAGE: &str = "teamster:plugin@0.3.0";
+pub const WIT_PACKAGE: &str = "teamster:plugin@0.4.0";

@@ -43,6 +43,10 @@ pub struct KindInfo {
     pub subcommands: Vec<SubcommandInfo>,
     /// The JSON schema of its config table.
     pub config_schema: Option<String>,
+    /// Whether the host may run `setup` ahead of time into a spare data directory.
+    pub setup_ahead: bool,
+    /// Whether its services follow the bundle's clock unless the bundle says otherwise.
+    pub follows_clock: bool,
 }
 
 /// Where a plugin came from.
@@ -378,6 +382,8 @@ fn describe(
             })
             .collect(),
         config_schema: raw.config_schema,
+        setup_ahead: raw.setup_ahead,
+        follows_clock: raw.follows_clock,
     };
     if !valid_name(&info.name) {
         return Err(PluginError::InvalidInfo {

@@ -173,6 +173,10 @@ pub struct Inspection {
     pub subcommands: Vec<SubcommandInfo>,
     /// Its config schema.
     pub config_schema: Option<String>,
+    /// Whether it lets the host run `setup` ahead of time.
+    pub setup_ahead: bool,
+    /// Whether its services follow the bundle's clock by default.
+    pub follows_clock: bool,
     /// Component size in bytes.
     pub size: usize,
     /// Component sha256 in hex.
@@ -201,6 +205,24 @@ impl fmt::Display for Inspection {
                 "schema published"
             } else {
                 "no schema"
+            }
+        )?;
+        writeln!(
+            f,
+            "  setup:       {}",
+            if self.setup_ahead {
+                "may run ahead of time (spare data directories)"
+            } else {
+                "at each start"
+            }
+        )?;
+        writeln!(
+            f,
+            "  clock:       {}",
+            if self.follows_clock {
+                "follows the bundle's clock"
+            } else {
+                "real, unless a bundle sets `faketime = true`"
             }
         )?;
         writeln!(f, "  exports:     {}", list_or_none(&self.exports))?;
@@ -351,6 +373,8 @@ impl PluginHost {
             grants: plugin.grants().to_vec(),
             subcommands: info.subcommands.clone(),
             config_schema: info.config_schema.clone(),
+            setup_ahead: info.setup_ahead,
+            follows_clock: info.follows_clock,
             size: plugin.size,
             sha256: plugin.sha256().to_string(),
         })

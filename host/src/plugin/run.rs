@@ -9,7 +9,7 @@
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::sync::mpsc;
+use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
 
 use crate::process::builder::{find_in_dirs, is_executable};
@@ -30,6 +30,70 @@ pub struct RunEnv {
     pub user: Option<String>,
     /// Variables added last, such as the clock preload settings.
     pub extra_env: Vec<(String, String)>,
+    /// Kills the helpers of this environment on demand; by default nobody does.
+    pub abort: RunAbort,
+}
+
+/// Kills the helper programs running in one [`RunEnv`], and refuses to start more, when
+/// asked from another thread: for plugin work nobody waits for (a spare data directory
+/// being prepared while the bundle stops), whose `setup` would otherwise run its helper to
+/// the end.
+#[derive(Clone, Default)]
+pub struct RunAbort(Arc<Mutex<AbortState>>);
+
+#[derive(Default)]
+struct AbortState {
+    aborted: bool,
+    /// The process groups (their leaders' pids) of the helpers running now.
+    running: Vec<u32>,
+}
+
+impl RunAbort {
+    /// Kills every helper running now and makes later runs fail at once.
+    pub fn abort(&self) {
+        let mut state = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        state.aborted = true;
+        for leader in state.running.drain(..) {
+            crate::process::GroupGuard::of_leader(leader).kill();
+        }
+    }
+
+    /// Whether [`RunAbort::abort`] was called.
+    pub fn is_aborted(&self) -> bool {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).aborted
+    }
+
+    /// Registers a helper's group; false when aborted already (the caller kills it).
+    fn enter(&self, leader: u32) -> bool {
+        let mut state = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if state.aborted {
+            return false;
+        }
+        state.running.push(leader);
+        true
+    }
+
+    /// Unregisters a helper's group once its leader was reaped.
+    fn leave(&self, leader: u32) {
+        let mut state = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        state.running.retain(|&l| l != leader);
+    }
+}
+
+impl PartialEq for RunAbort {
+    fn eq(&self, other: &RunAbort) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for RunAbort {}
+
+impl std::fmt::Debug for RunAbort {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunAbort")
+            .field("aborted", &self.is_aborted())
+            .finish()
+    }
 }
 
 impl RunEnv {
@@ -102,6 +166,14 @@ pub(crate) fn run(run_env: &RunEnv, req: &RunRequest<'_>) -> Result<RunOutput, S
         }
     };
 
+    let leader = child.id();
+    if !run_env.abort.enter(leader) {
+        group.kill();
+        let _ = child.wait();
+        return Err(format!(
+            "`{program}` was not started: the work was called off"
+        ));
+    }
     let stdin_writer = match (child.stdin.take(), req.stdin) {
         (Some(mut pipe), Some(input)) => {
             let input = input.to_owned();
@@ -137,8 +209,9 @@ pub(crate) fn run(run_env: &RunEnv, req: &RunRequest<'_>) -> Result<RunOutput, S
             true
         }
     };
-    let status = waiter
-        .join()
+    let status = waiter.join();
+    run_env.abort.leave(leader);
+    let status = status
         .map_err(|_| format!("waiting for `{program}` failed"))?
         .map_err(|e| format!("waiting for `{program}` failed: {e}"))?;
     if timed_out {

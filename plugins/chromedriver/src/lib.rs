@@ -35,7 +35,7 @@
 //! stops as a whole; its `chrome_crashpad_handler` processes leave the group (each calls
 //! `setsid`) but exit once the browser they watch is gone.
 //!
-//! Clock: `faketime` defaults to false for this kind (the host knows that default). The
+//! Clock: `faketime` defaults to false for this kind ([`Info::real_clock`]). The
 //! clock preload would be inherited by Chromium, whose sandbox, zygote and timers do not
 //! take to a travelled clock, and the pages a test drives get their time from the app
 //! server under test, which carries the travelled clock itself.
@@ -160,6 +160,7 @@ impl Kind for Chromedriver {
         .program("chromedriver")
         .subcommand("version", "Print the chromedriver version")
         .config_schema_of::<Config>()
+        .real_clock()
     }
 
     fn configure(svc: &Service<Config>) -> Result<Process, Error> {

@@ -9,7 +9,13 @@
 //! PostgreSQL version and the options, so `setup` keeps one initialised cluster per
 //! (version, options) in the kind's cache directory (`service-context.cache-dir`) and
 //! copies it; see [`template`]. When there is no cache directory, or `template_cache` is
-//! off, it runs a plain `initdb`.
+//! off, it runs a plain `initdb`. The cluster's WAL segments are 1 MB instead of 16, which
+//! makes the template 24 MB instead of 39 and every copy of it faster.
+//!
+//! Even a copy takes 50 to 500 ms on a virtual machine's disk, so the kind says
+//! `setup_ahead`: once a bundle is ready the host runs `setup` again into a spare data
+//! directory, and the next start of the same service takes it over. That start's `setup`
+//! then finds the cluster in place, as a restart does, and returns at once.
 //!
 //! Once the server is ready, `poststart` creates the configured users and databases and loads
 //! SQL files, through `psql` with `ON_ERROR_STOP`. Every statement checks first whether its
@@ -174,6 +180,7 @@ impl Kind for Postgres {
         .subcommand("pg_dump", "Dump the service's database")
         .subcommand("pg_restore", "Restore a dump into the service's database")
         .config_schema_of::<Config>()
+        .setup_ahead()
     }
 
     fn configure(svc: &Service<Config>) -> Result<Process, Error> {
@@ -199,13 +206,14 @@ impl Kind for Postgres {
         let cfg = &svc.config;
         cfg.validate()?;
         if svc.data_path("pgdata/PG_VERSION").exists() {
-            log::info("the cluster exists already; initdb skipped");
+            log::info("the cluster is in place already; nothing to set up");
             return Ok(());
         }
         let mut options = vec![
             format!("--username={}", cfg.user),
             "--encoding=UTF8".to_string(),
             format!("--locale={LOCALE}"),
+            "--wal-segsize=1".to_string(),
         ];
         let pwfile = svc.data_path("pwfile");
         match &cfg.password {

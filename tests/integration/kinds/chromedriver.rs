@@ -447,3 +447,32 @@ async fn selenium_drives_the_browser_through_the_published_values() {
     );
     running.stop().await;
 }
+
+/// The kind says its services keep the real clock (`follows-clock` false): without
+/// `faketime` in the bundle a chromedriver gets no clock library, even while the bundle's
+/// clock is travelled for a service that follows it; `faketime = true` still gives it one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chromedriver_keeps_the_real_clock_unless_the_bundle_says_otherwise() {
+    let p = Project::new();
+    let running = p
+        .start(
+            "[services.browser]\nkind = \"chromedriver\"\n\
+             [services.travelling]\nkind = \"chromedriver\"\nfaketime = true\n",
+        )
+        .await;
+    let preloads = |name: &str| {
+        let pid = running[name].pid().expect("a pid");
+        let environ = std::fs::read(format!("/proc/{pid}/environ")).expect("environ");
+        String::from_utf8_lossy(&environ)
+            .split('\0')
+            .any(|kv| kv.starts_with("LD_PRELOAD=") && kv.contains("teamster_clock"))
+    };
+    assert!(!running["browser"].spec().faketime);
+    assert!(
+        !preloads("browser"),
+        "the browser service got the clock library"
+    );
+    assert!(running["travelling"].spec().faketime);
+    assert!(preloads("travelling"), "`faketime = true` was not honoured");
+    running.stop().await;
+}

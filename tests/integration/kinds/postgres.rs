@@ -175,6 +175,9 @@ async fn a_second_start_copies_the_cached_template() {
         nix::unistd::chown(&marker, Some(pg.uid), Some(pg.gid)).expect("chown");
     }
 
+    // The first run left a spare data directory, made from the template before the marker
+    // was planted; without it the next start copies the template again.
+    std::fs::remove_dir_all(p.path().join(".teamster/spares")).expect("remove the spares");
     let started = Instant::now();
     let running = p.start(&text).await;
     let warm = started.elapsed();
@@ -312,4 +315,144 @@ async fn a_database_owned_by_an_unknown_user_is_refused_at_configure() {
         .await
         .expect_err("an unknown owner");
     insta::assert_snapshot!(teamster::error_chain(&err), @"cannot configure service `db`: plugin `postgres` failed in `configure`: database `shop` is owned by `nobody_here`, which is neither the superuser `postgres` nor in `users`");
+}
+
+/// The spare data directories of the project `p`: `(key directory, entries)` each.
+fn spares_of(p: &Project) -> Vec<(String, Vec<String>)> {
+    let root = p.path().join(".teamster/spares");
+    let Ok(keys) = std::fs::read_dir(&root) else {
+        return Vec::new();
+    };
+    let mut out: Vec<(String, Vec<String>)> = keys
+        .flatten()
+        .map(|key| {
+            let mut names: Vec<String> = std::fs::read_dir(key.path())
+                .expect("a key directory")
+                .flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect();
+            names.sort();
+            (key.file_name().to_string_lossy().into_owned(), names)
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// Once a bundle is ready, the host runs the postgres kind's `setup` once more into a spare
+/// data directory (the kind says `setup-ahead`). The next start in the project takes that
+/// directory over, so its `setup` finds the cluster in place; and nothing the first run
+/// wrote is in it. A new spare is made for the start after.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_next_start_takes_a_spare_made_after_the_last_and_nothing_leaks() {
+    let p = Project::new();
+    let (_cache, text) = private_cache(&p, 1);
+    let running = p.start(&text).await;
+    stdout_of(
+        &running["db0"],
+        "psql",
+        &["-tAc", "create table from_the_first_run (x int)"],
+    )
+    .await;
+    // `stop` waits for the spare being prepared.
+    running.stop().await;
+    let first = spares_of(&p);
+    assert_eq!(first.len(), 1, "one key for one service: {first:?}");
+    assert!(first[0].0.starts_with("postgres-"), "{first:?}");
+    assert_eq!(first[0].1.len(), 1, "{first:?}");
+    assert!(first[0].1[0].starts_with("ready-"), "{first:?}");
+
+    let running = p.start(&text).await;
+    let lines: Vec<String> = running["db0"]
+        .logs()
+        .lines()
+        .expect("logs")
+        .into_iter()
+        .map(|l| l.text)
+        .collect();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("a spare that `setup` prepared after an earlier start")),
+        "the spare was not taken: {lines:#?}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("the cluster is in place already")),
+        "setup did not find the spare's cluster: {lines:#?}"
+    );
+    assert_eq!(
+        stdout_of(
+            &running["db0"],
+            "psql",
+            &["-tAc", "select to_regclass('from_the_first_run') is null"]
+        )
+        .await,
+        "t",
+        "a table of the first run reached the second"
+    );
+    running.stop().await;
+    let second = spares_of(&p);
+    assert_eq!(second.len(), 1, "{second:?}");
+    assert_eq!(second[0].1.len(), 1, "{second:?}");
+    assert!(second[0].1[0].starts_with("ready-"), "{second:?}");
+    assert_ne!(first[0].1, second[0].1, "the taken spare was not replaced");
+}
+
+/// A different config is a different key: its start does not take the other's spare.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_spare_serves_only_the_same_config() {
+    let p = Project::new();
+    let (_cache, text) = private_cache(&p, 1);
+    p.start(&text).await.stop().await;
+    let other = format!("{text}[services.db0.config]\nuser = \"someone\"\n");
+    let running = p.start(&other).await;
+    let lines: Vec<String> = running["db0"]
+        .logs()
+        .lines()
+        .expect("logs")
+        .into_iter()
+        .map(|l| l.text)
+        .collect();
+    assert!(
+        !lines
+            .iter()
+            .any(|l| l.contains("a spare that `setup` prepared")),
+        "a spare of another config was taken: {lines:#?}"
+    );
+    assert_eq!(
+        stdout_of(&running["db0"], "psql", &["-tAc", "select current_user"]).await,
+        "someone"
+    );
+    running.stop().await;
+    assert_eq!(spares_of(&p).len(), 2, "{:?}", spares_of(&p));
+}
+
+/// A bundle killed right after it is ready calls off the spare being prepared (the kill
+/// switch does, and so does dropping a bundle without `stop`): no helper process is left,
+/// no half-made directory, and no spare; its `setup` runs helpers for far longer than the
+/// kill takes, so a spare would mean the work went on. `stop` waits for what it called off.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_bundle_calls_its_spare_off() {
+    let p = Project::new();
+    let (_cache, text) = private_cache(&p, 1);
+    let running = p.start(&text).await;
+    running.kill_switch().kill();
+    running.stop().await;
+    let spares = p.path().join(".teamster/spares");
+    let needle = spares.to_string_lossy().into_owned();
+    let helpers: Vec<String> = std::fs::read_dir("/proc")
+        .expect("/proc")
+        .flatten()
+        .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
+        .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
+        .filter(|c| c.contains(&needle))
+        .collect();
+    assert!(helpers.is_empty(), "helpers left running: {helpers:?}");
+    let left = spares_of(&p);
+    assert!(
+        left.iter().all(|(_, names)| names.is_empty()),
+        "the preparation went on: {left:?}"
+    );
 }

@@ -212,6 +212,7 @@ fn worker() -> ServiceSpec {
                 "nested": {"price": "$${db.url} costs $5", "n": 3},
             }),
             grants: Vec::new(),
+            faketime_set: false,
         }),
         ..ServiceSpec::new("worker")
     }

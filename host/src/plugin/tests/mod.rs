@@ -48,6 +48,7 @@ pub(super) fn run_env(cwd: &Path) -> RunEnv {
         cwd: cwd.to_path_buf(),
         user: None,
         extra_env: Vec::new(),
+        abort: Default::default(),
     }
 }
 

@@ -37,7 +37,7 @@ fn install_list_inspect_remove() {
     assert!(
         inspection
             .exports
-            .contains(&"teamster:plugin/kind@0.3.0".to_string())
+            .contains(&"teamster:plugin/kind@0.4.0".to_string())
     );
     insta::assert_snapshot!(
         "inspect",

@@ -44,6 +44,7 @@ fn runs_in_the_service_environment_with_stdin() {
         cwd: dir.path().to_path_buf(),
         user: None,
         extra_env: vec![("FROM_CLOCK".into(), "clock".into())],
+        abort: Default::default(),
     };
     let args =
         sh("read line; echo \"$FROM_SERVICE $FROM_CLOCK $line\"; pwd; echo oops >&2; exit 7");
