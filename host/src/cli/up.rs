@@ -26,6 +26,7 @@ use crate::control::{Client, ControlError, ControlServer, ServerOptions};
 use crate::logs::ConsoleMode;
 use crate::orchestrator::Bundle;
 use crate::orchestrator::run_dir::RunDir;
+use crate::process::{Group, ProcessBuilder};
 
 /// How many stop requests have arrived.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -130,7 +131,9 @@ pub(super) fn up(options: UpOptions) -> ExitCode {
         return detach(&options);
     }
     if options.daemon_child {
-        // Out of the terminal's session: its Ctrl-C and hang-up are not ours.
+        // Out of the terminal's session: its Ctrl-C and hang-up are not ours. `up -d` starts
+        // it in a session of its own already; this covers a daemon child started by hand
+        // (where `setsid` fails harmlessly if it leads a session).
         let _ = nix::unistd::setsid();
     }
     let reporter = if options.daemon_child {
@@ -639,34 +642,42 @@ fn spawn_daemon(
             );
         }
     };
-    let mut cmd = std::process::Command::new(exe);
-    cmd.arg("up")
-        .arg("--detach")
-        .arg("--daemon-child")
-        .arg("--grace")
-        .arg(format!("{}ms", options.grace.as_millis()));
+    let mut args = vec![
+        "up".into(),
+        "--detach".into(),
+        "--daemon-child".into(),
+        "--grace".into(),
+        std::ffi::OsString::from(format!("{}ms", options.grace.as_millis())),
+    ];
     if options.leased {
-        cmd.arg("--leased");
+        args.push("--leased".into());
     }
     if options.reuse {
-        cmd.arg("--reuse");
+        args.push("--reuse".into());
     }
+    args.push(options.bundle.clone().into_os_string());
     let from_stdin = options.bundle == Path::new("-");
-    cmd.arg(&options.bundle)
+    // A session of its own, so the terminal's Ctrl-C and hang-up never reach the host, and
+    // default signal dispositions, as every process teamster starts gets. It outlives this
+    // parent: its group is not killed when the handle goes.
+    let spawned = ProcessBuilder::new(exe)
+        .args(args)
+        .group(Group::NewSession)
         .stdin(if from_stdin {
             std::process::Stdio::piped()
         } else {
             std::process::Stdio::null()
         })
         .stdout(std::process::Stdio::piped())
-        .stderr(log);
-    let mut child = match cmd.spawn() {
-        Ok(c) => c,
+        .stderr(log)
+        .spawn();
+    let (_group, mut child) = match spawned {
+        Ok(c) => c.into_parts(),
         Err(e) => {
             return detach_error(
                 options.json,
                 ExitCode::Internal,
-                &format!("cannot start the detached host: {e}"),
+                &format!("cannot start the detached host: {}", crate::error_chain(&e)),
             );
         }
     };
