@@ -3,14 +3,68 @@
 
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
+use std::sync::Arc;
 
 use serde_json::json;
+use tempfile::TempDir;
 
 use super::misbehave::{misbehave, open};
 use super::{chain, context, run_env, test_host};
 use crate::logs::Stream;
-use crate::plugin::{Limits, PluginError, PluginService};
+use crate::plugin::{Limits, Plugin, PluginError, PluginHost, PluginService, RunEnv};
 use crate::service::hooks::ServiceHooks;
+
+/// What every test here starts from: a host with the default limits in its own home, the
+/// misbehaving plugin installed there without grants, and a run directory.
+struct Fixture {
+    host: PluginHost,
+    home: TempDir,
+    plugin: Arc<Plugin>,
+    dir: TempDir,
+}
+
+fn fixture() -> Fixture {
+    let (host, home) = test_host(Limits::default());
+    let plugin = misbehave(&host, &[]);
+    let dir = tempfile::tempdir().unwrap();
+    Fixture {
+        host,
+        home,
+        plugin,
+        dir,
+    }
+}
+
+impl Fixture {
+    /// The run environment of a service in the run directory.
+    fn env(&self) -> RunEnv {
+        run_env(self.dir.path())
+    }
+
+    /// Opens service `svc` in `mode`, as the host's user.
+    fn open(&self, mode: &str) -> PluginService {
+        open(&self.plugin, self.dir.path(), json!({ "mode": mode }), &[])
+    }
+
+    /// Opens service `svc` in `mode` with `env` (which may name a user).
+    fn open_in(&self, mode: &str, env: RunEnv) -> Result<PluginService, PluginError> {
+        self.plugin.instantiate(
+            context("svc", self.dir.path(), 1, json!({ "mode": mode })),
+            env,
+            &[],
+        )
+    }
+}
+
+/// Whether the host is root, which running a service as another user takes; if not, the
+/// test says it is skipped.
+fn root_or_skip() -> bool {
+    let root = nix::unistd::Uid::effective().is_root();
+    if !root {
+        eprintln!("skipped: the host must be root to run a service as another user");
+    }
+    root
+}
 
 fn info(svc: &PluginService) -> std::collections::HashMap<String, String> {
     svc.connection_info()
@@ -25,10 +79,8 @@ fn logged(svc: &PluginService) -> Vec<String> {
 
 #[test]
 fn the_plugin_is_told_who_the_service_runs_as() {
-    let (host, _home) = test_host(Limits::default());
-    let plugin = misbehave(&host, &[]);
-    let dir = tempfile::tempdir().unwrap();
-    let svc = open(&plugin, dir.path(), json!({"mode": "fine"}), &[]);
+    let f = fixture();
+    let svc = f.open("fine");
     let uid = nix::unistd::Uid::effective();
     let name = nix::unistd::User::from_uid(uid).unwrap().unwrap().name;
     let seen = info(&svc);
@@ -40,18 +92,14 @@ fn the_plugin_is_told_who_the_service_runs_as() {
 
 #[test]
 fn a_service_user_is_told_when_the_host_is_root_and_refused_when_unknown() {
-    if !nix::unistd::Uid::effective().is_root() {
-        eprintln!("skipped: the host must be root to run a service as another user");
+    if !root_or_skip() {
         return;
     }
-    let (host, _home) = test_host(Limits::default());
-    let plugin = misbehave(&host, &[]);
-    let dir = tempfile::tempdir().unwrap();
-    let mut env = run_env(dir.path());
+    let f = fixture();
+    let mut env = f.env();
     env.user = Some("nobody".to_string());
-    let cfg = json!({"mode": "fine"});
-    let svc = plugin
-        .instantiate(context("svc", dir.path(), 1, cfg.clone()), env.clone(), &[])
+    let svc = f
+        .open_in("fine", env.clone())
         .expect("instantiate as nobody");
     let nobody = nix::unistd::User::from_name("nobody").unwrap().unwrap();
     let seen = info(&svc);
@@ -60,9 +108,7 @@ fn a_service_user_is_told_when_the_host_is_root_and_refused_when_unknown() {
     assert_eq!(seen["host_is_root"], "true");
 
     env.user = Some("no-such-user-here".to_string());
-    let err = plugin
-        .instantiate(context("svc", dir.path(), 1, cfg), env, &[])
-        .unwrap_err();
+    let err = f.open_in("fine", env).unwrap_err();
     assert!(matches!(err, PluginError::User { .. }), "{err:?}");
     assert_eq!(
         chain(&err),
@@ -72,9 +118,12 @@ fn a_service_user_is_told_when_the_host_is_root_and_refused_when_unknown() {
 
 #[test]
 fn the_kind_cache_is_keyed_by_kind_and_version_and_outlives_the_host() {
-    let (host, home) = test_host(Limits::default());
-    let plugin = misbehave(&host, &[]);
-    let first_dir = tempfile::tempdir().unwrap();
+    let Fixture {
+        host,
+        home,
+        plugin,
+        dir: first_dir,
+    } = fixture();
     let first = open(&plugin, first_dir.path(), json!({"mode": "cache"}), &[]);
     let expected = home.path().join("kinds/misbehave/0.0.1");
     assert_eq!(first.cache_dir(), Some(expected.as_path()));
@@ -113,12 +162,11 @@ fn the_kind_cache_is_keyed_by_kind_and_version_and_outlives_the_host() {
 
 #[test]
 fn the_services_xdg_cache_home_holds_the_kind_cache_owned_by_its_user() {
-    let (host, _home) = test_host(Limits::default());
-    let plugin = misbehave(&host, &[]);
-    let dir = tempfile::tempdir().unwrap();
+    let f = fixture();
+    let dir = &f.dir;
     let xdg = dir.path().join("xdg");
     std::fs::create_dir(&xdg).unwrap();
-    let mut env = run_env(dir.path());
+    let mut env = f.env();
     env.env
         .push(("XDG_CACHE_HOME".to_string(), xdg.display().to_string()));
     let other = nix::unistd::Uid::effective().is_root().then(|| {
@@ -132,13 +180,7 @@ fn the_services_xdg_cache_home_holds_the_kind_cache_owned_by_its_user() {
         env.user = Some("nobody".to_string());
         nobody
     });
-    let svc = plugin
-        .instantiate(
-            context("svc", dir.path(), 1, json!({"mode": "cache"})),
-            env,
-            &[],
-        )
-        .expect("instantiate");
+    let svc = f.open_in("cache", env).expect("instantiate");
     let cache = xdg.join("teamster/kinds/misbehave/0.0.1");
     assert_eq!(svc.cache_dir(), Some(cache.as_path()));
     if let Some(nobody) = other {
@@ -159,10 +201,8 @@ fn the_services_xdg_cache_home_holds_the_kind_cache_owned_by_its_user() {
 
 #[test]
 fn a_failed_ready_check_fails_with_the_plugins_message_and_poisons_nothing() {
-    let (host, _home) = test_host(Limits::default());
-    let plugin = misbehave(&host, &[]);
-    let dir = tempfile::tempdir().unwrap();
-    let svc = open(&plugin, dir.path(), json!({"mode": "ready-fail"}), &[]);
+    let f = fixture();
+    let svc = f.open("ready-fail");
     assert!(!svc.ready_check(Stream::Err, "starting").unwrap());
     let err = svc
         .ready_check(Stream::Err, "fatal: unknown option --frobnicate")
@@ -177,22 +217,15 @@ fn a_failed_ready_check_fails_with_the_plugins_message_and_poisons_nothing() {
 
 #[test]
 fn without_a_home_for_its_user_a_service_has_no_cache_dir_and_says_why() {
-    if !nix::unistd::Uid::effective().is_root() {
-        eprintln!("skipped: the host must be root to run a service as another user");
+    if !root_or_skip() {
         return;
     }
-    let (host, _home) = test_host(Limits::default());
-    let plugin = misbehave(&host, &[]);
-    let dir = tempfile::tempdir().unwrap();
-    let mut env = run_env(dir.path());
+    let f = fixture();
+    let mut env = f.env();
     // `nobody`'s home is `/nonexistent`.
     env.user = Some("nobody".to_string());
-    let svc = plugin
-        .instantiate(
-            context("svc", dir.path(), 1, json!({"mode": "cache"})),
-            env,
-            &[],
-        )
+    let svc = f
+        .open_in("cache", env)
         .expect("a service without a cache still opens");
     assert_eq!(svc.cache_dir(), None);
     assert_eq!(info(&svc)["cache_dir"], "");
