@@ -42,32 +42,38 @@ def pg_ctl(tmp):
     return wrapper
 
 
+def start_both(tmp):
+    """Starts PostgreSQL, then Redis, as the two plugins' fixtures do; returns both."""
+    pg = PostgreSQLExecutor(
+        executable=pg_ctl(tmp),
+        host="127.0.0.1",
+        port=free_port(),
+        datadir=os.path.join(tmp, "pg"),
+        unixsocketdir=tmp,
+        logfile=os.path.join(tmp, "pg.log"),
+        startparams="-w",
+        dbname="tests",
+        postgres_options="-F",
+    )
+    pg.start()
+    redis = RedisExecutor(
+        executable=shutil.which("redis-server"),
+        databases=8,
+        redis_timeout=30,
+        loglevel="notice",
+        host="127.0.0.1",
+        port=free_port(),
+        datadir=pathlib.Path(tmp),
+    )
+    redis.start()
+    return pg, redis
+
+
 def one_run():
     tmp = tempfile.mkdtemp(prefix="peer-bench-")
     try:
         t0 = time.perf_counter()
-        pg = PostgreSQLExecutor(
-            executable=pg_ctl(tmp),
-            host="127.0.0.1",
-            port=free_port(),
-            datadir=os.path.join(tmp, "pg"),
-            unixsocketdir=tmp,
-            logfile=os.path.join(tmp, "pg.log"),
-            startparams="-w",
-            dbname="tests",
-            postgres_options="-F",
-        )
-        pg.start()
-        redis = RedisExecutor(
-            executable=shutil.which("redis-server"),
-            databases=8,
-            redis_timeout=30,
-            loglevel="notice",
-            host="127.0.0.1",
-            port=free_port(),
-            datadir=pathlib.Path(tmp),
-        )
-        redis.start()
+        pg, redis = start_both(tmp)
         ready = time.perf_counter() - t0
         redis.stop()
         pg.stop()
@@ -77,6 +83,19 @@ def one_run():
 
 
 def main():
+    if sys.argv[1:] == ["--once"]:
+        # One run as a whole process, for bench/pg_redis.sh: "ready <seconds>" (the time
+        # inside this process) once both servers are ready, then both are stopped.
+        tmp = tempfile.mkdtemp(prefix="peer-bench-")
+        try:
+            t0 = time.perf_counter()
+            pg, redis = start_both(tmp)
+            print(f"ready {time.perf_counter() - t0:.6f}", flush=True)
+            redis.stop()
+            pg.stop()
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        return
     runs = int(sys.argv[1]) if len(sys.argv) > 1 else 5
     one_run()  # warm-up, as for teamster
     ready, total = [], []
