@@ -45,8 +45,8 @@ pub use error::{LogError, LogWaitError};
 pub use hub::{LogConfig, LogHub, ServiceSink};
 pub use line::{DEFAULT_MAX_LINE_LEN, LineSplitter};
 pub use query::{
-    Described, Follow, JsonLine, JsonPredicate, LinePredicate, Logs, Until, UntilJson, json_where,
-    line_where,
+    Described, Follow, JsonLine, JsonPredicate, LinePredicate, Logs, Until, UntilJson, Wait,
+    json_where, line_where,
 };
 pub use store::{WindowLimits, read_dir};
 

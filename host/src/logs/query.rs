@@ -221,11 +221,13 @@ impl Logs {
     /// # Ok(()) }
     /// ```
     pub fn until<P: LinePredicate>(&self, predicate: P, timeout: Duration) -> Until<'_, P> {
-        Until {
+        Wait {
             logs: self,
             predicate,
             timeout,
             lines_back: 0,
+            describe: P::describe,
+            select: |predicate, line| predicate.matches(&line).then_some(line),
         }
     }
 
@@ -237,11 +239,13 @@ impl Logs {
         predicate: P,
         timeout: Duration,
     ) -> UntilJson<'_, P> {
-        UntilJson {
+        Wait {
             logs: self,
             predicate,
             timeout,
             lines_back: 0,
+            describe: P::describe,
+            select: |predicate, line| parse_json(line).filter(|j| predicate.matches(&j.value)),
         }
     }
 
@@ -290,17 +294,29 @@ impl Logs {
     }
 }
 
-/// A wait for a log line, made by [`Logs::until`]; `.await` it.
+/// A wait for a log line, made by [`Logs::until`]; `.await` it for the [`LogLine`].
+pub type Until<'a, P> = Wait<'a, P, LogLine>;
+
+/// A wait for a JSON log line, made by [`Logs::until_json`]; `.await` it for the
+/// [`JsonLine`].
+pub type UntilJson<'a, P> = Wait<'a, P, JsonLine>;
+
+/// A wait for the first line a predicate picks, found as a `T`: [`Until`] (any line) or
+/// [`UntilJson`] (a JSON line, by its value). `.await` it.
 #[must_use = "a wait does nothing until it is awaited"]
 #[derive(Debug)]
-pub struct Until<'a, P> {
+pub struct Wait<'a, P, T> {
     logs: &'a Logs,
     predicate: P,
     timeout: Duration,
     lines_back: usize,
+    /// What is awaited, for errors.
+    describe: fn(&P) -> String,
+    /// The line as found, if the predicate picks it.
+    select: fn(&P, LogLine) -> Option<T>,
 }
 
-impl<P> Until<'_, P> {
+impl<P, T> Wait<'_, P, T> {
     /// Also looks at the last `n` lines already there (`usize::MAX`: every line so far),
     /// oldest first; by default only new lines count.
     pub fn lines_back(mut self, n: usize) -> Self {
@@ -309,61 +325,23 @@ impl<P> Until<'_, P> {
     }
 }
 
-impl<'a, P: LinePredicate + 'a> std::future::IntoFuture for Until<'a, P> {
-    type Output = Result<LogLine, LogWaitError>;
+impl<'a, P: Send + Sync + 'a, T: Send + 'a> std::future::IntoFuture for Wait<'a, P, T> {
+    type Output = Result<T, LogWaitError>;
     type IntoFuture =
         std::pin::Pin<Box<dyn std::future::Future<Output = Self::Output> + Send + 'a>>;
 
     fn into_future(self) -> Self::IntoFuture {
-        let Until {
+        let Wait {
             logs,
             predicate,
             timeout,
             lines_back,
+            describe,
+            select,
         } = self;
         Box::pin(async move {
-            logs.wait(predicate.describe(), timeout, lines_back, |line| {
-                predicate.matches(&line).then_some(line)
-            })
-            .await
-        })
-    }
-}
-
-/// A wait for a JSON log line, made by [`Logs::until_json`]; `.await` it.
-#[must_use = "a wait does nothing until it is awaited"]
-#[derive(Debug)]
-pub struct UntilJson<'a, P> {
-    logs: &'a Logs,
-    predicate: P,
-    timeout: Duration,
-    lines_back: usize,
-}
-
-impl<P> UntilJson<'_, P> {
-    /// Also looks at the last `n` lines already there, as [`Until::lines_back`].
-    pub fn lines_back(mut self, n: usize) -> Self {
-        self.lines_back = n;
-        self
-    }
-}
-
-impl<'a, P: JsonPredicate + 'a> std::future::IntoFuture for UntilJson<'a, P> {
-    type Output = Result<JsonLine, LogWaitError>;
-    type IntoFuture =
-        std::pin::Pin<Box<dyn std::future::Future<Output = Self::Output> + Send + 'a>>;
-
-    fn into_future(self) -> Self::IntoFuture {
-        let UntilJson {
-            logs,
-            predicate,
-            timeout,
-            lines_back,
-        } = self;
-        Box::pin(async move {
-            let what = predicate.describe();
-            logs.wait(what, timeout, lines_back, |line| {
-                parse_json(line).filter(|j| predicate.matches(&j.value))
+            logs.wait(describe(&predicate), timeout, lines_back, |line| {
+                select(&predicate, line)
             })
             .await
         })
