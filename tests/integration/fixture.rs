@@ -198,6 +198,34 @@ pub fn tree(pid: u32) -> Vec<u32> {
     found
 }
 
+/// Every process of every service of `running`, taken now: each main process and all its
+/// descendants (for [`assert_all_gone`] after the stop).
+pub fn service_trees(running: &teamster::Running) -> Vec<u32> {
+    running
+        .services()
+        .iter()
+        .map(|s| s.pid().expect("a running service has a pid"))
+        .flat_map(tree)
+        .collect()
+}
+
+/// Fails, naming those left behind, unless every one of `pids` is gone. `stop` has waited
+/// for every service; this polls (up to 5 s) only because a reaped child's /proc entry may
+/// take a moment to go.
+pub async fn assert_all_gone(pids: &[u32]) {
+    let left = || {
+        pids.iter()
+            .copied()
+            .filter(|pid| alive(*pid))
+            .collect::<Vec<_>>()
+    };
+    assert!(
+        eventually(Duration::from_secs(5), || left().is_empty()).await,
+        "left behind: {:?}",
+        left()
+    );
+}
+
 /// Every live (not zombie) process whose process group is `group`.
 pub fn members_of_group(group: u32) -> Vec<u32> {
     let mut found = Vec::new();

@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use super::demo_dir;
-use crate::fixture::{Project, alive, eventually};
+use crate::fixture::{Project, assert_all_gone, service_trees};
 
 /// Loads the demo bundle as shipped, with its runs kept in the test's private directory.
 pub(super) async fn start_demo(p: &Project) -> teamster::Running {
@@ -57,31 +57,12 @@ async fn the_demo_bundle_serves_drive_py_and_leaves_nothing_behind() {
         serde_json::json!(["someone@example.test"])
     );
 
-    let pids: Vec<u32> = running
-        .services()
-        .iter()
-        .map(|s| s.pid().expect("a running service has a pid"))
-        .collect();
-    let all: Vec<u32> = pids
-        .iter()
-        .flat_map(|pid| crate::fixture::tree(*pid))
-        .collect();
+    let services = running.services().len();
+    let all = service_trees(&running);
     assert!(
-        all.len() > pids.len() + 3,
+        all.len() > services + 3,
         "postgres's helper processes are counted too: {all:?}"
     );
     running.stop().await;
-    let left = || {
-        all.iter()
-            .copied()
-            .filter(|pid| alive(*pid))
-            .collect::<Vec<_>>()
-    };
-    // `stop` has waited for every service; the check polls only because a reaped child's
-    // /proc entry may take a moment to go.
-    assert!(
-        eventually(Duration::from_secs(5), || left().is_empty()).await,
-        "left behind: {:?}",
-        left()
-    );
+    assert_all_gone(&all).await;
 }

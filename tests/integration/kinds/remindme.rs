@@ -4,9 +4,8 @@
 //! task mail a reminder, and stopped without leaving a process behind.
 
 use std::path::PathBuf;
-use std::time::Duration;
 
-use crate::fixture::{Project, alive, eventually};
+use crate::fixture::{Project, assert_all_gone, service_trees};
 
 fn remindme_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -52,22 +51,7 @@ async fn a_reminder_saved_in_the_browser_is_mailed_after_the_travel_and_nothing_
     let mailed = drive(&running, "await-mail");
     assert!(mailed.contains("alice@example.test"), "{mailed}");
 
-    let all: Vec<u32> = running
-        .services()
-        .iter()
-        .map(|s| s.pid().expect("a running service has a pid"))
-        .flat_map(crate::fixture::tree)
-        .collect();
+    let all = service_trees(&running);
     running.stop().await;
-    let left = || {
-        all.iter()
-            .copied()
-            .filter(|pid| alive(*pid))
-            .collect::<Vec<_>>()
-    };
-    assert!(
-        eventually(Duration::from_secs(5), || left().is_empty()).await,
-        "left behind: {:?}",
-        left()
-    );
+    assert_all_gone(&all).await;
 }
