@@ -13,7 +13,7 @@ use super::error::{REPORT_LINES, Reports, ServiceReport, StartError};
 use super::event::{Event, EventStream};
 use super::run_dir::RunDir;
 use super::running::{Running, Shared};
-use crate::backend::{LaunchSpec, LocalBackend, StopPolicy};
+use crate::backend::{Backend, LaunchSpec, LocalBackend, StopPolicy};
 use crate::bundle::spec::{BundleSpec, ServiceSpec};
 use crate::logs::{ConsoleMode, LogConfig, LogHub};
 use crate::ready::ProbeContext;
@@ -191,7 +191,10 @@ impl Bundle {
                     source,
                 })?;
         }
-        let bin = crate::supervisor::supervisor_binary().map_err(StartError::Supervisor)?;
+        // Where every service of the bundle runs: local processes under a supervisor each.
+        let backend: Arc<dyn Backend> = Arc::new(LocalBackend::new(
+            crate::supervisor::supervisor_binary().map_err(StartError::Supervisor)?,
+        ));
         let names: Vec<&str> = spec.services.iter().map(|s| s.name.as_str()).collect();
         let mut log_config = LogConfig::new(run.logs());
         log_config.console = self.console;
@@ -235,7 +238,7 @@ impl Bundle {
             spec: spec.clone(),
             run: run.clone(),
             hub: hub.clone(),
-            bin,
+            backend,
             clock: clock.clone(),
             client: self.client.clone(),
             interrupt: self.interrupt.clone(),
@@ -384,7 +387,8 @@ struct Starter {
     spec: Arc<BundleSpec>,
     run: RunDir,
     hub: LogHub,
-    bin: PathBuf,
+    /// Where the services run (the local supervisor today; see docs/backends.md).
+    backend: Arc<dyn Backend>,
     clock: BundleClock,
     client: Arc<dyn ClientSide>,
     interrupt: Option<tokio::sync::watch::Receiver<bool>>,
@@ -560,7 +564,7 @@ impl Starter {
                 hub: self.hub.clone(),
                 spec,
                 launch_spec,
-                backend: Arc::new(LocalBackend::new(self.bin.clone())),
+                backend: self.backend.clone(),
                 hooks: slot.hooks.clone(),
                 client: self.client.clone(),
                 probe,
