@@ -6,7 +6,9 @@
 //! nested types are inlined instead of referenced through `$defs`, `null` is dropped from
 //! the types of optional keys (a TOML table has no null: an absent key is the `None`), and
 //! the decorations the host ignores (`$schema`, `title`, `format`, numeric bounds) go, so
-//! that `plugin inspect` shows a schema a user can read.
+//! that `plugin inspect` shows a schema a user can read. A unit enum whose variants carry
+//! doc comments comes out of `schemars` as a `oneOf` of documented constants, which the
+//! host does not read (any string would pass): it becomes the `enum` the host checks.
 
 use schemars::{JsonSchema, generate::SchemaSettings};
 use serde_json::{Map, Value};
@@ -64,6 +66,7 @@ fn tidy(value: &mut Value) {
                 map.remove(*key);
             }
             drop_null_type(map);
+            constants_to_enum(map);
             for child in map.values_mut() {
                 tidy(child);
             }
@@ -82,5 +85,59 @@ fn drop_null_type(map: &mut Map<String, Value>) {
     if let [only] = types.as_slice() {
         let only = only.clone();
         map.insert("type".to_string(), only);
+    }
+}
+
+/// `"oneOf": [{"const": "a", "description": …}, …]` (every alternative a string constant)
+/// becomes `"type": "string", "enum": ["a", …]`.
+fn constants_to_enum(map: &mut Map<String, Value>) {
+    let Some(Value::Array(alternatives)) = map.get("oneOf") else {
+        return;
+    };
+    let constants: Option<Vec<Value>> = alternatives
+        .iter()
+        .map(|alt| match alt.get("const") {
+            Some(c @ Value::String(_)) => Some(c.clone()),
+            _ => None,
+        })
+        .collect();
+    let Some(constants) = constants.filter(|c| !c.is_empty()) else {
+        return;
+    };
+    map.remove("oneOf");
+    map.insert("type".to_string(), Value::String("string".to_string()));
+    map.insert("enum".to_string(), Value::Array(constants));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Documented variants still give the `enum` the host checks.
+    #[test]
+    fn documented_unit_variants_become_an_enum() {
+        #[derive(serde::Deserialize, JsonSchema)]
+        #[serde(rename_all = "kebab-case")]
+        #[allow(dead_code)]
+        enum Mode {
+            /// Fast.
+            Quick,
+            /// Slow.
+            TakeYourTime,
+        }
+        #[derive(serde::Deserialize, JsonSchema)]
+        #[allow(dead_code)]
+        struct Config {
+            mode: Mode,
+        }
+        let schema: Value = serde_json::from_str(&schema_of::<Config>()).unwrap();
+        let mode = &schema["properties"]["mode"];
+        assert_eq!(mode["type"], "string", "{schema}");
+        assert_eq!(
+            mode["enum"],
+            serde_json::json!(["quick", "take-your-time"]),
+            "{schema}"
+        );
+        assert!(mode.get("oneOf").is_none(), "{schema}");
     }
 }
