@@ -157,6 +157,10 @@ impl Bundle {
         // runtime, as every plugin call is.
         let services = self.spec.services.clone();
         let kinds = tokio::task::spawn_blocking(move || {
+            // The spawner's exec overlaps with the plugins' loading.
+            if let Ok(bin) = crate::supervisor::supervisor_binary() {
+                crate::supervisor::warm_up_spawner(&bin);
+            }
             services
                 .iter()
                 .map(super::kinds::resolve)

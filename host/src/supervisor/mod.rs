@@ -25,3 +25,4 @@ mod spawner;
 pub use process::run_supervisor;
 pub use spawn::{SpawnedSupervisor, SupervisorError, spawn_supervisor, supervisor_binary};
 pub use spawner::run_spawner;
+pub(crate) use spawner::warm_up as warm_up_spawner;
