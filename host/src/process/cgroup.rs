@@ -38,6 +38,7 @@ fn own_cgroup() -> Option<PathBuf> {
 /// Creates a cgroup for one run of this host, if cgroups can be used here.
 pub fn create_run_group() -> Option<PathBuf> {
     let base = own_cgroup()?;
+    sweep_dead_hosts(&base);
     let dir = base.join(format!(
         "teamster-{}-{}",
         std::process::id(),
@@ -50,6 +51,39 @@ pub fn create_run_group() -> Option<PathBuf> {
         return None;
     }
     Some(dir)
+}
+
+/// Removes the empty run groups that dead hosts left beside ours. A host and its
+/// supervisors SIGKILLed together leave `teamster-<pid>-<n>` behind; a later command in that
+/// project kills what is in it, but when the project is gone (a test's temporary directory)
+/// nobody would look again. Only groups whose host is dead go, and only empty ones (the
+/// kernel refuses to remove a cgroup with a process in it): the processes of a dead host's
+/// services are for that project's reaper, which knows them.
+fn sweep_dead_hosts(base: &Path) {
+    let Ok(entries) = std::fs::read_dir(base) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(host) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix("teamster-"))
+            .and_then(|rest| rest.split('-').next())
+            .and_then(|pid| pid.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if host == std::process::id() || crate::process::is_alive(host) {
+            continue;
+        }
+        let run = entry.path();
+        if let Ok(services) = std::fs::read_dir(&run) {
+            for service in services.flatten().filter(|s| s.path().is_dir()) {
+                let _ = std::fs::remove_dir(service.path());
+            }
+        }
+        let _ = std::fs::remove_dir(&run);
+    }
 }
 
 /// Creates the cgroup of one service inside a run's.

@@ -577,3 +577,40 @@ ready = {{ log = "up" }}
         assert_eq!(wait_within(&mut host, Duration::from_secs(20)), Some(0));
     }
 }
+
+/// An empty run cgroup that a dead host left (its host and supervisors SIGKILLed, its
+/// project gone, so no reaper of that project will look) is removed by the next start on
+/// the machine; the groups of living hosts are not touched. Skipped where the host makes
+/// no cgroups (not root, or no writable cgroup2).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_next_start_removes_empty_cgroups_that_dead_hosts_left() {
+    let p = Project::new();
+    let bundle = "[services.s]\ncommand = \"sleep 600\"\n";
+    let first = p.start(bundle).await;
+    let info: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(first.run_dir().join("run.json")).expect("run.json"),
+    )
+    .expect("json");
+    let Some(group) = info["cgroup"].as_str().map(std::path::PathBuf::from) else {
+        eprintln!("no cgroups here; nothing to check");
+        first.stop().await;
+        return;
+    };
+    let base = group.parent().expect("the host's cgroup").to_path_buf();
+    // A dead host: a child that has exited and been reaped.
+    let mut child = Command::new("true").spawn().expect("true");
+    let dead = child.id();
+    child.wait().expect("wait");
+    let left = base.join(format!("teamster-{dead}-7"));
+    std::fs::create_dir(&left).expect("a dead host's run group");
+    std::fs::create_dir(left.join("db")).expect("and its service's");
+    let other = Project::new();
+    let second = other.start(bundle).await;
+    assert!(!left.exists(), "{} was left", left.display());
+    assert!(
+        group.exists(),
+        "the living first bundle's group was removed"
+    );
+    second.stop().await;
+    first.stop().await;
+}
