@@ -317,6 +317,17 @@ async fn a_database_owned_by_an_unknown_user_is_refused_at_configure() {
     insta::assert_snapshot!(teamster::error_chain(&err), @"cannot configure service `db`: plugin `postgres` failed in `configure`: database `shop` is owned by `nobody_here`, which is neither the superuser `postgres` nor in `users`");
 }
 
+/// The text of every line `service` has logged so far.
+fn log_texts(service: &teamster::ServiceHandle) -> Vec<String> {
+    service
+        .logs()
+        .lines()
+        .expect("logs")
+        .into_iter()
+        .map(|l| l.text)
+        .collect()
+}
+
 /// The spare data directories of the project `p`: `(key directory, entries)` each.
 fn spares_of(p: &Project) -> Vec<(String, Vec<String>)> {
     let root = p.path().join(".teamster/spares");
@@ -363,13 +374,7 @@ async fn the_next_start_takes_a_spare_made_after_the_last_and_nothing_leaks() {
     assert!(first[0].1[0].starts_with("ready-"), "{first:?}");
 
     let running = p.start(&text).await;
-    let lines: Vec<String> = running["db0"]
-        .logs()
-        .lines()
-        .expect("logs")
-        .into_iter()
-        .map(|l| l.text)
-        .collect();
+    let lines = log_texts(&running["db0"]);
     assert!(
         lines
             .iter()
@@ -408,13 +413,7 @@ async fn a_spare_serves_only_the_same_config() {
     p.start(&text).await.stop().await;
     let other = format!("{text}[services.db0.config]\nuser = \"someone\"\n");
     let running = p.start(&other).await;
-    let lines: Vec<String> = running["db0"]
-        .logs()
-        .lines()
-        .expect("logs")
-        .into_iter()
-        .map(|l| l.text)
-        .collect();
+    let lines = log_texts(&running["db0"]);
     assert!(
         !lines
             .iter()
