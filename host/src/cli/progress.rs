@@ -29,6 +29,8 @@ pub(super) fn wanted() -> bool {
 /// The status lines of a starting bundle.
 pub(super) struct Progress {
     multi: MultiProgress,
+    /// Every service's line, also held by the task that follows the events.
+    bars: Vec<ProgressBar>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -74,6 +76,7 @@ impl Progress {
                 (name.clone(), bar)
             })
             .collect();
+        let all: Vec<ProgressBar> = bars.values().cloned().collect();
         let task = tokio::spawn(async move {
             while let Some(event) = events.next().await {
                 let Event::Phase { service, phase, .. } = event else {
@@ -94,6 +97,7 @@ impl Progress {
         (
             Progress {
                 multi: multi.clone(),
+                bars: all,
                 task,
             },
             ProgressWriter(multi),
@@ -103,6 +107,12 @@ impl Progress {
     /// The start is over: the status lines go, the logs keep scrolling as before.
     pub(super) fn finish(self) {
         self.task.abort();
+        // Each line's own ticker would otherwise draw it once more after the clear (a
+        // service whose ready event the task had not read yet stayed on the screen).
+        for bar in &self.bars {
+            bar.disable_steady_tick();
+            bar.finish_and_clear();
+        }
         let _ = self.multi.clear();
         self.multi.set_draw_target(ProgressDrawTarget::hidden());
     }
